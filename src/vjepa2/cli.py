@@ -1,0 +1,209 @@
+"""The ``vjepa2`` command line: one sub-command per task, each driven by a typed config.
+
+This file only parses arguments. Every command is a row of ``COMMANDS``: the module that holds
+its config dataclass and its run function, imported only when the command runs (so ``--help``
+stays fast). Options come from the dataclass fields: ``--name value`` flags, ``key=value``
+overrides (dotted for nested sections) and ``--config file.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import typing
+
+from vjepa2.config import iter_fields, load_config, set_dotted
+
+# command -> (module, config class, run function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "extract": (
+        "vjepa2.evals.extract",
+        "ExtractConfig",
+        "run_extract",
+        "encode videos or images with a frozen encoder and write features (.npy or .safetensors)",
+    ),
+    "convert": (
+        "vjepa2.models.convert",
+        "ConvertConfig",
+        "run_convert",
+        "convert a checkpoint (reference .pt, transformers dir, ours) to our format or transformers",
+    ),
+    "pretrain": (
+        "vjepa2.train.pretrain",
+        "PretrainConfig",
+        "run_pretrain",
+        "self-supervised V-JEPA 2 pretraining (single process or under torchrun)",
+    ),
+    "plot-log": (
+        "vjepa2.train.log",
+        "PlotLogConfig",
+        "run_plot_log",
+        "draw the curves of a JSONL/CSV training log to PNG",
+    ),
+    "probe train": (
+        "vjepa2.evals.probe_train",
+        "ProbeTrainConfig",
+        "run_probe_train",
+        "train attentive probes on a frozen encoder over a learning-rate x weight-decay grid",
+    ),
+    "probe eval": (
+        "vjepa2.evals.probe_eval",
+        "ProbeEvalConfig",
+        "run_probe_eval",
+        "multi-clip x multi-view evaluation of a trained probe: accuracy, confusion matrix",
+    ),
+    "classify": (
+        "vjepa2.evals.probe_eval",
+        "ClassifyConfig",
+        "run_classify",
+        "top-k labels of a video with a trained probe",
+    ),
+    "anticipate": (
+        "vjepa2.evals.anticipation",
+        "AnticipationConfig",
+        "run_anticipation",
+        "action anticipation (EK100 protocol): train and evaluate verb/noun/action probes",
+    ),
+    "train-ac": (
+        "vjepa2.train.ac",
+        "TrainACConfig",
+        "run_train_ac",
+        "train the action-conditioned world model (V-JEPA 2-AC) on trajectories",
+    ),
+    "plan-eval": (
+        "vjepa2.planning.evaluate",
+        "PlanEvalConfig",
+        "run_plan_eval",
+        "goal-image planning with CEM + MPC in an environment: success rate, timing, plots",
+    ),
+    "worlds make-videos": (
+        "vjepa2.worlds.scenes",
+        "MakeVideosConfig",
+        "run_make_videos",
+        "generate synthetic physics videos with probe labels and a CSV index",
+    ),
+    "worlds make-physics-pairs": (
+        "vjepa2.worlds.physics_pairs",
+        "MakePairsConfig",
+        "run_make_pairs",
+        "generate intuitive-physics pairs (possible video and its impossible twin)",
+    ),
+    "worlds collect": (
+        "vjepa2.worlds.collect",
+        "CollectConfig",
+        "run_collect",
+        "collect trajectories (frames, actions, states) in a synthetic environment",
+    ),
+}
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        return "LIST"
+    if origin is not None:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _type_name(args[0]) if args else "VALUE"
+    return getattr(tp, "__name__", "VALUE").upper()
+
+
+def _describe(cls) -> str:
+    lines = ["options (--flag VALUE or key=VALUE; later ones win):"]
+    for name, tp, default, help_text, positional in iter_fields(cls):
+        if positional:
+            continue
+        lines.append(f"  {name}={default!r}  [{_type_name(tp)}]  {help_text}")
+    return "\n".join(lines)
+
+
+def _load_command(name: str):
+    module_name, cls_name, fn_name, _ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name), getattr(module, fn_name)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; the chosen ``command`` also gets its config's options."""
+    parser = argparse.ArgumentParser(
+        prog="vjepa2",
+        description="V-JEPA 2 video world models: features, pretraining, probes, world models, planning.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands:\n" + "\n".join(f"  {k:28s} {v[3]}" for k, v in COMMANDS.items()),
+    )
+    parser.add_argument("command", nargs="+", help="one of the commands below")
+    if command is None:
+        return parser
+    cls, _ = _load_command(command)
+    sub = argparse.ArgumentParser(
+        prog=f"vjepa2 {command}",
+        description=COMMANDS[command][3],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_describe(cls),
+    )
+    sub.add_argument("--config", help="YAML file with values for the options below")
+    for name, tp, default, help_text, positional in iter_fields(cls):
+        if positional:
+            sub.add_argument(name, nargs="*", help=help_text, metavar=name.upper())
+        else:
+            flag = "--" + name.replace("_", "-")
+            sub.add_argument(
+                flag, dest=f"flag::{name}", metavar=_type_name(tp), help=f"{help_text} (default: {default!r})"
+            )
+    return sub
+
+
+def _split_command(argv: list[str]) -> tuple[str, list[str]]:
+    for n in (2, 1):
+        name = " ".join(argv[:n])
+        if name in COMMANDS:
+            return name, argv[n:]
+    known = ", ".join(COMMANDS)
+    raise SystemExit(f"vjepa2: unknown command {' '.join(argv[:2])!r}; known commands: {known}")
+
+
+def parse(argv: list[str]):
+    """Parse ``argv`` (without the program name) into (command, config object)."""
+    command, rest = _split_command(argv)
+    cls, _ = _load_command(command)
+    parser = build_parser(command)
+    args = parser.parse_args(rest)
+    positional = [f for f in iter_fields(cls) if f[4]]
+    values = []
+    overrides = []
+    for field_name, *_ in positional:
+        for item in getattr(args, field_name) or []:
+            key = item.split("=", 1)[0]
+            if "=" in item and _is_key(cls, key):
+                overrides.append(item)
+            else:
+                values.append(item)
+    cfg = load_config(cls, args.config, overrides)
+    for key, text in vars(args).items():
+        if key.startswith("flag::") and text is not None:
+            set_dotted(cfg, key[len("flag::") :], text)
+    if positional and values:
+        # All free words go to the (single) positional field, e.g. a list of videos.
+        field_name, tp = positional[0][0], positional[0][1]
+        origin = typing.get_origin(tp)
+        setattr(cfg, field_name, values if origin in (list, tuple) else values[0])
+    return command, cfg
+
+
+def _is_key(cls, dotted: str) -> bool:
+    return any(name == dotted.replace("-", "_") for name, *_ in iter_fields(cls))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        build_parser().print_help()
+        return 0
+    command, cfg = parse(argv)
+    _, run = _load_command(command)
+    result = run(cfg)
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Typed configs: dataclasses with defaults, YAML files and ``key=value`` overrides.
+
+Every command of the CLI is driven by one dataclass. Fields carry their help text in
+``field(metadata={"help": ...})``; nested dataclasses are addressed with dotted keys
+(``optim.lr=1e-3``). Precedence, lowest first: dataclass defaults, the YAML file, then
+``key=value`` overrides and ``--flags`` in command-line order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def opt(default: Any = dataclasses.MISSING, help: str = "", positional: bool = False, **kw) -> Any:
+    """A dataclass field with help text; lists and dicts get a default factory."""
+    meta = {"help": help, "positional": positional}
+    if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
+        return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
+    if dataclasses.is_dataclass(default) and isinstance(default, type):
+        return dataclasses.field(default_factory=default, metadata=meta, **kw)
+    return dataclasses.field(default=default, metadata=meta, **kw)
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def parse_value(text: str, tp: Any) -> Any:
+    """Turn command-line text into a value of type ``tp`` (YAML syntax for lists)."""
+    tp, optional = _unwrap_optional(tp)
+    if optional and text.lower() in ("none", "null", ""):
+        return None
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {text!r}")
+    if tp in (int, float, str):
+        return tp(text)
+    if origin in (list, tuple):
+        value = yaml.safe_load(text)
+        if not isinstance(value, list):
+            value = [part for part in str(text).split(",") if part != ""]
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        return [coerce(v, item_tp) for v in value]
+    return coerce(yaml.safe_load(text), tp)
+
+
+def coerce(value: Any, tp: Any) -> Any:
+    """Check and convert a YAML value to ``tp``; raises ValueError with the expected type."""
+    tp, optional = _unwrap_optional(tp)
+    if value is None and optional:
+        return None
+    if tp is Any:
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a mapping for {tp.__name__}, got {value!r}")
+        return from_dict(tp, value)
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        return [coerce(v, item_tp) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str) and tp in (int, float, bool):
+        return parse_value(value, tp)
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ValueError(f"expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build ``cls`` from a (possibly partial) nested dict; unknown keys are an error."""
+    cfg = cls()
+    update(cfg, data, where)
+    return cfg
+
+
+def update(cfg: Any, data: dict[str, Any], where: str = "") -> Any:
+    hints = _field_types(type(cfg))
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for key, value in data.items():
+        key = key.replace("-", "_")
+        if key not in names:
+            raise KeyError(f"{where}unknown config key {key!r}; known keys: {sorted(names)}")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            update(current, value, f"{where}{key}.")
+        else:
+            try:
+                setattr(cfg, key, coerce(value, hints[key]))
+            except ValueError as err:
+                raise ValueError(f"{where}{key}: {err}") from None
+    return cfg
+
+
+def set_dotted(cfg: Any, dotted: str, text: str) -> None:
+    """Apply one ``a.b.c=value`` override given as text."""
+    *parents, leaf = dotted.replace("-", "_").split(".")
+    node = cfg
+    for name in parents:
+        if not hasattr(node, name) or not dataclasses.is_dataclass(getattr(node, name)):
+            raise KeyError(f"unknown config section {name!r} in {dotted!r}")
+        node = getattr(node, name)
+    hints = _field_types(type(node))
+    if leaf not in hints:
+        known = sorted(f.name for f in dataclasses.fields(node))
+        raise KeyError(f"unknown config key {dotted!r}; known keys here: {known}")
+    try:
+        setattr(node, leaf, parse_value(text, hints[leaf]))
+    except ValueError as err:
+        raise ValueError(f"{dotted}: {err}") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must hold a mapping at the top level")
+    return data
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
+    """Defaults, then the YAML file at ``path``, then ``key=value`` overrides."""
+    cfg = cls()
+    if path:
+        update(cfg, load_yaml(path), f"{path}: ")
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        key, text = item.split("=", 1)
+        set_dotted(cfg, key, text)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_yaml(cfg: Any, path: str | Path) -> None:
+    with open(path, "w") as fh:
+        yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
+
+
+def iter_fields(cls: type, prefix: str = ""):
+    """Yield (dotted name, type, default, help, positional) for every leaf field of ``cls``."""
+    hints = _field_types(cls)
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        default = getattr(defaults, f.name)
+        if dataclasses.is_dataclass(default):
+            yield from iter_fields(type(default), f"{prefix}{f.name}.")
+        else:
+            yield (
+                f"{prefix}{f.name}",
+                tp,
+                default,
+                f.metadata.get("help", ""),
+                f.metadata.get("positional", False),
+            )

@@ -1,0 +1,111 @@
+"""Transformer pieces shared by the encoder, the predictors and the probe.
+
+Pre-norm blocks (LayerNorm -> attention -> residual, LayerNorm -> MLP -> residual), a fused
+qkv projection (the layout of the reference checkpoints), scaled-dot-product attention, GELU MLP.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vjepa2.models.rope import apply_rope
+
+# (cos, sin) tables from RoPE3D.tables, each (N, head_dim) or (B, 1, N, head_dim)
+RopeTables = tuple[torch.Tensor, torch.Tensor]
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention; RoPE on queries and keys when tables are given."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"width {dim} is not a multiple of the number of heads {heads}")
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(
+        self, x: torch.Tensor, rope: RopeTables | None = None, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        B, N, D = x.shape
+        qkv = self.qkv(x).view(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        # qkv: (3, B, heads, N, head_dim)
+        if rope is not None:
+            qk = apply_rope(qkv[:2], *rope)
+            q, k, v = qk[0], qk[1], qkv[2]
+        else:
+            q, k, v = qkv.unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, heads, N, head_dim)
+        return self.proj(x.transpose(1, 2).reshape(B, N, D))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+
+    def __init__(self, dim: int, heads: int, mlp_hidden: int, eps: float = 1e-6, qkv_bias: bool = True):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = Attention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = MLP(dim, mlp_hidden)
+
+    def forward(
+        self, x: torch.Tensor, rope: RopeTables | None = None, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), rope, attn_mask)
+        return x + self.mlp(self.norm2(x))
+
+
+def run_blocks(
+    blocks: nn.ModuleList,
+    x: torch.Tensor,
+    rope: RopeTables | None = None,
+    attn_mask: torch.Tensor | None = None,
+    checkpointing: bool = False,
+    out_layers: list[int] | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run ``x`` (B, N, D) through ``blocks``; also return the raw outputs of ``out_layers``."""
+    outs = []
+    for i, blk in enumerate(blocks):
+        if checkpointing and torch.is_grad_enabled():
+            x = torch.utils.checkpoint.checkpoint(blk, x, rope, attn_mask, use_reentrant=False)
+        else:
+            x = blk(x, rope, attn_mask)
+        if out_layers is not None and i in out_layers:
+            outs.append(x)
+    return x, outs
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """Truncated-normal init of linear/conv weights, zero biases, unit LayerNorms (as the reference)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv3d)):
+            nn.init.trunc_normal_(m.weight, std=std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def rescale_blocks(blocks: nn.ModuleList) -> None:
+    """Divide attn.proj and mlp.fc2 weights by sqrt(2 * layer_id), layer_id 1-based (reference init)."""
+    with torch.no_grad():
+        for layer_id, blk in enumerate(blocks, start=1):
+            blk.attn.proj.weight.div_((2.0 * layer_id) ** 0.5)
+            blk.mlp.fc2.weight.div_((2.0 * layer_id) ** 0.5)

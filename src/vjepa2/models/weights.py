@@ -1,0 +1,429 @@
+"""Reading and writing every checkpoint layout; the key maps themselves are in ``keymaps.py``.
+
+Layouts: reference ``.pt`` dicts (encoder / target_encoder / predictor, possibly action-conditioned),
+reference probe dicts ({'classifiers': [...]}), ``transformers`` directories (VJEPA2Model and
+VJEPA2ForVideoClassification), training checkpoints of this package, and our own format
+(a directory with ``model.safetensors`` + ``config.json``). Architectures are inferred from the
+weights (or read from the config), so no preset is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from vjepa2.models import keymaps as km
+from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
+from vjepa2.models.encoder import EncoderConfig, VideoEncoder
+from vjepa2.models.model import VJEPA2
+from vjepa2.models.predictor import MaskPredictor, PredictorConfig
+from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
+
+FORMAT = "vjepa2"
+# Head counts cannot be read off weight shapes; these are the known widths.
+ENCODER_HEADS = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22}  # else width // 64
+PREDICTOR_HEADS = {96: 3, 192: 6, 384: 12, 1024: 16}  # else width // 32
+
+
+def _depth(state: dict, prefix: str) -> int:
+    ids = {int(k[len(prefix) :].split(".")[0]) for k in state if k.startswith(prefix)}
+    return max(ids) + 1 if ids else 0
+
+
+def encoder_config_from_state(state: dict, **overrides) -> EncoderConfig:
+    """Infer an encoder config from our-layout weights."""
+    dim, in_chans, tubelet, patch, _ = state["patch_embed.proj.weight"].shape
+    hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
+    cfg = EncoderConfig(
+        dim=dim,
+        depth=_depth(state, "blocks."),
+        heads=ENCODER_HEADS.get(dim, max(1, dim // 64)),
+        mlp_ratio=hidden / dim,
+        patch=patch,
+        tubelet=tubelet,
+        in_chans=in_chans,
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+def predictor_config_from_state(state: dict, **overrides) -> PredictorConfig:
+    dim, enc_dim = state["embed.weight"].shape
+    cfg = PredictorConfig(
+        enc_dim=enc_dim,
+        dim=dim,
+        depth=_depth(state, "blocks."),
+        heads=PREDICTOR_HEADS.get(dim, max(1, dim // 32)),
+        mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        num_mask_tokens=state["mask_tokens"].shape[0],
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+def ac_config_from_state(state: dict, **overrides) -> ACPredictorConfig:
+    dim, enc_dim = state["embed.weight"].shape
+    cfg = ACPredictorConfig(
+        enc_dim=enc_dim,
+        dim=dim,
+        depth=_depth(state, "blocks."),
+        heads=PREDICTOR_HEADS.get(dim, max(1, dim // 32)),
+        mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        action_dim=state["action_encoder.weight"].shape[1],
+        state_dim=state["state_encoder.weight"].shape[1],
+        extrinsics_dim=state["extrinsics_encoder.weight"].shape[1],
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+def _build_encoder(state: dict, where: str, cfg: EncoderConfig | None = None) -> VideoEncoder:
+    if "patch_embed.proj.weight" not in state:
+        raise ValueError(
+            f"{where}: no encoder weights (expected 'patch_embed.proj.weight'), found {_few(state)}"
+        )
+    encoder = VideoEncoder(cfg or encoder_config_from_state(state))
+    km.load_checked(encoder, state, where)
+    return encoder
+
+
+def _build_predictor(state: dict, where: str, cfg=None) -> MaskPredictor | ACPredictor:
+    if "action_encoder.weight" in state:
+        predictor = ACPredictor(cfg or ac_config_from_state(state))
+    else:
+        predictor = MaskPredictor(cfg or predictor_config_from_state(state))
+    km.load_checked(predictor, state, where)
+    return predictor
+
+
+def _few(state: dict) -> list[str]:
+    return sorted(state)[:6]
+
+
+def _as_model(encoder, predictor) -> VJEPA2:
+    if isinstance(predictor, ACPredictor):
+        return VJEPA2(encoder, ac_predictor=predictor)
+    return VJEPA2(encoder, predictor)
+
+
+# -- reading --------------------------------------------------------------------------------------
+def torch_load(path: str | Path) -> dict:
+    """``torch.load`` restricted to tensors and plain containers (no arbitrary unpickling)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file name
+        raise ValueError(f"{path}: cannot be read as a weights-only PyTorch checkpoint ({err})") from None
+
+
+def load_reference(path: str | Path, encoder_key: str = "target_encoder") -> VJEPA2:
+    """A reference pretraining (or V-JEPA 2-AC) checkpoint ``.pt``."""
+    ckpt = torch_load(path)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")
+    key = encoder_key if encoder_key in ckpt else "encoder"
+    if key not in ckpt:
+        keys = [k for k in ckpt if isinstance(ckpt[k], dict)]
+        raise ValueError(f"{path}: no encoder state {encoder_key!r} (or 'encoder'); the dict holds {keys}")
+    encoder_state = km.to_ours(km.strip_prefixes(ckpt[key]), km.REFERENCE_ENCODER, km.REFERENCE_UNUSED)
+    encoder = _build_encoder(encoder_state, f"{path} [{key}]")
+    predictor = None
+    if isinstance(ckpt.get("predictor"), dict):
+        state = km.to_ours(km.strip_prefixes(ckpt["predictor"]), km.REFERENCE_PREDICTOR, km.REFERENCE_UNUSED)
+        predictor = _build_predictor(state, f"{path} [predictor]")
+    return _as_model(encoder, predictor)
+
+
+def load_training_checkpoint(path: str | Path, encoder_key: str = "target_encoder") -> VJEPA2:
+    """A checkpoint written by ``vjepa2 pretrain`` / ``train-ac`` (our key names plus 'config')."""
+    ckpt = torch_load(path)
+    config = ckpt["config"]
+    encoder = _build_encoder(
+        km.strip_prefixes(ckpt[encoder_key if encoder_key in ckpt else "encoder"]),
+        f"{path} [{encoder_key}]",
+        EncoderConfig(**config["encoder"]),
+    )
+    predictor = None
+    if ckpt.get("predictor") is not None and config.get("predictor"):
+        state = km.strip_prefixes(ckpt["predictor"])
+        cls = ACPredictorConfig if "action_encoder.weight" in state else PredictorConfig
+        predictor = _build_predictor(state, f"{path} [predictor]", cls(**config["predictor"]))
+    return _as_model(encoder, predictor)
+
+
+def _read_safetensors_dir(directory: Path) -> dict[str, torch.Tensor]:
+    index = directory / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        state = {}
+        for shard in shards:
+            state.update(load_file(directory / shard))
+        return state
+    file = directory / "model.safetensors"
+    if not file.is_file():
+        raise FileNotFoundError(f"{directory}: no model.safetensors (or sharded index) in this directory")
+    return load_file(file)
+
+
+def _sub(state: dict, prefix: str) -> dict:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_transformers(directory: str | Path) -> VJEPA2:
+    """A ``transformers`` VJEPA2Model or VJEPA2ForVideoClassification directory."""
+    directory = Path(directory)
+    config = json.loads((directory / "config.json").read_text())
+    state = _read_safetensors_dir(directory)
+    if any(k.startswith("vjepa2.") for k in state):  # the classification model wraps the base model
+        state = _sub(state, "vjepa2.")
+    patch = config.get("patch_size", 16)
+    enc_cfg = EncoderConfig(
+        dim=config["hidden_size"],
+        depth=config["num_hidden_layers"],
+        heads=config["num_attention_heads"],
+        mlp_ratio=float(config.get("mlp_ratio", 4.0)),
+        patch=patch if isinstance(patch, int) else patch[0],
+        tubelet=config.get("tubelet_size", 2),
+        in_chans=config.get("in_chans", 3),
+        crop=config.get("crop_size", 256),
+        frames=config.get("frames_per_clip", 64),
+        eps=config.get("layer_norm_eps", 1e-6),
+    )
+    encoder_state = km.to_ours(_sub_keys(state, "encoder."), km.HF_ENCODER)
+    encoder = _build_encoder(encoder_state, str(directory), enc_cfg)
+    predictor = None
+    if any(k.startswith("predictor.") for k in state):
+        pred_cfg = PredictorConfig(
+            enc_dim=enc_cfg.dim,
+            dim=config.get("pred_hidden_size", 384),
+            depth=config.get("pred_num_hidden_layers", 12),
+            heads=config.get("pred_num_attention_heads", 12),
+            mlp_ratio=float(config.get("pred_mlp_ratio", 4.0)),
+            num_mask_tokens=config.get("pred_num_mask_tokens", 10),
+            eps=config.get("layer_norm_eps", 1e-6),
+        )
+        predictor = _build_predictor(
+            km.to_ours(_sub_keys(state, "predictor."), km.HF_PREDICTOR), str(directory), pred_cfg
+        )
+    return VJEPA2(encoder, predictor)
+
+
+def _sub_keys(state: dict, prefix: str) -> dict:
+    """Entries whose key starts with ``prefix``, keys unchanged (the tables hold the prefix)."""
+    return {k: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_ours(path: str | Path) -> VJEPA2:
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    config = json.loads((directory / "config.json").read_text())
+    if config.get("format") != FORMAT or "encoder" not in config:
+        raise ValueError(
+            f"{directory}/config.json: not a vjepa2 model config (format={config.get('format')!r})"
+        )
+    state = load_file(directory / "model.safetensors")
+    encoder = _build_encoder(_sub(state, "encoder."), str(directory), EncoderConfig(**config["encoder"]))
+    predictor = None
+    for key, cls in (("predictor", PredictorConfig), ("ac_predictor", ACPredictorConfig)):
+        if config.get(key):
+            predictor = _build_predictor(_sub(state, key + "."), f"{directory} [{key}]", cls(**config[key]))
+    return _as_model(encoder, predictor)
+
+
+def load(
+    source: str | Path, encoder_key: str = "target_encoder", device: str | torch.device = "cpu"
+) -> VJEPA2:
+    """Load a model from any supported layout (see module docstring); eval mode on ``device``."""
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory (weights cannot be downloaded here)")
+    if path.is_dir() or path.suffix == ".safetensors":
+        directory = path if path.is_dir() else path.parent
+        config_file = directory / "config.json"
+        if not config_file.is_file():
+            raise ValueError(f"{directory}: a model directory needs a config.json")
+        config = json.loads(config_file.read_text())
+        model = load_ours(path) if config.get("format") == FORMAT else load_transformers(directory)
+    else:
+        ckpt_keys = _peek_keys(path)
+        if "config" in ckpt_keys and ("encoder" in ckpt_keys or "target_encoder" in ckpt_keys):
+            model = load_training_checkpoint(path, encoder_key)
+        elif "classifiers" in ckpt_keys:
+            raise ValueError(f"{path}: this is a probe checkpoint; load it with vjepa2.load_probe")
+        else:
+            model = load_reference(path, encoder_key)
+    return model.to(device).eval()
+
+
+def _peek_keys(path: Path) -> set[str]:
+    ckpt = torch_load(path)
+    return set(ckpt) if isinstance(ckpt, dict) else set()
+
+
+# -- writing --------------------------------------------------------------------------------------
+def _atomic_save_file(tensors: dict, file: Path, metadata: dict | None = None) -> None:
+    tmp = file.with_suffix(file.suffix + ".tmp")
+    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+    os.replace(tmp, file)
+
+
+def _write_json(data: dict, file: Path) -> None:
+    tmp = file.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, file)
+
+
+def save_model(model: VJEPA2, path: str | Path) -> None:
+    """Our format: ``path/model.safetensors`` (encoder.*, predictor.* / ac_predictor.*) + config.json."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, "version": 1, "encoder": dataclasses.asdict(model.encoder.cfg)}
+    tensors = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
+    for name in ("predictor", "ac_predictor"):
+        module = getattr(model, name)
+        config[name] = dataclasses.asdict(module.cfg) if module is not None else None
+        if module is not None:
+            tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+    _atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
+    _write_json(config, directory / "config.json")
+
+
+def transformers_config(
+    encoder: VideoEncoder, predictor: MaskPredictor | None, crop_size: int | None = None
+) -> dict:
+    """The ``transformers`` VJEPA2Config fields for our modules.
+
+    transformers places RoPE on a crop_size // patch grid whatever the input size, so crop_size
+    must be the size the exported model will be fed (default: the encoder config's crop).
+    """
+    e = encoder.cfg
+    if e.rope_interleaved:
+        raise ValueError("transformers' VJEPA2 only implements the tiled RoPE of the released weights")
+    p = predictor.cfg if predictor is not None else PredictorConfig(enc_dim=e.dim)
+    return {
+        "model_type": "vjepa2",
+        "architectures": ["VJEPA2Model"],
+        "patch_size": e.patch,
+        "crop_size": crop_size or e.crop,
+        "frames_per_clip": e.frames,
+        "tubelet_size": e.tubelet,
+        "hidden_size": e.dim,
+        "in_chans": e.in_chans,
+        "num_attention_heads": e.heads,
+        "num_hidden_layers": e.depth,
+        "mlp_ratio": e.mlp_ratio,
+        "layer_norm_eps": e.eps,
+        "qkv_bias": True,
+        "hidden_act": "gelu",
+        "pred_hidden_size": p.dim,
+        "pred_num_attention_heads": p.heads,
+        "pred_num_hidden_layers": p.depth,
+        "pred_num_mask_tokens": p.num_mask_tokens,
+        "pred_mlp_ratio": p.mlp_ratio,
+        "torch_dtype": "float32",
+    }
+
+
+def export_transformers(model: VJEPA2, out_dir: str | Path, crop_size: int | None = None) -> Path:
+    """Write ``model`` so that ``transformers.VJEPA2Model.from_pretrained(out_dir)`` loads it.
+
+    crop_size: input size the transformers model will see (its RoPE assumes it); default the
+    encoder config's crop (256 for checkpoints whose crop cannot be read off the weights).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = km.to_theirs(model.encoder.state_dict(), km.HF_ENCODER)
+    if model.predictor is not None:
+        tensors.update(km.to_theirs(model.predictor.state_dict(), km.HF_PREDICTOR))
+    _atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
+    _write_json(transformers_config(model.encoder, model.predictor, crop_size), out / "config.json")
+    return out
+
+
+# -- probes ---------------------------------------------------------------------------------------
+def probe_config_from_state(state: dict, **overrides) -> ProbeConfig:
+    num_classes, dim = state["linear.weight"].shape
+    cfg = ProbeConfig(
+        dim=dim,
+        heads=ENCODER_HEADS.get(dim, max(1, dim // 64)),
+        depth=_depth(state, "pooler.blocks.") + 1,
+        mlp_ratio=state["pooler.cross_attention_block.mlp.fc1.weight"].shape[0] / dim,
+        num_queries=state["pooler.query_tokens"].shape[1],
+        num_classes=num_classes,
+    )
+    return dataclasses.replace(cfg, **overrides)
+
+
+def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClassifier:
+    """A probe: reference ``{'classifiers': [...]}`` .pt (head ``index``), a ``transformers``
+    VJEPA2ForVideoClassification directory, or our own probe directory."""
+    path = Path(source)
+    if path.is_dir():
+        config = json.loads((path / "config.json").read_text())
+        state = _read_safetensors_dir(path)
+        if config.get("format") == FORMAT:
+            cfg = ProbeConfig(**config["probe"])
+            probe_state = _sub(state, "probe.")
+        else:
+            probe_state = km.to_ours(
+                {k: v for k, v in state.items() if k.startswith(("pooler.", "classifier."))}, km.HF_PROBE
+            )
+            # transformers builds pooler norms with layer_norm_eps, the reference with 1e-5
+            cfg = probe_config_from_state(
+                probe_state,
+                heads=config["num_attention_heads"],
+                eps=config.get("layer_norm_eps", 1e-6),
+                **overrides,
+            )
+    else:
+        ckpt = torch_load(path)
+        if "classifiers" not in ckpt:
+            raise ValueError(
+                f"{path}: not a probe checkpoint (no 'classifiers' key; found {sorted(ckpt)[:6]})"
+            )
+        probe_state = km.to_ours(km.strip_prefixes(ckpt["classifiers"][index]), km.REFERENCE_PROBE)
+        cfg = probe_config_from_state(probe_state, **overrides)
+    probe = AttentiveClassifier(cfg)
+    km.load_checked(probe, probe_state, str(path))
+    return probe.eval()
+
+
+def save_probe(probe: AttentiveClassifier, path: str | Path, labels: list[str] | None = None) -> None:
+    """Our probe format: ``path/model.safetensors`` (probe.*) + config.json (with label names)."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"probe.{k}": v for k, v in probe.state_dict().items()}
+    _atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
+    config = {"format": FORMAT, "version": 1, "probe": dataclasses.asdict(probe.cfg), "labels": labels}
+    _write_json(config, directory / "config.json")
+
+
+def export_classifier_transformers(
+    model: VJEPA2,
+    probe: AttentiveClassifier,
+    out_dir: str | Path,
+    labels: list[str] | None = None,
+    crop_size: int | None = None,
+) -> Path:
+    """Write encoder + probe as a ``transformers`` VJEPA2ForVideoClassification directory."""
+    if probe.cfg.num_queries != 1 or probe.cfg.dim != model.encoder.cfg.dim:
+        raise ValueError("transformers' classifier needs one query and the encoder's width")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {f"vjepa2.{k}": v for k, v in km.to_theirs(model.encoder.state_dict(), km.HF_ENCODER).items()}
+    if model.predictor is not None:
+        pred = km.to_theirs(model.predictor.state_dict(), km.HF_PREDICTOR)
+        tensors.update({f"vjepa2.{k}": v for k, v in pred.items()})
+    tensors.update(km.to_theirs(probe.state_dict(), km.HF_PROBE))
+    _atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
+    config = transformers_config(model.encoder, model.predictor, crop_size)
+    labels = labels or [str(i) for i in range(probe.cfg.num_classes)]
+    config.update(
+        architectures=["VJEPA2ForVideoClassification"],
+        num_pooler_layers=probe.cfg.depth - 1,
+        id2label={str(i): name for i, name in enumerate(labels)},
+        label2id={name: i for i, name in enumerate(labels)},
+    )
+    _write_json(config, out / "config.json")
+    return out
