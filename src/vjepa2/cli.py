@@ -142,10 +142,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog=_describe(cls),
     )
     sub.add_argument("--config", help="YAML file with values for the options below")
-    for name, tp, default, help_text, positional in iter_fields(cls):
-        if positional:
-            sub.add_argument(name, nargs="*", help=help_text, metavar=name.upper())
-        else:
+    positional = [f for f in iter_fields(cls) if f[4]]
+    words_help = "key=value overrides"
+    if positional:
+        words_help = f"{positional[0][3]}; and key=value overrides"
+    sub.add_argument("words", nargs="*", metavar="ARG", help=words_help)
+    for name, tp, default, help_text, is_positional in iter_fields(cls):
+        if not is_positional:
             flag = "--" + name.replace("_", "-")
             sub.add_argument(
                 flag, dest=f"flag::{name}", metavar=_type_name(tp), help=f"{help_text} (default: {default!r})"
@@ -167,17 +170,16 @@ def parse(argv: list[str]):
     command, rest = _split_command(argv)
     cls, _ = _load_command(command)
     parser = build_parser(command)
-    args = parser.parse_args(rest)
+    args = parser.parse_intermixed_args(rest)
     positional = [f for f in iter_fields(cls) if f[4]]
-    values = []
-    overrides = []
-    for field_name, *_ in positional:
-        for item in getattr(args, field_name) or []:
-            key = item.split("=", 1)[0]
-            if "=" in item and _is_key(cls, key):
-                overrides.append(item)
-            else:
-                values.append(item)
+    values, overrides = [], []
+    for item in args.words:
+        if "=" in item and _is_key(cls, item.split("=", 1)[0]):
+            overrides.append(item)
+        else:
+            values.append(item)
+    if values and not positional:
+        parser.error(f"unexpected arguments {values}; options are --name value or name=value")
     cfg = load_config(cls, args.config, overrides)
     for key, text in vars(args).items():
         if key.startswith("flag::") and text is not None:

@@ -399,6 +399,18 @@ def save_probe(probe: AttentiveClassifier, path: str | Path, labels: list[str] |
     _write_json(config, directory / "config.json")
 
 
+def probe_labels(path: str | Path) -> list[str] | None:
+    """Label names stored with a probe (our format or transformers' id2label), if any."""
+    config_file = Path(path) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    if config.get("format") == FORMAT:
+        return config.get("labels")
+    id2label = config.get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)] or None
+
+
 def export_classifier_transformers(
     model: VJEPA2,
     probe: AttentiveClassifier,

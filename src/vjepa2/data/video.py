@@ -1,0 +1,404 @@
+"""Video files in and out with PyAV: writing, probing, decoding, frame sampling and clip windows.
+
+Frames are always uint8 numpy arrays in (T, H, W, 3) RGB order; timestamps are float seconds.
+Still images (png, jpg, jpeg, bmp, webp) are read with Pillow and behave as one-frame videos.
+
+Frame sampling follows the reference recipe: at a target ``fps`` the step between kept frames is
+``max(1, ceil(video_fps) // fps)``. Files with a variable frame rate have no single step, so for
+them (``sampling="auto"`` or ``"time"``) we take, for each time ``t0 + k / fps``, the frame whose
+timestamp is nearest. Videos shorter than a clip are padded by repeating their last frame.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vjepa2.data.transforms import repeat_image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# Relative spread of frame intervals above which a file counts as variable frame rate.
+VFR_TOLERANCE = 0.1
+
+
+class VideoReadError(RuntimeError):
+    """A video or image that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: str | Path, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass
+class VideoInfo:
+    """What a file holds: frame count, mean frame rate (frames/s), size (pixels), duration (s)."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    duration: float
+
+
+def is_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def _pixel_format(codec: str, width: int, height: int) -> str:
+    """yuv420p where it works; 4:2:0 chroma needs even sizes in H.264, so odd sizes use 4:4:4."""
+    if width % 2 == 0 and height % 2 == 0:
+        return "yuv420p"
+    formats = [f.name for f in av.Codec(codec, "w").video_formats or []]
+    # mpeg4 only offers yuv420p but accepts odd sizes; libx264 refuses them unless 4:4:4.
+    return "yuv444p" if "yuv444p" in formats else "yuv420p"
+
+
+def write_video(
+    path: str | Path,
+    frames: np.ndarray,
+    fps: float = 4,
+    codec: str = "h264",
+    timestamps: np.ndarray | None = None,
+    keyframe_interval: int | None = None,
+) -> Path:
+    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file (container from the suffix).
+
+    ``fps`` sets a constant frame rate; ``timestamps`` (T,) seconds, increasing, gives each frame its
+    own presentation time instead (a variable-frame-rate file). Any width and height work: odd sizes
+    are stored without padding (4:4:4 chroma for H.264), so reading back gives the original size.
+    ``keyframe_interval`` (frames) sets the codec's GOP size: smaller makes seeking finer.
+    """
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
+        raise ValueError(
+            f"{path}: frames must be uint8 (T, H, W, 3) with T >= 1, got {frames.dtype} {frames.shape}"
+        )
+    rate = Fraction(fps).limit_denominator(1001)
+    if timestamps is None:
+        time_base = 1 / rate
+        pts = np.arange(len(frames))
+    else:
+        timestamps = np.asarray(timestamps, dtype=np.float64)
+        if timestamps.shape != (len(frames),) or np.any(np.diff(timestamps) <= 0):
+            raise ValueError(f"{path}: timestamps must be (T,) strictly increasing seconds")
+        time_base = Fraction(1, 1000)
+        pts = np.round(timestamps / float(time_base)).astype(np.int64)
+        if np.any(np.diff(pts) <= 0):
+            raise ValueError(f"{path}: timestamps closer than 1 ms apart")
+    height, width = frames.shape[1:3]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = _pixel_format(stream.codec_context.name, width, height)
+        stream.time_base = stream.codec_context.time_base = time_base
+        if keyframe_interval:
+            stream.codec_context.gop_size = keyframe_interval
+        for image, t in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = int(t), time_base
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())  # flush the encoder's delayed frames
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening, probing, decoding
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoReadError(path, "file not found")
+    if not path.is_file():
+        raise VideoReadError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise VideoReadError(path, "empty file")
+
+
+@contextmanager
+def _reading(path: Path):
+    """Open ``path`` for the ``with`` block: yields (container, its first video stream).
+
+    Any FFmpeg error inside the block becomes a VideoReadError naming the file.
+    """
+    container, stream = _open(path)
+    try:
+        with container:
+            yield container, stream
+    except av.FFmpegError as err:
+        raise VideoReadError(path, f"cannot decode ({err})") from None
+
+
+def _open(path: Path):
+    """Open ``path`` and return (container, its first video stream)."""
+    _check_file(path)
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError) as err:
+        raise VideoReadError(path, f"not a readable video ({err})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoReadError(path, "no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return container, stream
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as uint8 (H, W, 3) RGB."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    _check_file(path)
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
+        raise VideoReadError(path, f"not a readable image ({err})") from None
+
+
+def _packet_times(path: Path, container, stream) -> np.ndarray:
+    """Presentation times (s) of every frame, sorted, from the packets alone (no decoding)."""
+    try:
+        pts = [p.pts for p in container.demux(stream) if p.size > 0]
+    except av.FFmpegError as err:
+        raise VideoReadError(path, f"cannot read packets ({err})") from None
+    _check_complete(path, stream, len(pts))
+    if any(p is None for p in pts):
+        return np.array([])  # no timestamps: the caller decodes everything instead
+    return np.sort(np.array(pts, dtype=np.int64)) * float(stream.time_base)
+
+
+def _check_complete(path: Path, stream, num_packets: int) -> None:
+    if num_packets == 0:
+        raise VideoReadError(path, "no video frames")
+    if stream.frames and num_packets < stream.frames:
+        # The header's frame table outlives a cut-off download: ffmpeg silently stops early.
+        raise VideoReadError(
+            path, f"truncated: the header lists {stream.frames} frames, {num_packets} are present"
+        )
+
+
+def _decode(path: Path, container, stream, keep=None, tolerance: float = 0.0):
+    """Decode frames in order; keep those within ``tolerance`` s of a time in ``keep`` (all if None).
+
+    Stops once past the last kept time. Returns (frames list of (H, W, 3) uint8, times list of s).
+    """
+    frames, times = [], []
+    stop_time = math.inf if keep is None else keep[-1] + tolerance
+    num_packets = num_decoded = 0
+    try:
+        for packet in container.demux(stream):
+            num_packets += packet.size > 0
+            for frame in packet.decode():
+                # Without timestamps, time is the frame's position over the mean rate.
+                t = float(frame.time) if frame.time is not None else num_decoded / _mean_fps(stream)
+                num_decoded += 1
+                if t > stop_time:
+                    return frames, times
+                if keep is None or np.min(np.abs(keep - t)) <= tolerance:
+                    frames.append(frame.to_ndarray(format="rgb24"))
+                    times.append(t)
+    except av.FFmpegError as err:
+        raise VideoReadError(path, f"corrupt video data ({err})") from None
+    if keep is None:
+        _check_complete(path, stream, num_packets)
+    if not frames:
+        raise VideoReadError(path, "no decodable video frames")
+    return frames, times
+
+
+def _mean_fps(stream) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else 1.0
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Frame count, mean fps, size and duration of a video (an image: 1 frame, fps 0)."""
+    path = Path(path)
+    if is_image(path):
+        height, width = read_image(path).shape[:2]
+        return VideoInfo(1, 0.0, width, height, 0.0)
+    with _reading(path) as (container, stream):
+        times = _packet_times(path, container, stream)
+        fps = _mean_fps(stream)
+        num_frames = len(times) if len(times) else stream.frames
+        duration = float(times[-1] - times[0]) + 1 / fps if len(times) else num_frames / fps
+        return VideoInfo(num_frames, fps, stream.codec_context.width, stream.codec_context.height, duration)
+
+
+def decode_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Every frame of a video: (frames uint8 (T, H, W, 3), timestamps float64 (T,) seconds).
+
+    An image gives one frame at time 0.
+    """
+    path = Path(path)
+    if is_image(path):
+        return read_image(path)[None], np.zeros(1)
+    with _reading(path) as (container, stream):
+        frames, times = _decode(path, container, stream)
+    return np.stack(frames), np.asarray(times)
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame sampling and clip windows
+
+
+def fps_frame_step(video_fps: float, target_fps: float) -> int:
+    """The reference's frame step for sampling at ``target_fps``: max(1, ceil(video_fps) // fps)."""
+    return max(1, int(math.ceil(video_fps) // target_fps))
+
+
+def is_variable_rate(timestamps: np.ndarray) -> bool:
+    """True when frame intervals differ by more than ``VFR_TOLERANCE`` of their median."""
+    gaps = np.diff(timestamps)
+    if len(gaps) < 2:
+        return False
+    median = np.median(gaps)
+    return bool(np.max(np.abs(gaps - median)) > VFR_TOLERANCE * median)
+
+
+def _window_fractions(num_clips: int, rng: np.random.Generator | None) -> np.ndarray:
+    """Where ``num_clips`` windows start, as fractions in [0, 1) of the free range.
+
+    The range is cut into ``num_clips`` equal segments and one start is taken per segment: at
+    its centre without ``rng`` (deterministic test-time clips), uniformly within it with ``rng``.
+    """
+    offsets = np.full(num_clips, 0.5) if rng is None else rng.random(num_clips)
+    return (np.arange(num_clips) + offsets) / num_clips
+
+
+def step_indices(
+    num_video_frames: int,
+    num_frames: int,
+    frame_step: int,
+    num_clips: int = 1,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Frame indices (num_clips, num_frames) of clips taking every ``frame_step``-th frame.
+
+    Indices past the end repeat the last frame (padding of short videos).
+    """
+    span = (num_frames - 1) * frame_step + 1
+    num_starts = max(1, num_video_frames - span + 1)
+    starts = np.floor(_window_fractions(num_clips, rng) * num_starts).astype(np.int64)
+    indices = starts[:, None] + frame_step * np.arange(num_frames)[None]
+    return np.minimum(indices, num_video_frames - 1)
+
+
+def time_indices(
+    timestamps: np.ndarray,
+    num_frames: int,
+    fps: float,
+    num_clips: int = 1,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Frame indices (num_clips, num_frames): for each time t0 + k / fps the nearest frame.
+
+    ``timestamps`` (T,) seconds, increasing. Times past the last frame give the last frame.
+    """
+    times = np.asarray(timestamps, dtype=np.float64) - timestamps[0]
+    span = (num_frames - 1) / fps
+    starts = _window_fractions(num_clips, rng) * max(0.0, times[-1] - span)
+    wanted = starts[:, None] + np.arange(num_frames)[None] / fps  # (num_clips, num_frames) seconds
+    right = np.clip(np.searchsorted(times, wanted), 1, max(1, len(times) - 1))
+    left = right - 1
+    if len(times) == 1:
+        return np.zeros_like(right)
+    # Ties go to the earlier frame.
+    take_right = np.abs(times[right] - wanted) < np.abs(wanted - times[left])
+    return np.where(take_right, right, left)
+
+
+def sample_indices(
+    timestamps: np.ndarray,
+    num_frames: int,
+    fps: float | None = None,
+    frame_step: int | None = None,
+    num_clips: int = 1,
+    rng: np.random.Generator | None = None,
+    sampling: str = "auto",
+    video_fps: float | None = None,
+) -> np.ndarray:
+    """Indices (num_clips, num_frames) into a video's frames, given their ``timestamps`` (s).
+
+    Give ``fps`` (target frames/s) or ``frame_step`` (neither: every frame). With ``fps``,
+    ``sampling`` picks "step" (the reference: a fixed step from the mean rate ``video_fps``),
+    "time" (nearest frame to each target time) or "auto" (time only for variable-rate files).
+    """
+    if fps is not None and frame_step is not None:
+        raise ValueError("give fps or frame_step, not both")
+    if sampling not in ("auto", "step", "time"):
+        raise ValueError(f"sampling must be 'auto', 'step' or 'time', got {sampling!r}")
+    if fps is not None:
+        use_time = sampling == "time" or (sampling == "auto" and is_variable_rate(timestamps))
+        if use_time:
+            return time_indices(timestamps, num_frames, fps, num_clips, rng)
+        if video_fps is None:
+            gaps = np.diff(timestamps)
+            video_fps = 1 / np.median(gaps) if len(gaps) else fps
+        frame_step = fps_frame_step(video_fps, fps)
+    return step_indices(len(timestamps), num_frames, frame_step or 1, num_clips, rng)
+
+
+def read_clip(
+    path: str | Path,
+    num_frames: int = 16,
+    fps: float | None = None,
+    frame_step: int | None = None,
+    num_clips: int = 1,
+    rng: np.random.Generator | None = None,
+    sampling: str = "auto",
+) -> np.ndarray:
+    """Read ``num_clips`` clips of ``num_frames`` frames: uint8 (num_clips, num_frames, H, W, 3).
+
+    Windows are random with ``rng`` (a seeded ``np.random.Generator``), else evenly spread (the
+    multi-clip test protocol). See ``sample_indices`` for ``fps``, ``frame_step`` and ``sampling``.
+    Only the frames the clips need are decoded: the file is first scanned for packet times
+    (cheap), then decoding seeks near the first needed frame and stops after the last one.
+    An image is repeated into every frame of every clip (a read-only view: copy before writing).
+    """
+    path = Path(path)
+    if is_image(path):
+        still = repeat_image(read_image(path), num_frames)  # (num_frames, H, W, 3) view
+        return np.broadcast_to(still, (num_clips, *still.shape))
+    with _reading(path) as (container, stream):
+        times = _packet_times(path, container, stream)
+        if len(times) == 0:  # no packet timestamps: decode all, then sample
+            container.seek(0)
+            frames, times = _decode(path, container, stream)
+            indices = sample_indices(np.asarray(times), num_frames, fps, frame_step, num_clips, rng, sampling)
+            return np.stack(frames)[indices]
+        indices = sample_indices(
+            times, num_frames, fps, frame_step, num_clips, rng, sampling, _mean_fps(stream)
+        )
+        needed = np.unique(times[indices])
+        # Decoded frame times can differ slightly from packet times: match within half a frame.
+        gaps = np.diff(times)[np.diff(times) > 0]
+        tolerance = 0.5 * np.min(gaps) if len(gaps) else math.inf
+        _seek(container, stream, needed[0])
+        frames, got = _decode(path, container, stream, keep=needed, tolerance=tolerance)
+    # A packet that decoded to nothing (damage) is replaced by the nearest decoded frame.
+    got = np.asarray(got)
+    nearest = np.abs(times[indices][..., None] - got).argmin(-1)  # (num_clips, num_frames)
+    return np.stack(frames)[nearest]
+
+
+def _seek(container, stream, time: float) -> None:
+    """Seek to the keyframe at or before ``time`` seconds (from the start if seeking fails)."""
+    target = int(math.floor(time / float(stream.time_base)))
+    try:
+        container.seek(target, stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError:
+        container.seek(0)

@@ -1,0 +1,177 @@
+"""``vjepa2 extract``: videos -> frozen-encoder features on disk.
+
+Inputs are video or image files, folders, or CSV index files ("path label" lines). Each video
+gives ``num_clips`` clips of ``frames`` frames sampled at ``fps`` (or every ``frame_step``
+frames), eval-preprocessed to ``crop`` px, encoded in batches. A broken file is reported and
+skipped; the others go on. The report (``errors.json``) names every file that failed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import save_file
+from tqdm import tqdm
+
+from vjepa2.config import opt
+from vjepa2.data.datasets import read_index
+from vjepa2.data.transforms import eval_transform
+from vjepa2.data.video import VideoReadError, read_clip
+from vjepa2.evals.features import load_encoder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExtractConfig:
+    inputs: list[str] = opt([], help="video/image files, folders or CSV index files", positional=True)
+    checkpoint: str = opt("", help="weights: reference .pt, transformers dir, our dir, or random:<preset>")
+    encoder_key: str = opt(
+        "target_encoder", help="encoder in a reference checkpoint: target_encoder or encoder"
+    )
+    out: str = opt("features", help="output folder (one file per video) or file (with one_file)")
+    format: str = opt("npy", help="npy or safetensors")
+    one_file: bool = opt(False, help="write all videos into one file (safetensors keyed by video, or .npz)")
+    pooling: str = opt("mean", help="none: every token (clips, N, D); mean: one vector per clip (clips, D)")
+    layers: list[int] = opt(
+        [], help="blocks to read (normed; concatenated along features); empty: last output"
+    )
+    frames: int = opt(16, help="frames per clip")
+    fps: float = opt(4.0, help="sampling rate in frames per second (0: use frame_step)")
+    frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: off)")
+    num_clips: int = opt(1, help="clips per video, evenly spread over it")
+    crop: int = opt(256, help="eval crop size in pixels (short side resized to crop * 256 / 224)")
+    batch_size: int = opt(4, help="clips encoded per forward pass")
+    device: str = opt("cpu", help="cpu, cuda or cuda:N")
+    dtype: str = opt("bf16", help="bf16 (autocast) or fp32")
+
+
+def list_videos(inputs: list[str]) -> list[Path]:
+    """Expand files, folders and CSV indexes to a list of media files (order kept, no repeats)."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_file() and path.suffix.lower() in (".csv", ".txt"):
+            paths += [p for p, _ in read_index(path)]
+        elif path.is_dir():
+            paths += [p for p, _ in read_index(path)]
+        else:
+            paths.append(path)  # missing files are reported when read
+    seen: set[Path] = set()
+    return [p for p in paths if not (p in seen or seen.add(p))]
+
+
+def output_name(path: Path, root_names: set[str]) -> str:
+    """A file-system-safe, unique-enough key for a video's features."""
+    stem = path.stem if path.stem not in root_names else f"{path.parent.name}_{path.stem}"
+    return stem.replace(" ", "_")
+
+
+def _pool(tokens: torch.Tensor, pooling: str) -> np.ndarray:
+    """tokens (clips, N, D) -> (clips, N, D) or (clips, D) float32 numpy."""
+    if pooling == "mean":
+        tokens = tokens.mean(dim=1)
+    return tokens.float().cpu().numpy()
+
+
+class Writer:
+    def __init__(self, cfg: ExtractConfig):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.collected: dict[str, np.ndarray] = {}
+        if not cfg.one_file:
+            self.out.mkdir(parents=True, exist_ok=True)
+
+    def add(self, key: str, features: np.ndarray) -> None:
+        if self.cfg.one_file:
+            self.collected[key] = features
+        elif self.cfg.format == "npy":
+            np.save(self.out / f"{key}.npy", features)
+        else:
+            save_file({"features": features}, str(self.out / f"{key}.safetensors"))
+
+    def close(self) -> Path:
+        if not self.cfg.one_file:
+            return self.out
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        if self.cfg.format == "npy":
+            target = self.out.with_suffix(".npz")
+            np.savez(target, **self.collected)
+        else:
+            target = self.out.with_suffix(".safetensors")
+            save_file(self.collected, str(target))
+        return target
+
+
+def _check(cfg: ExtractConfig) -> None:
+    if not cfg.inputs:
+        raise SystemExit("vjepa2 extract: give at least one video, folder or CSV")
+    if not cfg.checkpoint:
+        raise SystemExit(
+            "vjepa2 extract: --checkpoint is required (a weights file, directory or random:<preset>)"
+        )
+    for name, value, allowed in (
+        ("pooling", cfg.pooling, ("none", "mean")),
+        ("format", cfg.format, ("npy", "safetensors")),
+        ("dtype", cfg.dtype, ("bf16", "fp32")),
+    ):
+        if value not in allowed:
+            raise SystemExit(f"vjepa2 extract: {name} must be one of {allowed}, got {value!r}")
+
+
+def run_extract(cfg: ExtractConfig) -> int:
+    """Encode every input; returns 1 if any file failed (all others are still written)."""
+    _check(cfg)
+    model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
+    videos = list_videos(cfg.inputs)
+    stems = [p.stem for p in videos]
+    clashing = {s for s in stems if stems.count(s) > 1}
+    writer, errors = Writer(cfg), []
+    device_type = torch.device(cfg.device).type
+    pending: list[tuple[str, torch.Tensor]] = []  # (key, clips (num_clips, T, C, H, W))
+
+    def flush() -> None:
+        if not pending:
+            return
+        clips = torch.cat([c for _, c in pending])  # (sum of clips, T, C, H, W)
+        with torch.no_grad(), torch.autocast(device_type, torch.bfloat16, enabled=cfg.dtype == "bf16"):
+            out = model.encode(clips, out_layers=cfg.layers or None)
+        tokens = torch.cat(out, dim=-1) if isinstance(out, list) else out
+        for (key, _), t in zip(pending, tokens.split([len(c) for _, c in pending])):
+            writer.add(key, _pool(t, cfg.pooling))
+        pending.clear()
+
+    for path in tqdm(videos, desc="extract", unit="video"):
+        try:
+            if not path.exists():
+                raise VideoReadError(path, "no such file")
+            frames = read_clip(
+                path,
+                num_frames=cfg.frames,
+                fps=None if cfg.frame_step else (cfg.fps or None),
+                frame_step=cfg.frame_step or None,
+                num_clips=cfg.num_clips,
+            )
+        except (VideoReadError, OSError, ValueError) as err:
+            errors.append({"path": str(path), "error": str(err)})
+            log.warning("skipping %s", err)
+            continue
+        clips = torch.stack([eval_transform(clip, cfg.crop) for clip in frames])
+        pending.append((output_name(path, clashing), clips))
+        if sum(len(c) for _, c in pending) >= cfg.batch_size:
+            flush()
+    flush()
+    target = writer.close()
+    report = Path(cfg.out).parent if cfg.one_file else Path(cfg.out)
+    (report / "errors.json").write_text(json.dumps(errors, indent=2))
+    print(f"features of {len(videos) - len(errors)} / {len(videos)} videos written to {target}")
+    if errors:
+        print(f"{len(errors)} file(s) failed, listed in {report / 'errors.json'}:")
+        for e in errors:
+            print(f"  {e['error']}")
+    return 1 if errors else 0
