@@ -72,7 +72,9 @@ def test_partial_and_multiple_masks(tmp_path):
         context = [random_masks(2, 64, 24, s)[0] for s in (5, 6)]
         target = [random_masks(2, 64, 24, s)[1][:, :16] for s in (7, 8)]
         refs = [
-            hf(pixel_values_videos=video, context_mask=[c], target_mask=[t]).predictor_output.last_hidden_state
+            hf(
+                pixel_values_videos=video, context_mask=[c], target_mask=[t]
+            ).predictor_output.last_hidden_state
             for c, t in zip(context, target)
         ]
         preds = ours.predict(tokens, context, target)
@@ -101,7 +103,9 @@ def test_reference_to_ours_to_transformers(fixtures_dir, tmp_path):
     io = load_file(fixtures_dir / "pretrain_tiny_io.safetensors")
     vjepa2.load(fixtures_dir / "pretrain_tiny.pt").save(tmp_path / "ours")
     ours = vjepa2.load(tmp_path / "ours")
-    hf = transformers.VJEPA2Model.from_pretrained(vjepa2.export_transformers(ours, tmp_path / "hf", crop_size=64)).eval()
+    hf = transformers.VJEPA2Model.from_pretrained(
+        vjepa2.export_transformers(ours, tmp_path / "hf", crop_size=64)
+    ).eval()
     with torch.no_grad():
         out = hf(
             pixel_values_videos=io["video"], context_mask=[io["context_idx"]], target_mask=[io["target_idx"]]
