@@ -51,32 +51,30 @@ def encoder_config_from_state(state: dict, **overrides) -> EncoderConfig:
     return dataclasses.replace(cfg, **overrides)
 
 
-def predictor_config_from_state(state: dict, **overrides) -> PredictorConfig:
+def _predictor_fields(state: dict) -> dict:
+    """Fields shared by both predictors, read off our-layout weights."""
     dim, enc_dim = state["embed.weight"].shape
-    cfg = PredictorConfig(
+    return dict(
         enc_dim=enc_dim,
         dim=dim,
         depth=_depth(state, "blocks."),
         heads=PREDICTOR_HEADS.get(dim, max(1, dim // 32)),
         mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
-        num_mask_tokens=state["mask_tokens"].shape[0],
     )
-    return dataclasses.replace(cfg, **overrides)
+
+
+def predictor_config_from_state(state: dict, **overrides) -> PredictorConfig:
+    fields = _predictor_fields(state) | {"num_mask_tokens": state["mask_tokens"].shape[0]}
+    return PredictorConfig(**(fields | overrides))
 
 
 def ac_config_from_state(state: dict, **overrides) -> ACPredictorConfig:
-    dim, enc_dim = state["embed.weight"].shape
-    cfg = ACPredictorConfig(
-        enc_dim=enc_dim,
-        dim=dim,
-        depth=_depth(state, "blocks."),
-        heads=PREDICTOR_HEADS.get(dim, max(1, dim // 32)),
-        mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
-        action_dim=state["action_encoder.weight"].shape[1],
-        state_dim=state["state_encoder.weight"].shape[1],
-        extrinsics_dim=state["extrinsics_encoder.weight"].shape[1],
-    )
-    return dataclasses.replace(cfg, **overrides)
+    fields = _predictor_fields(state) | {
+        "action_dim": state["action_encoder.weight"].shape[1],
+        "state_dim": state["state_encoder.weight"].shape[1],
+        "extrinsics_dim": state["extrinsics_encoder.weight"].shape[1],
+    }
+    return ACPredictorConfig(**(fields | overrides))
 
 
 def _build_encoder(state: dict, where: str, cfg: EncoderConfig | None = None) -> VideoEncoder:
