@@ -1,0 +1,424 @@
+"""V-JEPA 2 self-supervised pretraining: predict the EMA target encoder's features of masked tokens.
+
+One step (paper section 2, reference app/vjepa/train.py):
+  targets = layer_norm(target_encoder(clips))                    no grad, full clip
+  for each mask generator g: z = encoder(clips, context_idx[g]); pred = predictor(z, ...)
+  loss = mean over g of mean |pred - targets[target_idx[g]]|      L1
+  AdamW step (warmup-constant-decay LR), then target <- m * target + (1 - m) * encoder   (EMA)
+
+The run is a pure function of its config: model init, data order and augmentation, and masks
+are all seeded by (seed, step), so a run killed at any moment and resumed from its last
+checkpoint produces the same losses as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vjepa2.config import opt, save_yaml, to_dict
+from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
+from vjepa2.masks import MaskSpec, make_generators, rank_masks, vjepa2_masks
+from vjepa2.models.encoder import VideoEncoder, layer_norm_features
+from vjepa2.models.predictor import MaskPredictor, gather_tokens
+from vjepa2.models.presets import encoder_config, predictor_config
+from vjepa2.train import distributed as dist
+from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vjepa2.train.log import MetricsLogger, collapse_stats, progress
+from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
+
+
+@dataclass
+class ModelConfig:
+    encoder: str = opt("vitl", help="encoder preset: tiny, small, vitl, vith, vitg")
+    encoder_overrides: dict = opt({}, help="EncoderConfig fields to change, e.g. {depth: 2}")
+    predictor: str = opt("default", help="predictor preset: tiny, small, default (384 wide, 12 deep)")
+    predictor_overrides: dict = opt({}, help="PredictorConfig fields to change")
+    checkpointing: bool = opt(True, help="activation checkpointing per block (less memory, slower)")
+    mask_index: int = opt(0, help="predictor mask token used for every generator (reference: 0)")
+    init_from: str = opt("", help="training checkpoint to start from (weights + optimizer; the cooldown)")
+
+
+@dataclass
+class DataConfig:
+    weights: list[float] = opt([], help="sampling weight of each source (default: equal)")
+    frames: int = opt(16, help="frames per clip")
+    crop: int = opt(256, help="crop size in pixels")
+    fps: float = opt(4.0, help="frames per second sampled from the videos")
+    workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
+    synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
+    synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")
+
+
+@dataclass
+class OptimConfig:
+    weight_decay: float = opt(0.04, help="AdamW weight decay (not on biases and 1-D parameters)")
+    betas: list[float] = opt([0.9, 0.999], help="AdamW betas")
+    eps: float = opt(1e-8, help="AdamW epsilon")
+    grad_clip: float = opt(0.0, help="clip the gradient norm to this (0: off, as V-JEPA 2; V-JEPA 1: 10)")
+
+
+@dataclass
+class CooldownConfig:
+    frames: int = opt(0, help="frames per clip during the cooldown (0: keep data.frames)")
+    crop: int = opt(0, help="crop size during the cooldown (0: keep data.crop)")
+    batch_size: int = opt(0, help="per-process batch during the cooldown (0: keep run.batch_size)")
+
+
+@dataclass
+class RunConfig:
+    out: str = opt("runs/pretrain", help="output folder: checkpoints, log.jsonl, config.yaml")
+    steps: int = opt(0, help="optimizer steps (0: the schedule's warmup + constant + cooldown)")
+    batch_size: int = opt(24, help="clips per process and micro-batch")
+    accum: int = opt(1, help="gradient accumulation: micro-batches per optimizer step")
+    dtype: str = opt("bf16", help="autocast dtype: bf16 or fp32")
+    device: str = opt("auto", help="auto, cpu, cuda, cuda:N")
+    compile: bool = opt(False, help="torch.compile the encoder, target encoder and predictor")
+    parallel: str = opt("ddp", help="under torchrun: ddp or fsdp (FSDP2 fully_shard)")
+    checkpoint_every: int = opt(100, help="write latest.pt every this many steps (and at the end)")
+    save_every: int = opt(0, help="also keep step_XXXXXX.pt every this many steps (0: never)")
+    log_every: int = opt(1, help="write a log line every this many steps")
+    seed: int = opt(239, help="seed of model init, data order, augmentation and masks")
+    resume: bool = opt(True, help="continue from out/latest.pt when it exists")
+    stop_after: int = opt(0, help="stop after this many steps in this invocation (0: run to the end)")
+
+
+@dataclass
+class PretrainConfig:
+    sources: list[str] = opt(
+        [],
+        help="CSV indexes ('path label' lines) or folders of videos/images; none: synthetic videos",
+        positional=True,
+    )
+    model: ModelConfig = opt(ModelConfig, help="encoder / predictor")
+    data: DataConfig = opt(DataConfig, help="data sources and clips")
+    masks: list[MaskSpec] = opt(vjepa2_masks(), help="mask generators (default: short + long range)")
+    optim: OptimConfig = opt(OptimConfig, help="AdamW")
+    schedule: LRScheduleConfig = opt(LRScheduleConfig, help="warmup-constant-decay learning rate")
+    ema: EMAConfig = opt(EMAConfig, help="target encoder EMA momentum")
+    cooldown: CooldownConfig = opt(CooldownConfig, help="clip settings of the cooldown phase")
+    run: RunConfig = opt(RunConfig, help="run folder, steps, batch, precision, checkpoints")
+
+
+# -- models ---------------------------------------------------------------------------------------
+class Student(nn.Module):
+    """The trained part: context encoder + predictor, one module so that DDP/FSDP wrap it once."""
+
+    def __init__(self, encoder: VideoEncoder, predictor: MaskPredictor, mask_index: int = 0):
+        super().__init__()
+        self.encoder, self.predictor, self.mask_index = encoder, predictor, mask_index
+
+    def forward(self, clips: torch.Tensor, context_idx: list, target_idx: list) -> list[torch.Tensor]:
+        """clips (B, T, C, H, W); one (B, K) index pair per mask generator -> [(B, Kt, enc_dim)]."""
+        grid = self.encoder.grid(clips.shape)
+        preds = []
+        for ctx, tgt in zip(context_idx, target_idx):
+            tokens = self.encoder(clips, context_idx=ctx)  # (B, Kc, enc_dim)
+            preds.append(self.predictor(tokens, ctx, tgt, grid, mask_index=self.mask_index))
+        return preds
+
+
+def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
+    try:
+        enc_cfg = encoder_config(cfg.encoder, checkpointing=cfg.checkpointing, **cfg.encoder_overrides)
+        overrides = {"checkpointing": cfg.checkpointing, **cfg.predictor_overrides}
+        pred_cfg = predictor_config(enc_cfg.dim, cfg.predictor, **overrides)
+    except TypeError as err:  # dataclasses.replace on an unknown field
+        raise ValueError(f"model.encoder_overrides / predictor_overrides: {err}") from None
+    return VideoEncoder(enc_cfg), MaskPredictor(pred_cfg)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight decay on matrices only, none on biases and 1-D parameters (norms)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if name.endswith("bias") or param.ndim <= 1 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target <- momentum * target + (1 - momentum) * online, parameter by parameter."""
+    target_params = list(target.parameters())
+    online_params = [p.detach() for p in online.parameters()]
+    torch._foreach_mul_(target_params, momentum)
+    torch._foreach_add_(target_params, online_params, alpha=1.0 - momentum)
+
+
+def jepa_loss(
+    student: nn.Module, target_encoder: nn.Module, clips: torch.Tensor, context_idx: list, target_idx: list
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """L1 between predictions and layer-normed EMA features at the targets, averaged over the mask
+    generators -> (loss, target features (B, N, D) for diagnostics)."""
+    with torch.no_grad():
+        features = layer_norm_features(target_encoder(clips))  # (B, N, D), full clip
+    preds = student(clips, context_idx, target_idx)
+    losses = [
+        (p.float() - gather_tokens(features, t).float()).abs().mean() for p, t in zip(preds, target_idx)
+    ]
+    return torch.stack(losses).mean(), features
+
+
+# -- data -----------------------------------------------------------------------------------------
+@dataclass
+class Phase:
+    """A stretch of steps with one clip setting: the main phase, then optionally the cooldown."""
+
+    index: int
+    start: int
+    end: int
+    frames: int
+    crop: int
+    batch_size: int
+
+
+def phases(cfg: PretrainConfig) -> list[Phase]:
+    total = cfg.run.steps or cfg.schedule.total_steps
+    main = Phase(0, 0, total, cfg.data.frames, cfg.data.crop, cfg.run.batch_size)
+    cool, c = cfg.schedule.warmup_steps + cfg.schedule.constant_steps, cfg.cooldown
+    if not 0 < cool < total or not (c.frames or c.crop or c.batch_size):
+        return [main]
+    main.end = cool
+    return [
+        main,
+        Phase(1, cool, total, c.frames or main.frames, c.crop or main.crop, c.batch_size or main.batch_size),
+    ]
+
+
+def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
+    """A folder of generated physics videos (made once, then reused from the cache)."""
+    from vjepa2.worlds.scenes import MakeVideosConfig, run_make_videos
+
+    name = f"synthetic-{data.synthetic_videos}x{frames}f-{size}px"
+    folder = Path(data.synthetic_dir or Path.home() / ".cache" / "vjepa2" / name)
+    marker = folder / "complete.json"
+    want = {"num_videos": data.synthetic_videos, "num_frames": frames, "size": size, "fps": data.fps}
+    if dist.is_main() and not (marker.is_file() and json.loads(marker.read_text()) == want):
+        print(f"generating {data.synthetic_videos} synthetic videos in {folder}")
+        workers = max(1, data.workers)
+        run_make_videos(MakeVideosConfig(out=str(folder), **want, workers=workers, task="direction"))
+        marker.write_text(json.dumps(want))
+    dist.barrier()
+    return folder / "videos"
+
+
+CHUNK_STEPS = 500  # the sampler draws its stream this many optimizer steps at a time
+
+
+def micro_batches(cfg: PretrainConfig, phase: Phase, sources: list[str], info: dist.DistInfo, step: int):
+    """This rank's micro-batches from optimizer step ``step`` of ``phase`` on, forever.
+
+    The global stream of samples does not depend on the number of processes: rank r takes
+    positions r, r + world_size, ... so N processes with batch B see what one process with batch
+    N * B sees. The stream position is a function of the step: resuming needs no loader state.
+    """
+    parts = [VideoDataset(s, phase.frames, cfg.data.fps, crop=phase.crop, seed=cfg.run.seed) for s in sources]
+    dataset = parts[0] if len(parts) == 1 else MixtureDataset(parts, cfg.data.weights or None)
+    per_step = phase.batch_size * cfg.run.accum  # this rank's samples per optimizer step
+    chunk = per_step * CHUNK_STEPS
+    seed, world = cfg.run.seed + phase.index, info.world_size
+    sampler = WeightedDistributedSampler(dataset.sample_weights, chunk * world, info.rank, world, seed)
+    loader = torch.utils.data.DataLoader(
+        dataset, phase.batch_size, sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate_skip_bad
+    )
+    epoch, start = divmod((step - phase.start) * per_step, chunk)
+    while True:
+        sampler.set_epoch(epoch, start)
+        yield from loader
+        epoch, start = epoch + 1, 0
+
+
+# -- checkpoints ----------------------------------------------------------------------------------
+def save(cfg: PretrainConfig, step: int, model: nn.Module, target: nn.Module, optimizer, extra: dict) -> None:
+    """latest.pt (+ step_XXXXXX.pt): our module state dicts, optimizer, RNG, step and configs."""
+    model_state, optim_state = dist.full_state(model, optimizer)
+    target_state, _ = dist.full_state(target)
+    if dist.is_main():
+        student = dist.unwrap(model)
+        state = {name: {} for name in ("encoder", "predictor")}
+        for key, value in model_state.items():
+            name, _, rest = key.partition(".")  # "encoder.blocks.0..." -> our module's own keys
+            state[name][rest] = value
+        configs = {name: dataclasses.asdict(getattr(student, name).cfg) for name in state}
+        state.update(target_encoder=target_state, opt=optim_state, step=step, rng=rng_state(), **extra)
+        state.update(config=configs, pretrain_config=to_dict(cfg))
+        save_checkpoint(state, cfg.run.out, step, cfg.run.save_every)
+    dist.barrier()
+
+
+def restore(cfg: PretrainConfig, model: nn.Module, target: nn.Module, optimizer) -> int:
+    """Resume from out/latest.pt (-> its step), or start from model.init_from (-> 0), or do nothing."""
+    latest = find_latest(cfg.run.out) if cfg.run.resume else None
+    path = latest or (Path(cfg.model.init_from) if cfg.model.init_from else None)
+    if path is None:
+        return 0
+    state = load_checkpoint(path)
+    if "config" not in state:  # a reference checkpoint: weights only, through the key maps
+        from vjepa2.models.weights import load
+
+        online, ema = load(path, encoder_key="encoder"), load(path, encoder_key="target_encoder")
+        state = {
+            "encoder": online.encoder.state_dict(),
+            "predictor": online.predictor.state_dict(),
+            "target_encoder": ema.encoder.state_dict(),
+        }
+    student_state = {f"{name}.{k}": v for name in ("encoder", "predictor") for k, v in state[name].items()}
+    try:
+        dist.load_full_state(model, student_state, optimizer, state.get("opt"))
+        dist.load_full_state(target, state["target_encoder"])
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: does not fit the model of this config ({err})") from err
+    if latest is None:
+        print(f"initialised from {path}")
+        return 0
+    set_rng_state(state["rng"])
+    print(f"resumed from {path} at step {state['step']}")
+    return int(state["step"])
+
+
+# -- the loop -------------------------------------------------------------------------------------
+def train_step(cfg, step, phase, batches, generators, nets, optimizer, info) -> dict:
+    """One optimizer step over ``run.accum`` micro-batches, then the EMA update -> metrics."""
+    model, student, target, model_fn, target_fn = nets
+    lr = warmup_constant_decay(step, cfg.schedule)
+    set_lr(optimizer, lr)
+    loss_sum, clips_seen, skipped = torch.zeros((), device=info.device), 0, 0
+    per_rank = phase.batch_size * cfg.run.accum
+    masks = rank_masks(generators, step, info.rank, info.world_size, per_rank)  # this step, this rank
+    for micro in range(cfg.run.accum):
+        batch = next(batches)
+        skipped += batch["num_skipped"]
+        while batch["clip"] is None:  # every file of the micro-batch was unreadable: take the next
+            batch = next(batches)
+            skipped += batch["num_skipped"]
+        clips = batch["clip"].to(info.device, non_blocking=True)
+        rows = slice(micro * phase.batch_size, micro * phase.batch_size + len(clips))
+        context_idx, target_idx = ([m[rows].to(info.device) for m in group] for group in masks)
+        with dist.grad_sync(model, micro == cfg.run.accum - 1):
+            with torch.autocast(info.device.type, torch.bfloat16, enabled=cfg.run.dtype == "bf16"):
+                loss, features = jepa_loss(model_fn, target_fn, clips, context_idx, target_idx)
+            (loss / cfg.run.accum).backward()
+        loss_sum += loss.detach()
+        clips_seen += len(clips)
+    max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), max_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    momentum = ema_momentum(step, cfg.ema)
+    dist.reshard(target)
+    ema_update(target, student.encoder, momentum)
+    full = getattr(grad_norm, "full_tensor", None)  # FSDP2 returns a DTensor
+    grad_norm = full() if full else grad_norm
+    return dict(
+        loss=loss_sum / cfg.run.accum,
+        lr=lr,
+        ema=momentum,
+        grad_norm=grad_norm,
+        features=features,
+        clips=clips_seen,
+        skipped=skipped,
+    )
+
+
+def log_row(metrics: dict, phase: Phase, seconds: float, info: dist.DistInfo) -> dict:
+    """Reduce over ranks and turn a step's metrics into a log row."""
+    loss = dist.all_reduce_mean(metrics["loss"]).item()
+    counts = dist.all_reduce_mean(torch.tensor([metrics["clips"], metrics["skipped"]], dtype=torch.float64))
+    clips, skipped = (counts * info.world_size).tolist()
+    row = {"loss": loss, "lr": metrics["lr"], "ema": metrics["ema"], "grad_norm": float(metrics["grad_norm"])}
+    row.update(clips_per_s=clips / seconds, skipped=int(skipped), frames=phase.frames, crop=phase.crop)
+    row.update(collapse_stats(metrics["features"]))
+    if info.device.type == "cuda":
+        row["max_mem_gb"] = torch.cuda.max_memory_allocated(info.device) / 2**30
+    return row
+
+
+def build(cfg: PretrainConfig, info: dist.DistInfo):
+    """Models (seeded), wrappers and the optimizer: (model, student, target, model_fn, target_fn), AdamW."""
+    torch.manual_seed(cfg.run.seed)
+    encoder, predictor = build_models(cfg.model)
+    target = copy.deepcopy(encoder).requires_grad_(False).to(info.device)
+    student = Student(encoder, predictor, cfg.model.mask_index).to(info.device)
+    model = dist.wrap_model(student, info, cfg.run.parallel)
+    if cfg.run.parallel == "fsdp":
+        target = dist.wrap_model(target, info, "fsdp")
+    optimizer = torch.optim.AdamW(
+        param_groups(student, cfg.optim.weight_decay),
+        lr=cfg.schedule.start_lr,
+        betas=tuple(cfg.optim.betas),
+        eps=cfg.optim.eps,
+    )
+    model_fn, target_fn = (
+        (torch.compile(model), torch.compile(target)) if cfg.run.compile else (model, target)
+    )
+    return (model, student, target, model_fn, target_fn), optimizer
+
+
+def check(cfg: PretrainConfig) -> None:
+    if cfg.run.dtype not in ("bf16", "fp32"):
+        raise ValueError(f"run.dtype must be bf16 or fp32, got {cfg.run.dtype!r}")
+    if cfg.run.batch_size < 1 or cfg.run.accum < 1:
+        raise ValueError("run.batch_size and run.accum must be >= 1")
+    if not cfg.masks:
+        raise ValueError("masks: give at least one mask generator")
+    if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
+        raise ValueError(f"data.weights: {len(cfg.data.weights)} weights for {len(cfg.sources)} sources")
+
+
+def run_pretrain(cfg: PretrainConfig) -> int:
+    """Train (or resume) the run in ``cfg.run.out``; single process or under torchrun."""
+    check(cfg)
+    info = dist.setup(cfg.run.device)
+    try:
+        nets, optimizer = build(cfg, info)
+        step = restore(cfg, nets[0], nets[2], optimizer)
+        plan = phases(cfg)
+        total = plan[-1].end
+        stop = min(total, step + cfg.run.stop_after) if cfg.run.stop_after else total
+        sources = cfg.sources or [
+            str(synthetic_source(cfg.data, max(p.frames for p in plan), max(p.crop for p in plan)))
+        ]
+        out = Path(cfg.run.out)
+        logger = None
+        if info.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            save_yaml(cfg, out / "config.yaml")
+            logger = MetricsLogger(out / "log.jsonl", resume_step=step if step else None)
+            global_batch = cfg.run.batch_size * cfg.run.accum * info.world_size
+            print(
+                f"pretraining steps {step}..{stop} of {total}, global batch {global_batch}, on {info.device}"
+            )
+        bar = progress(total, step, info.is_main)
+        phase = None
+        while step < stop:
+            if phase is None or step >= phase.end:
+                phase = next(p for p in plan if p.start <= step < p.end)
+                batches = micro_batches(cfg, phase, sources, info, step)
+                grid = nets[1].encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
+                generators = make_generators(cfg.masks, grid, cfg.run.seed)
+            start = time.perf_counter()
+            metrics = train_step(cfg, step, phase, batches, generators, nets, optimizer, info)
+            step += 1
+            if step % cfg.run.log_every == 0 or step == stop:
+                row = log_row(metrics, phase, time.perf_counter() - start, info)
+                if logger:
+                    logger.log(step, **row)
+                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
+            if step % cfg.run.checkpoint_every == 0 or step == stop:
+                save(cfg, step, nets[0], nets[2], optimizer, {"loss": float(metrics["loss"])})
+            bar.update(1)
+        bar.close()
+        if logger:
+            logger.close()
+    finally:
+        dist.cleanup()
+    return 0
