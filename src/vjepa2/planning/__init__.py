@@ -1,0 +1,29 @@
+"""Goal-image planning with the V-JEPA 2-AC world model.
+
+    from vjepa2.planning import Planner, PlannerConfig
+    planner = Planner("runs/ac-reach/model")            # written by `vjepa2 train-ac`
+    action = planner.act(observation, goal_image, state)  # uint8 (H, W, 3) images -> (A,) action
+
+- ``cem``: the cross-entropy method, action bounds (box or L1 ball), the latent L1 energy;
+- ``world_model``: frozen encoder + AC predictor, batched rollouts of many action sequences;
+- ``mpc``: the ``Planner`` (receding horizon, sub-goal sequences);
+- ``evaluate``: ``vjepa2 plan-eval`` with the random and simulator-oracle baselines.
+"""
+
+from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy, project_l1_ball
+from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
+from vjepa2.planning.world_model import LatentStats, WorldModel, WorldModelSpec
+
+__all__ = [
+    "CEMConfig",
+    "CEMResult",
+    "cem",
+    "latent_energy",
+    "project_l1_ball",
+    "GoalSchedule",
+    "Planner",
+    "PlannerConfig",
+    "LatentStats",
+    "WorldModel",
+    "WorldModelSpec",
+]

@@ -1,0 +1,264 @@
+"""Trajectories for the action-conditioned world model: episodes, windows, DROID, statistics.
+
+A trajectory is frames uint8 (T, H, W, 3), states (T, S) and actions: action t takes frame t to
+frame t + 1, so there are T - 1 of them (an episode that stores T actions, the last one unused,
+is cut to T - 1). Training reads windows of ``num_frames`` consecutive steps.
+
+Two sources:
+- the project's episode format (``vjepa2 worlds collect``, read by ``vjepa2.data.episodes``);
+- the reference DROID layout: a CSV (space separated, first column) of trajectory folders, each
+  holding ``trajectory.h5`` (observation/robot_state/cartesian_position (T, 6) and
+  gripper_position (T,)), a metadata ``*.json`` naming the camera MP4s, and recordings/MP4/.
+  States are 7-D: xyz, Euler xyz, gripper; the action from state t to t + 1 is the reference's:
+  delta xyz, the Euler angles of R_{t+1} R_t^T, delta gripper. Reading HDF5 needs ``h5py``.
+
+``NormStats`` holds the mean and std of actions and states, saved as JSON beside a model, so the
+predictor sees inputs of unit scale whatever the robot's units.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Trajectory:
+    """frames uint8 (T, H, W, 3); actions float32 (T - 1, A); states float32 (T, S); meta."""
+
+    frames: np.ndarray
+    actions: np.ndarray
+    states: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        T = len(self.frames)
+        if len(self.actions) == T:  # stored per frame: the last action leads nowhere
+            self.actions = self.actions[:-1]
+        if len(self.states) != T or len(self.actions) != T - 1:
+            raise ValueError(
+                f"{self.meta.get('path', 'trajectory')}: {T} frames need {T} states and {T - 1} actions, "
+                f"got {len(self.states)} states and {len(self.actions)} actions"
+            )
+        self.actions = np.asarray(self.actions, dtype=np.float32).reshape(T - 1, -1)
+        self.states = np.asarray(self.states, dtype=np.float32).reshape(T, -1)
+
+
+# -- normalization statistics -----------------------------------------------------------------
+@dataclass
+class NormStats:
+    """Per-dimension mean and std of actions (A,) and states (S,), as lists (JSON friendly)."""
+
+    action_mean: list[float]
+    action_std: list[float]
+    state_mean: list[float]
+    state_std: list[float]
+
+    @classmethod
+    def compute(cls, actions: list[np.ndarray], states: list[np.ndarray], min_std: float = 1e-6) -> NormStats:
+        """From per-trajectory arrays (T_i, A) and (T_i, S); constant dims get std 1."""
+        a = np.concatenate([np.asarray(x, dtype=np.float64).reshape(len(x), -1) for x in actions])
+        s = np.concatenate([np.asarray(x, dtype=np.float64).reshape(len(x), -1) for x in states])
+
+        def spread(x):
+            std = x.std(0)
+            return np.where(std < min_std, 1.0, std).tolist()
+
+        return cls(a.mean(0).tolist(), spread(a), s.mean(0).tolist(), spread(s))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "stats") -> NormStats:
+        try:
+            stats = cls(**{k: [float(v) for v in data[k]] for k in cls.__dataclass_fields__})
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{where}: not normalization statistics ({type(err).__name__}: {err})") from None
+        if len(stats.action_mean) != len(stats.action_std) or len(stats.state_mean) != len(stats.state_std):
+            raise ValueError(f"{where}: mean and std lengths differ")
+        return stats
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> NormStats:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: normalization statistics not found")
+        return cls.from_dict(json.loads(path.read_text()), str(path))
+
+    def _apply(self, x: torch.Tensor, mean: list[float], std: list[float], what: str) -> torch.Tensor:
+        if x.shape[-1] != len(mean):
+            raise ValueError(f"{what} have {x.shape[-1]} dims, the statistics {len(mean)}")
+        mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device)
+        std_t = torch.tensor(std, dtype=x.dtype, device=x.device)
+        return (x - mean_t) / std_t
+
+    def normalize_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """(..., A) in environment units -> zero mean, unit std."""
+        return self._apply(actions, self.action_mean, self.action_std, "actions")
+
+    def normalize_states(self, states: torch.Tensor) -> torch.Tensor:
+        """(..., S) in environment units -> zero mean, unit std."""
+        return self._apply(states, self.state_mean, self.state_std, "states")
+
+
+# -- windows ----------------------------------------------------------------------------------
+def window_index(lengths: list[int], num_frames: int, stride: int = 1) -> np.ndarray:
+    """Every window of ``num_frames`` consecutive frames: (W, 2) int64 rows (trajectory, start).
+
+    Trajectories shorter than ``num_frames`` give no window.
+    """
+    rows = [
+        (i, start) for i, length in enumerate(lengths) for start in range(0, length - num_frames + 1, stride)
+    ]
+    if not rows:
+        raise ValueError(f"no trajectory has {num_frames} frames (lengths: {sorted(set(lengths))[:10]})")
+    return np.asarray(rows, dtype=np.int64)
+
+
+# -- the project's episode format ---------------------------------------------------------------
+def read_episodes(source: str | Path) -> list[Trajectory]:
+    """Every episode listed by an index (``index.csv`` or a folder holding one), as written by
+    ``vjepa2 worlds collect``; meta gains the episode's "path"."""
+    from vjepa2.data import episodes
+
+    trajectories = []
+    for folder in episodes.read_index(source):
+        frames, actions, states, meta = episodes.read_episode(folder)
+        trajectories.append(Trajectory(frames, actions, states, {**meta, "path": str(folder)}))
+    return trajectories
+
+
+# -- the DROID layout -------------------------------------------------------------------------
+def euler_xyz_to_matrix(angles: np.ndarray) -> np.ndarray:
+    """Extrinsic x-y-z Euler angles (..., 3) radians -> rotation matrices (..., 3, 3) = Rz Ry Rx."""
+    a, b, c = np.moveaxis(np.asarray(angles, dtype=np.float64), -1, 0)
+    ca, sa, cb, sb, cc, sc = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(c), np.sin(c)
+    rows = [
+        [cc * cb, cc * sb * sa - sc * ca, cc * sb * ca + sc * sa],
+        [sc * cb, sc * sb * sa + cc * ca, sc * sb * ca - cc * sa],
+        [-sb, cb * sa, cb * ca],
+    ]
+    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
+
+
+def matrix_to_euler_xyz(matrices: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> extrinsic x-y-z Euler angles (..., 3), pitch in [-pi/2, pi/2]."""
+    m = np.asarray(matrices, dtype=np.float64)
+    pitch = np.arcsin(np.clip(-m[..., 2, 0], -1.0, 1.0))
+    roll = np.arctan2(m[..., 2, 1], m[..., 2, 2])
+    yaw = np.arctan2(m[..., 1, 0], m[..., 0, 0])
+    return np.stack([roll, pitch, yaw], axis=-1)
+
+
+def poses_to_actions(states: np.ndarray) -> np.ndarray:
+    """7-D states (T, 7) (xyz, Euler xyz, gripper) -> actions (T - 1, 7), as the reference computes:
+    delta xyz, Euler angles of R_{t+1} R_t^T, delta gripper."""
+    states = np.asarray(states, dtype=np.float64)
+    rot = euler_xyz_to_matrix(states[:, 3:6])
+    delta_rot = rot[1:] @ np.swapaxes(rot[:-1], -1, -2)
+    return np.concatenate(
+        [np.diff(states[:, :3], axis=0), matrix_to_euler_xyz(delta_rot), np.diff(states[:, 6:7], axis=0)],
+        axis=1,
+    ).astype(np.float32)
+
+
+def read_droid_csv(path: str | Path) -> list[Path]:
+    """Trajectory folders listed in a DROID CSV (first space-separated column of each line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: DROID trajectory list not found")
+    folders = [Path(line.split()[0]) for line in path.read_text().splitlines() if line.strip()]
+    if not folders:
+        raise ValueError(f"{path}: the DROID trajectory list is empty")
+    return [f if f.is_absolute() else path.parent / f for f in folders]
+
+
+def _droid_metadata(folder: Path) -> dict:
+    for file in sorted(folder.glob("*.json")):
+        try:
+            return json.loads(file.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{file}: invalid JSON metadata ({err})") from None
+    raise FileNotFoundError(f"{folder}: no metadata *.json in this DROID trajectory folder")
+
+
+def _droid_states(h5_path: Path) -> np.ndarray:
+    try:
+        import h5py
+    except ImportError:
+        raise ImportError(f"reading {h5_path} needs h5py, which is not installed: pip install h5py") from None
+    if not h5_path.is_file():
+        raise FileNotFoundError(f"{h5_path}: missing trajectory.h5")
+    with h5py.File(h5_path, "r") as h5:
+        try:
+            robot = h5["observation"]["robot_state"]
+            cartesian = np.asarray(robot["cartesian_position"], dtype=np.float64)
+            gripper = np.asarray(robot["gripper_position"], dtype=np.float64).reshape(-1, 1)
+        except KeyError as err:
+            raise ValueError(f"{h5_path}: no observation/robot_state/{err.args[0]}") from None
+    return np.concatenate([cartesian, gripper], axis=1)  # (T, 7)
+
+
+def _decode_every(path: Path, step: int, size: int | None) -> tuple[np.ndarray, int]:
+    """Every ``step``-th frame of a video (resized to size x size if given) and the frame count."""
+    import av
+
+    frames, count = [], 0
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                if count % step == 0:
+                    kw = {"width": size, "height": size} if size else {}
+                    frames.append(frame.to_ndarray(format="rgb24", **kw))
+                count += 1
+    except (av.error.FFmpegError, OSError) as err:
+        raise ValueError(f"{path}: cannot decode the video ({err})") from None
+    if not frames:
+        raise ValueError(f"{path}: the video has no frames")
+    return np.stack(frames), count
+
+
+def read_droid_trajectory(
+    folder: str | Path, camera: str = "left_mp4_path", fps: float = 4.0, size: int | None = 256
+) -> Trajectory:
+    """One DROID trajectory sampled at ``fps`` (frame step ceil(video fps / fps), as the reference).
+
+    camera: the metadata key of the MP4 to read; size: frames are resized (squashed) to a square
+    of this side while decoding (None keeps the recording's size). States are read at the same
+    frames; actions are computed from consecutive sampled states.
+    """
+    import av
+
+    folder = Path(folder)
+    meta = _droid_metadata(folder)
+    if camera not in meta:
+        raise KeyError(f"{folder}: metadata has no camera {camera!r}; keys: {sorted(meta)[:10]}")
+    video = folder / "recordings" / "MP4" / str(meta[camera]).split("recordings/MP4/")[-1]
+    if not video.is_file():
+        raise FileNotFoundError(f"{video}: the recording named by {camera!r} is missing")
+    states = _droid_states(folder / "trajectory.h5")
+    with av.open(str(video)) as container:
+        video_fps = float(container.streams.video[0].average_rate or fps)
+    step = max(1, math.ceil(video_fps / fps))
+    frames, count = _decode_every(video, step, size)
+    if len(states) < count:
+        raise ValueError(f"{folder}: {len(states)} robot states for {count} video frames")
+    states = states[::step][: len(frames)]
+    actions = poses_to_actions(states)
+    return Trajectory(
+        frames, actions, states.astype(np.float32), {"path": str(folder), "fps": video_fps / step}
+    )
+
+
+def read_droid(csv_path: str | Path, **kw) -> list[Trajectory]:
+    """Every trajectory of a DROID CSV (see ``read_droid_trajectory`` for the options)."""
+    return [read_droid_trajectory(folder, **kw) for folder in read_droid_csv(csv_path)]

@@ -1,0 +1,441 @@
+"""``vjepa2 anticipate``: action anticipation with a frozen encoder and predictor (EK100 protocol).
+
+For an action that starts at time s, the context clip is ``num_frames`` frames at ``fps`` ending
+``anticipation_sec`` before s (frames before the video's start repeat the first frame). The frozen
+encoder gives its tokens; the frozen predictor, given all of them as context, predicts the tokens
+of the tubelet at the anticipated time (``anticipation_sec * fps / tubelet`` steps after the
+clip's last one). Both token sets, concatenated, feed an attentive probe with three queries (verb,
+noun, action) and one linear head each, trained with a sigmoid focal loss over a grid of heads.
+The metric is mean-class recall@k (k = 5 on EK100): per class, the share of its samples whose
+class is among the k top scores, averaged over the classes present.
+
+Annotations: docs/anticipation-format.md. ``synthetic: N`` makes a demo data set first
+(``make_event_videos``): physics scenes of the synthetic world whose "actions" are their events,
+a verb (hit the floor, a wall, the ceiling, or collide) and a noun (the object: colour-shape).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from vjepa2.config import opt
+from vjepa2.data.transforms import eval_transform
+from vjepa2.data.video import decode_frames, write_video
+from vjepa2.evals.features import FeatureCache, load_encoder, weights_fingerprint
+from vjepa2.evals.probe_train import (
+    best_head,
+    cosine_factor,
+    heads_step,
+    make_heads,
+    make_optimizer,
+    set_head_lrs,
+)
+from vjepa2.models.probe import AttentivePooler, ProbeConfig
+from vjepa2.train.log import MetricsLogger, progress
+from vjepa2.worlds.render import COLOUR_NAMES, SHAPES, render
+from vjepa2.worlds.sampling import SceneConfig, random_bodies, run_candidates, scene_drawing, valid_start
+
+OUTPUTS = ("verb", "noun", "action")
+COLUMNS = ("video", "start_sec", "end_sec", "verb", "noun")
+
+
+@dataclass
+class AnticipationConfig:
+    train: str = opt("", help="training annotations CSV: video,start_sec,end_sec,verb,noun")
+    val: str = opt("", help="validation annotations CSV (same columns)")
+    synthetic: int = opt(
+        0, help="if > 0 and no --train: first make this many synthetic event videos in <out>/data"
+    )
+    out: str = opt("anticipation_out", help="output folder: probe/, heads.json, metrics.jsonl")
+    encoder: str = opt("random:tiny", help="checkpoint with encoder and predictor, or random:<preset>")
+    encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
+    use_predictor: bool = opt(True, help="append the predictor's future tokens to the encoder tokens")
+    seed: int = opt(0, help="seed of the heads, the data order and a random:<preset> encoder")
+    num_frames: int = opt(32, help="frames in the context clip (reference: 32)")
+    fps: float = opt(8.0, help="frames per second of the context clip (reference: 8)")
+    anticipation_sec: float = opt(1.0, help="gap between the context's end and the action's start (s)")
+    crop: int = opt(0, help="input size in pixels (0: the encoder's pretraining crop)")
+    probe_depth: int = opt(4, help="probe blocks: depth - 1 self-attention blocks + 1 cross-attention")
+    probe_heads: int = opt(16, help="attention heads in the probe")
+    lrs: list[float] = opt([5e-3, 3e-3, 1e-3, 3e-4, 1e-4], help="learning rates of the head grid")
+    wds: list[float] = opt([1e-4, 1e-3, 1e-2, 0.1], help="weight decays of the head grid (EK100 values)")
+    epochs: int = opt(20, help="passes over the training set")
+    batch_size: int = opt(16, help="clips per step")
+    focal_alpha: float = opt(0.25, help="focal loss weight of positives")
+    focal_gamma: float = opt(2.0, help="focal loss focusing exponent")
+    top_k: int = opt(5, help="k of mean-class recall@k (EK100: 5)")
+    cache: bool = opt(True, help="keep the features on disk (<out>/features) so a rerun skips the encoder")
+    batch_clips: int = opt(8, help="clips per encoder call while extracting features")
+    device: str = opt("cpu", help="cpu, cuda, ...")
+    dtype: str = opt("bf16", help="encoder precision: bf16 (autocast) or fp32")
+
+
+# -- annotations ----------------------------------------------------------------------------------
+@dataclass
+class Annotation:
+    video: Path
+    start_sec: float
+    end_sec: float
+    verb: str
+    noun: str
+
+
+def read_annotations(path: str | Path) -> list[Annotation]:
+    """Rows of an annotation CSV (header ``video,start_sec,end_sec,verb,noun``; video paths
+    relative to the CSV's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}; expected a header {','.join(COLUMNS)}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                start, end = float(row["start_sec"]), float(row["end_sec"])
+            except ValueError:
+                raise ValueError(f"{path}:{line}: start_sec/end_sec must be numbers, got {row}") from None
+            if end < start:
+                raise ValueError(f"{path}:{line}: end_sec {end} is before start_sec {start}")
+            video = Path(row["video"])
+            video = video if video.is_absolute() else path.parent / video
+            rows.append(Annotation(video, start, end, row["verb"].strip(), row["noun"].strip()))
+    if not rows:
+        raise ValueError(f"{path}: no annotations")
+    return rows
+
+
+@dataclass
+class Classes:
+    """Class names: verbs, nouns and actions (the (verb, noun) pairs of the training set)."""
+
+    verb: list[str]
+    noun: list[str]
+    action: list[str]
+
+    @classmethod
+    def from_annotations(cls, rows: list[Annotation]) -> Classes:
+        return cls(
+            sorted({r.verb for r in rows}),
+            sorted({r.noun for r in rows}),
+            sorted({f"{r.verb} {r.noun}" for r in rows}),
+        )
+
+    def labels(self, rows: list[Annotation]) -> dict[str, torch.Tensor]:
+        """(A,) long class indices per output; rows must hold known classes only."""
+        index = {name: {c: i for i, c in enumerate(getattr(self, name))} for name in OUTPUTS}
+        values = {"verb": [r.verb for r in rows], "noun": [r.noun for r in rows]}
+        values["action"] = [f"{r.verb} {r.noun}" for r in rows]
+        return {name: torch.tensor([index[name][v] for v in values[name]]) for name in OUTPUTS}
+
+    def known(self, rows: list[Annotation]) -> list[Annotation]:
+        """Rows whose action was seen in training (the reference drops the others)."""
+        actions = set(self.action)
+        return [r for r in rows if f"{r.verb} {r.noun}" in actions]
+
+
+def context_times(start_sec: float, anticipation_sec: float, num_frames: int, fps: float) -> np.ndarray:
+    """(num_frames,) times (s) of the context frames: the last one 1/fps before start - gap."""
+    end = start_sec - anticipation_sec
+    return np.maximum(end - (num_frames - np.arange(num_frames)) / fps, 0.0)
+
+
+# -- features -------------------------------------------------------------------------------------
+@torch.no_grad()
+def anticipation_tokens(model, clips: torch.Tensor, future_steps: int, use_predictor: bool, dtype: str):
+    """clips (B, T, C, H, W) -> tokens (B, N [+ h*w], D): the encoder's tokens of the context, then
+    the predictor's tokens of the tubelet ``future_steps`` after the context's last one."""
+    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+        tokens = model.encode(clips)
+        if not use_predictor:
+            return tokens.float()
+        B, N, _ = tokens.shape
+        t, h, w = model.encoder.grid(clips.shape)
+        target_step = t + future_steps
+        context_idx = torch.arange(N, device=tokens.device).expand(B, -1)
+        target_idx = (target_step * h * w + torch.arange(h * w, device=tokens.device)).expand(B, -1)
+        future = model.predict(tokens, context_idx, target_idx, grid=(target_step + 1, h, w))
+    return torch.cat([tokens, future], dim=1).float()
+
+
+def extract_features(cfg: AnticipationConfig, model, rows: list[Annotation], cache: FeatureCache | None):
+    """Tokens (A, N', D) of every annotation's context clip; each video is decoded once."""
+    crop = cfg.crop or model.encoder.cfg.crop
+    future_steps = int(cfg.anticipation_sec * cfg.fps / model.encoder.cfg.tubelet)
+    keys = [f"{r.video}@{r.start_sec:.3f}" for r in rows]
+    found = [cache.get(k) if cache else None for k in keys]
+    todo = [i for i, f in enumerate(found) if f is None]
+    todo.sort(key=lambda i: str(rows[i].video))
+    frames_of: dict[Path, tuple] = {}
+    for chunk in tqdm(np.array_split(todo, max(1, -(-len(todo) // cfg.batch_clips))), desc="features"):
+        clips = []
+        for i in chunk:
+            video = rows[i].video
+            if video not in frames_of:
+                frames_of = {video: decode_frames(video)}  # keep one decoded video at a time
+            frames, times = frames_of[video]
+            wanted = context_times(rows[i].start_sec, cfg.anticipation_sec, cfg.num_frames, cfg.fps)
+            nearest = np.abs(times[None] - times[0] - wanted[:, None]).argmin(1)
+            clips.append(eval_transform(frames[nearest], crop))
+        if not clips:
+            continue
+        tokens = anticipation_tokens(model, torch.stack(clips), future_steps, cfg.use_predictor, cfg.dtype)
+        for i, t in zip(chunk, tokens.cpu()):
+            found[i] = t
+            if cache:
+                cache.put(keys[i], t)
+    return torch.stack(found)
+
+
+# -- probe, loss, metric --------------------------------------------------------------------------
+class AnticipationProbe(nn.Module):
+    """Attentive pooler with one query per output (verb, noun, action), then a linear head each."""
+
+    def __init__(self, cfg: ProbeConfig, num_classes: dict[str, int]):
+        super().__init__()
+        self.cfg, self.num_classes = cfg, dict(num_classes)
+        self.pooler = AttentivePooler(cfg)
+        self.heads = nn.ModuleDict({name: nn.Linear(cfg.dim, num_classes[name]) for name in OUTPUTS})
+
+    def forward(self, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = self.pooler(tokens)  # (B, 3, dim)
+        return {name: self.heads[name](pooled[:, i]) for i, name in enumerate(OUTPUTS)}
+
+
+def sigmoid_focal_loss(logits: torch.Tensor, labels: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0):
+    """Focal loss (RetinaNet) over one-vs-all sigmoids: logits (B, C), labels (B,) -> scalar.
+
+    Per class: alpha_t (1 - p_t)^gamma BCE, with p_t the probability of the true answer; summed
+    over classes (as the reference), averaged over the batch (so the lr does not depend on B).
+    """
+    targets = F.one_hot(labels, logits.shape[-1]).float()
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p = logits.sigmoid()
+    p_t = p * targets + (1 - p) * (1 - targets)
+    alpha_t = alpha * targets + (1 - alpha) * (1 - targets) if alpha >= 0 else 1.0
+    return (alpha_t * (1 - p_t) ** gamma * bce).sum(-1).mean()
+
+
+def mean_class_recall(scores: torch.Tensor, labels: torch.Tensor, k: int = 5) -> float:
+    """Mean over the classes present in ``labels`` of recall@k (%): scores (N, C), labels (N,)."""
+    top = scores.topk(min(k, scores.shape[-1]), dim=-1).indices
+    hit = (top == labels[:, None]).any(-1).float()
+    classes = labels.unique()
+    return 100.0 * torch.stack([hit[labels == c].mean() for c in classes]).mean().item()
+
+
+def save_anticipation_probe(probe: AnticipationProbe, path: Path, classes: Classes, spec: dict) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in probe.state_dict().items()}, path / "model.safetensors"
+    )
+    config = {
+        "format": "vjepa2-anticipation",
+        "probe": asdict(probe.cfg),
+        "classes": asdict(classes),
+        "features": spec,
+    }
+    (path / "config.json").write_text(json.dumps(config, indent=1))
+
+
+def load_anticipation_probe(path: str | Path) -> tuple[AnticipationProbe, Classes, dict]:
+    """(probe, class names, feature spec) from a folder written by ``vjepa2 anticipate``."""
+    path = Path(path)
+    config = json.loads((path / "config.json").read_text())
+    if config.get("format") != "vjepa2-anticipation":
+        raise ValueError(f"{path}/config.json: not an anticipation probe")
+    classes = Classes(**config["classes"])
+    probe = AnticipationProbe(ProbeConfig(**config["probe"]), {n: len(getattr(classes, n)) for n in OUTPUTS})
+    probe.load_state_dict(load_file(path / "model.safetensors"))
+    return probe.eval(), classes, config["features"]
+
+
+# -- the command ----------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(heads, features: torch.Tensor, labels: dict, k: int, batch_size: int = 64) -> list[dict]:
+    """Per head: mean-class recall@k and top-1 accuracy (%) of each output."""
+    results = []
+    for h in heads:
+        h.module.eval()
+        outs = [h.module(features[i : i + batch_size]) for i in range(0, len(features), batch_size)]
+        scores = {name: torch.cat([o[name] for o in outs]) for name in OUTPUTS}
+        result = {f"{n}_recall@{k}": mean_class_recall(scores[n], labels[n], k) for n in OUTPUTS}
+        for n in OUTPUTS:
+            result[f"{n}_top1"] = 100.0 * (scores[n].argmax(-1) == labels[n]).float().mean().item()
+        results.append(result)
+    return results
+
+
+def prepare(cfg: AnticipationConfig, model, out: Path):
+    """Classes, the feature spec, and (features, labels) of the train and validation rows."""
+    if not cfg.train:
+        if cfg.synthetic <= 0:
+            raise ValueError("anticipate: give --train annotations (or synthetic=N for a demo data set)")
+        cfg.train, cfg.val = make_event_videos(out / "data", cfg.synthetic, cfg.seed)
+    train_rows = read_annotations(cfg.train)
+    classes = Classes.from_annotations(train_rows)
+    val_rows = classes.known(read_annotations(cfg.val)) if cfg.val else []
+    spec = {k: getattr(cfg, k) for k in ("encoder", "encoder_key", "use_predictor", "num_frames", "fps")}
+    spec |= {"anticipation_sec": cfg.anticipation_sec, "crop": cfg.crop or model.encoder.cfg.crop}
+    spec |= {"encoder_seed": cfg.seed, "weights": weights_fingerprint(model), "dtype": cfg.dtype}
+    cache = FeatureCache(out / "features", spec) if cfg.cache else None
+    splits = [
+        (extract_features(cfg, model, rows, cache), classes.labels(rows))
+        for rows in (train_rows, val_rows)
+        if rows
+    ]
+    print(f"anticipate: {len(train_rows)} train / {len(val_rows)} val actions, "
+          f"{ {n: len(getattr(classes, n)) for n in OUTPUTS} } classes, tokens {tuple(splits[0][0].shape[1:])}")  # fmt: skip
+    return classes, spec, splits[0], splits[-1]
+
+
+def run_anticipation(cfg: AnticipationConfig) -> int:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
+    if cfg.use_predictor and model.predictor is None:
+        raise ValueError(f"{cfg.encoder}: no predictor in this checkpoint; set use_predictor=false")
+    classes, spec, (train_x, train_y), (val_x, val_y) = prepare(cfg, model, out)
+    val_y = {n: v.to(cfg.device) for n, v in val_y.items()}
+    sizes = {name: len(getattr(classes, name)) for name in OUTPUTS}
+    probe_cfg = ProbeConfig(
+        dim=train_x.shape[-1], heads=cfg.probe_heads, depth=cfg.probe_depth, num_queries=3
+    )
+    heads = make_heads(lambda: AnticipationProbe(probe_cfg, sizes).to(cfg.device), cfg.lrs, cfg.wds, cfg.seed)
+    optimizer = make_optimizer(heads)
+    steps = -(-len(train_x) // cfg.batch_size)
+    total, step, rng = cfg.epochs * steps, 0, torch.Generator().manual_seed(cfg.seed)
+    logger, bar = MetricsLogger(out / "metrics.jsonl"), progress(total, desc="anticipate")
+    for epoch in range(cfg.epochs):
+        for h in heads:
+            h.module.train()
+        for batch in torch.randperm(len(train_x), generator=rng).split(cfg.batch_size):
+            x, y = train_x[batch].to(cfg.device), {n: v[batch].to(cfg.device) for n, v in train_y.items()}
+
+            def loss_of(module, x=x, y=y):
+                logits = module(x)
+                focal = [
+                    sigmoid_focal_loss(logits[n], y[n], cfg.focal_alpha, cfg.focal_gamma) for n in OUTPUTS
+                ]
+                return sum(focal), logits
+
+            set_head_lrs(optimizer, heads, cosine_factor(step, total))
+            losses, _ = heads_step(optimizer, heads, loss_of)
+            step += 1
+            bar.update(1)
+        results = evaluate(heads, val_x.to(cfg.device), val_y, cfg.top_k)
+        scores = [r[f"action_recall@{cfg.top_k}"] for r in results]
+        logger.log(step, epoch=epoch + 1, loss=losses, heads=results, best_action_recall=max(scores))
+    bar.close()
+    best = best_head(scores)
+    save_anticipation_probe(heads[best].module.cpu(), out / "probe", classes, spec)
+    summary = {
+        "split": "val" if val_x is not train_x else "train",
+        "best": {"index": best, "lr": heads[best].lr, "wd": heads[best].wd, **results[best]},
+        "heads": [{"lr": h.lr, "wd": h.wd, **r} for h, r in zip(heads, results)],
+        "chance_recall": {n: 100.0 * min(1.0, cfg.top_k / sizes[n]) for n in OUTPUTS},
+        "config": asdict(cfg),
+    }
+    (out / "heads.json").write_text(json.dumps(summary, indent=1))
+    k = cfg.top_k
+    print(
+        "best head: " + ", ".join(f"{n} recall@{k} {results[best][f'{n}_recall@{k}']:.1f}%" for n in OUTPUTS)
+    )
+    return 0
+
+
+# -- synthetic demo: the next event of a physics scene --------------------------------------------
+def scene_events(positions: np.ndarray, velocities: np.ndarray, contacts: np.ndarray, radii, fps: float):
+    """Events (frame, verb, object) of one simulated scene: positions, velocities (T, N, 2),
+    contacts (T, N, N). A bounce is a velocity component changing sign next to a wall; a
+    collision is a new contact, credited to the faster of the two objects."""
+    events = []
+    for t in range(1, len(positions)):
+        for i in range(positions.shape[1]):
+            new = np.flatnonzero(contacts[t, i] & ~contacts[t - 1, i])
+            if len(new):
+                speeds = np.linalg.norm(velocities[t - 1], axis=-1)
+                if speeds[i] >= speeds[new].max():
+                    events.append((t, "collide", i))
+                continue
+            (vx0, vy0), (vx1, vy1) = velocities[t - 1, i], velocities[t, i]
+            x, y = positions[t - 1 : t + 1, i, 0], positions[t - 1 : t + 1, i, 1]
+            near = radii[i] + np.abs(velocities[t - 1, i]).max() / fps + 0.01  # within a frame's travel
+            for flipped, side, verb in (
+                (vy0 > 0 > vy1, 1 - y.max(), "floor"),
+                (vy0 < 0 < vy1, y.min(), "ceiling"),
+                (vx0 < 0 < vx1, x.min(), "left-wall"),
+                (vx0 > 0 > vx1, 1 - x.max(), "right-wall"),
+            ):
+                if flipped and side <= near:
+                    events.append((t, verb, i))
+                    break
+    return events
+
+
+def event_scene(rng: np.random.Generator, cfg: SceneConfig):
+    """A random scene of 2-3 objects: (its Drawing, its events, the noun of each object)."""
+    for _ in range(cfg.max_batches):
+        bodies = random_bodies(rng, cfg.candidates, cfg)
+        valid = np.flatnonzero(valid_start(bodies))
+        if len(valid):
+            break
+    else:
+        raise RuntimeError("no valid event scene found; lower the number or size of objects")
+    b = valid[0]
+    motion = run_candidates(bodies, cfg)
+    keep = np.flatnonzero(bodies.active[b])
+    positions, velocities = motion.positions[:, b][:, keep], motion.velocities[:, b][:, keep]
+    contacts = motion.contacts[:, b][:, keep][:, :, keep]
+    radii = bodies.radii[b, keep]
+    colours, shapes = (
+        rng.permutation(len(COLOUR_NAMES))[: len(keep)],
+        rng.integers(len(SHAPES), size=len(keep)),
+    )
+    angles = rng.uniform(0, 2 * np.pi, size=len(keep))
+    nouns = [f"{COLOUR_NAMES[c]}-{SHAPES[s]}" for c, s in zip(colours, shapes)]
+    drawing = scene_drawing(positions, radii, shapes, colours, angles, [])
+    return drawing, scene_events(positions, velocities, contacts, radii, cfg.fps), nouns
+
+
+def make_event_videos(
+    folder: str | Path, num_videos: int, seed: int = 0, num_frames: int = 48, fps: float = 4.0, size: int = 64,
+    min_start_sec: float = 2.0, val_every: int = 5,
+) -> tuple[str, str]:  # fmt: skip
+    """Write ``num_videos`` scenes and their events as annotation CSVs (every ``val_every``-th
+    video goes to validation). An event's action starts at its frame's time and lasts 0.5 s;
+    frames with two events, and events before ``min_start_sec``, are left out. Returns the paths
+    (train CSV, val CSV)."""
+    folder = Path(folder)
+    (folder / "videos").mkdir(parents=True, exist_ok=True)
+    cfg = SceneConfig(num_frames=num_frames, fps=fps, min_objects=2, max_objects=3, speed=(0.2, 0.4))
+    rows = {"train": [], "val": []}
+    for index in tqdm(range(num_videos), desc="event videos"):
+        drawing, events, nouns = event_scene(np.random.default_rng([seed, index, 17]), cfg)
+        path = f"videos/events_{index:05d}.mp4"
+        write_video(folder / path, render(drawing, num_frames, size), fps=fps)
+        frames = [t for t, _, _ in events]
+        split = "val" if index % val_every == val_every - 1 else "train"
+        for t, verb, obj in events:
+            if frames.count(t) == 1 and t / fps >= min_start_sec:
+                rows[split].append((path, f"{t / fps:.3f}", f"{t / fps + 0.5:.3f}", verb, nouns[obj]))
+    files = []
+    for split, lines in rows.items():
+        file = folder / f"annotations_{split}.csv"
+        with open(file, "w", newline="") as fh:
+            csv.writer(fh).writerows([COLUMNS, *lines])
+        files.append(str(file))
+    print(f"wrote {num_videos} event videos: {len(rows['train'])} train / {len(rows['val'])} val events")
+    return files[0], files[1]

@@ -1,0 +1,340 @@
+"""``vjepa2 probe train``: attentive probes on a frozen encoder, many heads in one pass.
+
+Every head is a full attentive probe (self-attention blocks, then one learned query that
+cross-attends, then a linear layer) with its own learning rate and weight decay; all heads see
+the same batch of frozen features, so a grid of 20 costs one pass over the data and one encoder
+call per clip. The reference grid is 5 learning rates x 4 weight decays, AdamW, cosine decay to
+0 without warmup. The head with the best validation top-1 is saved (``vjepa2.save_probe``) with
+``features.json`` (how to make its input) and ``heads.json`` (every head's results).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import vjepa2
+from vjepa2.config import opt
+from vjepa2.evals.features import (
+    CachedClips,
+    ClipDataset,
+    FeatureCache,
+    FeatureExtractor,
+    load_encoder,
+    make_loader,
+    weights_fingerprint,
+)
+from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
+from vjepa2.train.log import MetricsLogger, progress
+
+log = logging.getLogger(__name__)
+
+REFERENCE_LRS = [5e-3, 3e-3, 1e-3, 3e-4, 1e-4]
+REFERENCE_WDS = [0.01, 0.1, 0.4, 0.8]
+FEATURES_FILE = "features.json"
+
+
+@dataclass
+class ProbeTrainConfig:
+    train: str = opt("", help="training index: CSV of 'path label' lines, or a folder of class folders")
+    val: str = opt("", help="validation index (same format); the best head is picked on it")
+    labels: str = opt(
+        "", help="label names: text file, one per line (default: labels.json of worlds make-videos)"
+    )
+    out: str = opt("probe_out", help="output folder: probe/, heads.json, metrics.jsonl")
+    encoder: str = opt("random:tiny", help="checkpoint to probe, or random:<preset> for a random encoder")
+    encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
+    seed: int = opt(0, help="seed of the heads, the data order and a random:<preset> encoder")
+    num_frames: int = opt(16, help="frames per clip segment")
+    fps: float = opt(4.0, help="frames per second sampled from the videos")
+    frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: use fps)")
+    crop: int = opt(0, help="input size in pixels (0: the encoder's pretraining crop)")
+    num_segments: int = opt(1, help="windows per video whose tokens are concatenated (reference SSv2: 2)")
+    layers: list[int] = opt([], help="encoder blocks to read, e.g. [-7,-5,-3,-1] (empty: the output)")
+    layer_concat: str = opt("tokens", help="join several layers along 'tokens' (reference) or 'features'")
+    single_frame: bool = opt(False, help="baseline: replace every clip by its middle frame repeated")
+    augment: bool = opt(
+        False, help="probe-time augmentation (random windows and resized crops); disables the cache"
+    )
+    aug_scale: list[float] = opt([0.08, 1.0], help="random resized crop: area fraction range")
+    aug_ratio: list[float] = opt([0.75, 4 / 3], help="random resized crop: aspect ratio range")
+    aug_flip: float = opt(0.0, help="horizontal flip probability (0: flips change left/right labels)")
+    cache: bool = opt(
+        True, help="cache features on disk when augmentation is off (encoder runs once per clip)"
+    )
+    cache_dir: str = opt("", help="feature cache folder (default: <out>/features)")
+    probe_depth: int = opt(4, help="probe blocks: depth - 1 self-attention blocks + 1 cross-attention")
+    probe_heads: int = opt(16, help="attention heads in the probe")
+    lrs: list[float] = opt(REFERENCE_LRS, help="learning rates of the head grid")
+    wds: list[float] = opt(REFERENCE_WDS, help="weight decays of the head grid (heads = lrs x wds)")
+    epochs: int = opt(20, help="passes over the training set")
+    batch_size: int = opt(16, help="clips per step")
+    warmup_epochs: float = opt(0.0, help="linear warmup from 0, in epochs (reference: 0)")
+    device: str = opt("cpu", help="cpu, cuda, cuda:1, ...")
+    dtype: str = opt("bf16", help="encoder precision: bf16 (autocast) or fp32")
+    workers: int = opt(2, help="data loader worker processes")
+
+
+# -- label names ----------------------------------------------------------------------------------
+def label_names(index: str, labels_file: str = "", num_classes: int | None = None) -> list[str] | None:
+    """Names of the classes: from ``labels_file`` (one per line, or a JSON list), else from the
+    ``labels.json`` that ``vjepa2 worlds make-videos`` writes beside ``<task>[_split].csv``."""
+    if labels_file:
+        path = Path(labels_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"label names file not found: {path}")
+        text = path.read_text()
+        names = json.loads(text) if path.suffix == ".json" else [ln.strip() for ln in text.splitlines()]
+        names = [n for n in names if n]
+    else:
+        meta = Path(index).parent / "labels.json" if index else None
+        if not meta or not meta.is_file():
+            return None
+        tasks = json.loads(meta.read_text()).get("tasks", {})
+        task = Path(index).stem.rsplit("_", 1)[0] if Path(index).stem not in tasks else Path(index).stem
+        if task not in tasks:
+            return None
+        names = list(tasks[task]["classes"])
+    if num_classes is not None and len(names) < num_classes:
+        raise ValueError(f"{labels_file or index}: {len(names)} label names for {num_classes} classes")
+    return names
+
+
+# -- many heads at once ---------------------------------------------------------------------------
+@dataclass
+class Head:
+    lr: float
+    wd: float
+    module: nn.Module
+
+
+def make_heads(build: Callable[[], nn.Module], lrs: list[float], wds: list[float], seed: int) -> list[Head]:
+    """One head per (wd, lr) pair, wd-major as the reference lists them; each drawn from ``seed``."""
+    if not lrs or not wds:
+        raise ValueError("the head grid needs at least one learning rate and one weight decay")
+    heads = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for wd in wds:
+            for lr in lrs:
+                heads.append(Head(lr, wd, build()))
+    return heads
+
+
+def make_optimizer(heads: list[Head]) -> torch.optim.AdamW:
+    """AdamW with one parameter group per head (its lr and weight decay on every parameter)."""
+    groups = [{"params": list(h.module.parameters()), "lr": h.lr, "weight_decay": h.wd} for h in heads]
+    return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+
+
+def cosine_factor(step: int, total: int, warmup: int = 0) -> float:
+    """Multiplier of the peak lr at update ``step`` (from 0): linear warmup, then cosine to 0."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def set_head_lrs(optimizer: torch.optim.Optimizer, heads: list[Head], factor: float) -> None:
+    for group, head in zip(optimizer.param_groups, heads):
+        group["lr"] = head.lr * factor
+
+
+def heads_step(optimizer: torch.optim.Optimizer, heads: list[Head], loss_of: Callable) -> tuple[list, list]:
+    """One update of every head; ``loss_of(module)`` -> (scalar loss, outputs). Heads share no
+    parameters, so one backward of the summed losses gives each head exactly its own gradient.
+    Returns the losses (floats) and the detached outputs, one per head."""
+    results = [loss_of(h.module) for h in heads]
+    optimizer.zero_grad(set_to_none=True)
+    torch.stack([loss for loss, _ in results]).sum().backward()
+    optimizer.step()
+    return [loss.item() for loss, _ in results], [_detach(out) for _, out in results]
+
+
+def _detach(out):
+    return {k: v.detach() for k, v in out.items()} if isinstance(out, dict) else out.detach()
+
+
+def best_head(scores: list[float]) -> int:
+    """Index of the highest score (the first one on ties)."""
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+# -- the command ----------------------------------------------------------------------------------
+def feature_spec(cfg, model, crop: int) -> dict:
+    """Everything that decides the probe's input tokens (stored beside the probe, keys the cache)."""
+    return {
+        "encoder": cfg.encoder,
+        "encoder_key": cfg.encoder_key,
+        "encoder_seed": cfg.seed,
+        "weights": weights_fingerprint(model),
+        "layers": list(cfg.layers),
+        "layer_concat": cfg.layer_concat,
+        "single_frame": cfg.single_frame,
+        "num_frames": cfg.num_frames,
+        "fps": cfg.fps,
+        "frame_step": cfg.frame_step,
+        "crop": crop,
+        "num_segments": cfg.num_segments,
+        "dtype": cfg.dtype,
+    }
+
+
+def clip_dataset(source, spec: dict, train: bool = False, cfg=None, **views) -> ClipDataset:
+    """A ClipDataset reading clips as ``spec`` says; ``cfg`` supplies the augmentation if ``train``."""
+    aug = {}
+    if train:
+        aug = dict(scale=cfg.aug_scale, ratio=cfg.aug_ratio, flip_prob=cfg.aug_flip, seed=cfg.seed)
+    return ClipDataset(
+        source,
+        num_frames=spec["num_frames"],
+        fps=spec["fps"],
+        frame_step=spec["frame_step"] or None,
+        crop=spec["crop"],
+        num_segments=spec["num_segments"],
+        train=train,
+        **aug,
+        **views,
+    )
+
+
+def accuracy_counts(logits: torch.Tensor, labels: torch.Tensor) -> int:
+    return int((logits.argmax(-1) == labels).sum())
+
+
+@torch.no_grad()
+def evaluate_heads(heads: list[Head], loader, extract: FeatureExtractor) -> list[float]:
+    """Top-1 (%) of every head on a loader (one clip, one view per sample)."""
+    for h in heads:
+        h.module.eval()
+    correct, count = [0] * len(heads), 0
+    for items in loader:
+        if not items:
+            continue
+        tokens, labels = extract(items)
+        tokens = tokens[:, 0]  # (B, N, D'): a single clip/view
+        for i, h in enumerate(heads):
+            correct[i] += accuracy_counts(h.module(tokens), labels)
+        count += len(labels)
+    return [100.0 * c / max(1, count) for c in correct]
+
+
+def train_epoch(heads, optimizer, loader, extract: FeatureExtractor, step: int, schedule: tuple, bar):
+    """One pass of every head over ``loader``; schedule = (total steps, warmup steps).
+    Returns (the step count after it, mean loss per head, train top-1 (%) per head)."""
+    for h in heads:
+        h.module.train()
+    sums, correct, count = [0.0] * len(heads), [0] * len(heads), 0
+    for items in loader:
+        if not items:
+            continue
+        tokens, labels = extract(items)
+        tokens = tokens[:, 0]  # (B, N, D'): one clip, one view
+        set_head_lrs(optimizer, heads, cosine_factor(step, *schedule))
+
+        def loss_of(module, tokens=tokens, labels=labels):
+            logits = module(tokens)
+            return F.cross_entropy(logits, labels), logits
+
+        losses, logits = heads_step(optimizer, heads, loss_of)
+        for i in range(len(heads)):
+            sums[i] += losses[i] * len(labels)
+            correct[i] += accuracy_counts(logits[i], labels)
+        count += len(labels)
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{min(losses):.3f}")
+    return step, [v / max(1, count) for v in sums], [100.0 * c / max(1, count) for c in correct]
+
+
+def run_probe_train(cfg: ProbeTrainConfig) -> int:
+    if not cfg.train:
+        raise ValueError("probe train: give a training index with --train (CSV 'path label' or a folder)")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
+    crop = cfg.crop or model.encoder.cfg.crop
+    spec = feature_spec(cfg, model, crop)
+    use_cache = cfg.cache and not cfg.augment
+    cache = FeatureCache(cfg.cache_dir or out / "features", spec) if use_cache else None
+    extract = FeatureExtractor(model, cfg.layers, cfg.layer_concat, cfg.single_frame, cfg.dtype, cache)
+
+    train_set = clip_dataset(cfg.train, spec, train=cfg.augment, cfg=cfg)
+    num_classes = max(train_set.labels) + 1
+    val_set = clip_dataset(cfg.val, spec) if cfg.val else None
+    if val_set is not None:
+        num_classes = max(num_classes, max(val_set.labels) + 1)
+    names = label_names(cfg.train, cfg.labels, num_classes)
+    train_loader = make_loader(CachedClips(train_set, cache), cfg.batch_size, True, cfg.workers, cfg.seed)
+    val_loader = (
+        make_loader(CachedClips(val_set, cache), cfg.batch_size, False, cfg.workers) if val_set else None
+    )
+
+    probe_cfg = ProbeConfig(
+        dim=extract.dim, heads=cfg.probe_heads, depth=cfg.probe_depth, num_classes=num_classes
+    )
+    heads = make_heads(lambda: AttentiveClassifier(probe_cfg).to(cfg.device), cfg.lrs, cfg.wds, cfg.seed)
+    optimizer = make_optimizer(heads)
+    steps_per_epoch = len(train_loader)
+    total, warmup = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
+    logger = MetricsLogger(out / "metrics.jsonl")
+    print(f"probe train: {len(heads)} heads, {len(train_set)} train / {len(val_set or [])} val clips, "
+          f"{num_classes} classes, tokens of width {extract.dim}")  # fmt: skip
+
+    step, history = 0, []
+    bar = progress(total, desc="probe train")
+    for epoch in range(cfg.epochs):
+        train_set.set_epoch(epoch)
+        start = time.time()
+        step, train_loss, train_top1 = train_epoch(
+            heads, optimizer, train_loader, extract, step, (total, warmup), bar
+        )
+        val_top1 = evaluate_heads(heads, val_loader, extract) if val_loader else train_top1
+        history.append(val_top1)
+        row = logger.log(
+            step,
+            epoch=epoch + 1,
+            lr_factor=cosine_factor(max(0, step - 1), total, warmup),
+            train_loss=train_loss,
+            train_top1=train_top1,
+            val_top1=val_top1 if val_loader else None,
+            best_top1=max(val_top1),
+            encoder_calls=extract.encoder_calls,
+            seconds=time.time() - start,
+        )
+        bar.write(f"epoch {epoch + 1}: best {'val' if val_loader else 'train'} top-1 {row['best_top1']:.2f}%")
+    bar.close()
+    logger.close()
+    return save_results(out, heads, history, spec, names, cfg, has_val=val_loader is not None)
+
+
+def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> int:
+    """Save the best head (our probe format + features.json) and every head's results."""
+    final = history[-1] if history else [0.0] * len(heads)
+    best = best_head(final)
+    probe_dir = out / "probe"
+    vjepa2.save_probe(heads[best].module.cpu(), probe_dir, names)
+    (probe_dir / FEATURES_FILE).write_text(json.dumps(spec, indent=1))
+    metric = "val_top1" if has_val else "train_top1"
+    results = {
+        "metric": metric,
+        "best": {"index": best, "lr": heads[best].lr, "wd": heads[best].wd, metric: final[best]},
+        "heads": [
+            {"lr": h.lr, "wd": h.wd, metric: final[i], f"{metric}_per_epoch": [e[i] for e in history]}
+            for i, h in enumerate(heads)
+        ],
+        "config": asdict(cfg),
+    }
+    (out / "heads.json").write_text(json.dumps(results, indent=1))
+    print(f"best head {best} (lr {heads[best].lr:g}, wd {heads[best].wd:g}): {metric} {final[best]:.2f}%")
+    print(f"saved {probe_dir}")
+    return 0

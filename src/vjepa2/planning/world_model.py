@@ -1,0 +1,235 @@
+"""The V-JEPA 2-AC world model as planning and training use it: frozen encoder + AC predictor.
+
+Frames are encoded one at a time, each as a 2-frame clip (the frame duplicated, one tubelet),
+and the tokens are layer-normed (parameter-free), as in the reference. The predictor reads
+normalized actions and states (statistics of the training data) and predicts the next frame's
+tokens; predictions are layer-normed again before they are fed back, so a rollout stays in the
+space of encoded frames. ``rollout`` runs every candidate action sequence of a CEM iteration in
+one batched predictor call per horizon step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from vjepa2.data.trajectories import NormStats
+from vjepa2.data.transforms import normalize, resize_uint8, to_clip
+from vjepa2.models.ac_predictor import ACPredictor
+from vjepa2.models.encoder import VideoEncoder, layer_norm_features
+
+SPEC_FILE = "world_model.json"
+
+
+@dataclass
+class WorldModelSpec:
+    """What a trained world model needs besides its weights (saved as ``world_model.json``).
+
+    crop: frames are resized to crop x crop pixels before encoding (no center crop: nothing at
+    the border of a scene is lost). blur: std in pixels of a Gaussian blur applied after resizing
+    (0: none); a random or small encoder sees a small sprite only inside its own patch, and the
+    blur spreads it so that latent distances grow smoothly with distances in the scene.
+    standardize: latents are shifted and scaled per token and feature by training statistics
+    (``LatentStats``), and predictions are not layer-normed again; for scenes where most of the
+    image never changes, this puts the predictor's loss and the energy on what does change.
+    state_update: how planning guesses the next state inside a rollout: "hold" (repeat the last
+    known state) or "add" (add action * action_scale to the first action_dim state entries, as
+    the reference's pose update). use_states: False feeds zeros instead of states.
+    """
+
+    crop: int = 64
+    blur: float = 0.0
+    standardize: bool = False
+    state_update: str = "hold"
+    action_scale: float = 1.0
+    use_states: bool = True
+    stats: NormStats | None = None
+
+    def save(self, directory: str | Path) -> None:
+        data = asdict(self)
+        data["stats"] = self.stats.to_dict() if self.stats is not None else None
+        (Path(directory) / SPEC_FILE).write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> WorldModelSpec:
+        path = Path(directory) / SPEC_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path}: missing; a world model directory is written by `vjepa2 train-ac`"
+            )
+        data = json.loads(path.read_text())
+        stats = data.pop("stats", None)
+        try:
+            spec = cls(**data)
+        except TypeError as err:
+            raise ValueError(f"{path}: unexpected fields ({err})") from None
+        spec.stats = NormStats.from_dict(stats, str(path)) if stats else None
+        return spec
+
+
+@dataclass
+class LatentStats:
+    """Mean and std (K, D) of encoded frames per token and feature (saved as safetensors)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    FILE = "latent_stats.safetensors"
+
+    @classmethod
+    def compute(cls, latents: torch.Tensor, floor: float = 0.1) -> LatentStats:
+        """From latents (N, K, D); stds are floored at ``floor`` x their median, so coordinates
+        that hardly ever change are not blown up."""
+        latents = latents.float()
+        std = latents.std(0)
+        return cls(latents.mean(0), std.clamp(min=floor * float(std.median())))
+
+    def apply(self, latents: torch.Tensor) -> torch.Tensor:
+        """(..., K, D) -> standardized (..., K, D)."""
+        return (latents - self.mean.to(latents.device)) / self.std.to(latents.device)
+
+    def save(self, directory: str | Path) -> None:
+        save_file({"mean": self.mean.contiguous(), "std": self.std.contiguous()}, Path(directory) / self.FILE)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LatentStats:
+        path = Path(directory) / cls.FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing, but world_model.json asks for standardized latents")
+        tensors = load_file(path)
+        return cls(tensors["mean"], tensors["std"])
+
+
+def gaussian_blur(clip: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (T, C, H, W) float, std ``sigma`` pixels, edges replicated."""
+    radius = max(1, int(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, device=clip.device, dtype=clip.dtype)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    C = clip.shape[1]
+    x = F.pad(clip, (radius,) * 4, mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(C, 1, 1, -1), groups=C)  # along rows
+    return F.conv2d(x, kernel.view(1, 1, -1, 1).expand(C, 1, -1, 1), groups=C)  # along columns
+
+
+def frames_to_clips(frames, crop: int, blur: float = 0.0, device=None) -> torch.Tensor:
+    """uint8 frames (T, H, W, 3) -> normalized 2-frame clips (T, 2, 3, crop, crop)."""
+    clip = to_clip(frames, device)  # (T, 3, H, W)
+    if tuple(clip.shape[-2:]) != (crop, crop):
+        clip = resize_uint8(clip, (crop, crop))
+    clip = clip.float()
+    if blur > 0:
+        clip = gaussian_blur(clip, blur)
+    clip = normalize(clip)
+    return clip[:, None].expand(-1, 2, -1, -1, -1)  # each frame its own clip, duplicated in time
+
+
+@torch.no_grad()
+def encode_frames(
+    encoder: VideoEncoder, frames, crop: int, blur: float = 0.0, batch_size: int = 64, device=None
+) -> torch.Tensor:
+    """Layer-normed tokens of every frame: uint8 (T, H, W, 3) -> float32 (T, tokens_per_frame, D)."""
+    device = device or encoder.patch_embed.proj.weight.device
+    out = []
+    for start in range(0, len(frames), batch_size):
+        clips = frames_to_clips(frames[start : start + batch_size], crop, blur, device)
+        out.append(layer_norm_features(encoder(clips)).float())
+    return torch.cat(out)
+
+
+class WorldModel:
+    """Frozen encoder + AC predictor + normalization statistics (everything in eval mode).
+
+    encode(frames) -> (T, K, D) latents; step(...) -> the next latent; rollout(...) -> H latents of
+    a batch of action sequences. Actions and states are given in environment units.
+    """
+
+    def __init__(
+        self,
+        encoder: VideoEncoder,
+        predictor: ACPredictor,
+        spec: WorldModelSpec,
+        device="cpu",
+        latent_stats: LatentStats | None = None,
+    ):
+        if spec.state_update not in ("hold", "add"):
+            raise ValueError(f"unknown state_update {spec.state_update!r}; expected 'hold' or 'add'")
+        if spec.standardize and latent_stats is None:
+            raise ValueError("a world model with standardized latents needs their LatentStats")
+        self.latent_stats = latent_stats if spec.standardize else None
+        self.encoder = encoder.to(device).eval()
+        self.predictor = predictor.to(device).eval()
+        self.spec = spec
+        self.device = torch.device(device)
+        self.action_dim = predictor.cfg.action_dim
+        self.state_dim = predictor.cfg.state_dim
+        patch = encoder.cfg.patch
+        self.grid_hw = (spec.crop // patch, spec.crop // patch)
+        self.tokens_per_frame = self.grid_hw[0] * self.grid_hw[1]
+
+    @classmethod
+    def load(cls, directory: str | Path, device="cpu") -> WorldModel:
+        """A directory written by ``vjepa2 train-ac`` (model.safetensors, config.json, world_model.json)."""
+        import vjepa2
+
+        model = vjepa2.load(directory, device=device)
+        if model.ac_predictor is None:
+            raise ValueError(f"{directory}: the model has no action-conditioned predictor")
+        spec = WorldModelSpec.load(directory)
+        latent_stats = LatentStats.load(directory) if spec.standardize else None
+        return cls(model.encoder, model.ac_predictor, spec, device, latent_stats)
+
+    def encode(self, frames) -> torch.Tensor:
+        """uint8 frames (T, H, W, 3) or one frame (H, W, 3) -> latents (T, K, D)."""
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        latents = encode_frames(self.encoder, frames, self.spec.crop, self.spec.blur, device=self.device)
+        return self.latent_stats.apply(latents) if self.latent_stats is not None else latents
+
+    def _inputs(self, actions: torch.Tensor, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        stats = self.spec.stats
+        if stats is not None:
+            actions, states = stats.normalize_actions(actions), stats.normalize_states(states)
+        if not self.spec.use_states:
+            states = torch.zeros_like(states)
+        return actions, states
+
+    def step(self, latents: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """Next latent after a history: latents (B, t, K, D), actions (B, t, A), states (B, t, S)
+        -> prediction of frame t, (B, K, D), layer-normed unless latents are standardized."""
+        actions, states = self._inputs(actions.float(), states.float())
+        tokens = latents.flatten(1, 2)  # (B, t * K, D)
+        pred = self.predictor(tokens, actions, states, grid_hw=self.grid_hw)[:, -self.tokens_per_frame :]
+        return pred if self.spec.standardize else layer_norm_features(pred)
+
+    def next_state(self, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The state guessed after ``action``: (B, S), (B, A) -> (B, S)."""
+        if self.spec.state_update == "hold":
+            return state
+        n = min(self.action_dim, self.state_dim)
+        return torch.cat([state[:, :n] + self.spec.action_scale * action[:, :n], state[:, n:]], dim=1)
+
+    @torch.no_grad()
+    def rollout(self, latent: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Imagine H steps for a batch of action sequences, one predictor call per step.
+
+        latent: (K, D) or (B, K, D) current frame; state: (S,) or (B, S); actions: (B, H, A).
+        Returns (B, H, K, D): the predicted latents after each action.
+        """
+        B, H, _ = actions.shape
+        actions = actions.to(self.device, torch.float32)
+        latents = latent.to(self.device).expand(B, *latent.shape[-2:])[:, None]  # (B, 1, K, D)
+        states = state.to(self.device, torch.float32).expand(B, self.state_dim)[:, None]  # (B, 1, S)
+        for h in range(H):
+            pred = self.step(latents, actions[:, : h + 1], states)
+            latents = torch.cat([latents, pred[:, None]], dim=1)
+            if h + 1 < H:
+                states = torch.cat([states, self.next_state(states[:, -1], actions[:, h])[:, None]], dim=1)
+        return latents[:, 1:]

@@ -1,0 +1,186 @@
+"""Probe training: the head grid, the cosine schedule, features (layers, single frame, random
+encoders), the feature cache, and ``vjepa2 probe train`` end to end on generated videos."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vjepa2.cli import main
+from vjepa2.data.video import write_video
+from vjepa2.evals import features
+from vjepa2.evals.features import FeatureExtractor, load_encoder, single_frame
+from vjepa2.evals.probe_train import (
+    best_head,
+    cosine_factor,
+    heads_step,
+    label_names,
+    make_heads,
+    make_optimizer,
+    set_head_lrs,
+)
+from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
+
+COLOURS = {0: (200, 40, 40), 1: (40, 60, 200), 2: (40, 190, 60)}
+
+
+def write_colour_videos(folder, labels, name, size=32, frames=8, seed=0):
+    """Noisy videos whose label is their dominant colour; returns the 'path label' CSV."""
+    rng = np.random.default_rng(seed)
+    (folder / "videos").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, label in enumerate(labels):
+        clip = rng.integers(0, 60, size=(frames, size, size, 3)) + np.array(COLOURS[label])
+        path = f"videos/{name}_{i}.mp4"
+        write_video(folder / path, np.clip(clip, 0, 255).astype(np.uint8), fps=4)
+        lines.append(f"{path} {label}\n")
+    index = folder / f"{name}.csv"
+    index.write_text("".join(lines))
+    return index
+
+
+def test_cosine_factor():
+    assert cosine_factor(0, 100) == 1.0
+    assert cosine_factor(50, 100) == pytest.approx(0.5)
+    assert cosine_factor(100, 100) == pytest.approx(0.0)
+    assert cosine_factor(0, 100, warmup=10) == pytest.approx(0.1)
+    assert cosine_factor(9, 100, warmup=10) == pytest.approx(1.0)
+    assert cosine_factor(55, 100, warmup=10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_head_grid_learns_a_token_task_and_picks_the_best():
+    # Class c raises feature c of every token: clearly learnable from the frozen tokens.
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 4, (256,), generator=g)
+    tokens = torch.randn(256, 6, 16, generator=g)
+    tokens[:, :, :4] += 2.0 * F.one_hot(labels, 4)[:, None]
+    cfg = ProbeConfig(dim=16, heads=2, depth=2, num_classes=4)
+    heads = make_heads(lambda: AttentiveClassifier(cfg), lrs=[0.0, 1e-2], wds=[0.01], seed=0)
+    assert [(h.lr, h.wd) for h in heads] == [(0.0, 0.01), (1e-2, 0.01)]
+    optimizer = make_optimizer(heads)
+    steps = 40
+    for step in range(steps):
+        batch = torch.randint(0, 192, (32,), generator=g)
+        set_head_lrs(optimizer, heads, cosine_factor(step, steps))
+
+        def loss_of(module, batch=batch):
+            logits = module(tokens[batch])
+            return F.cross_entropy(logits, labels[batch]), logits
+
+        losses, outputs = heads_step(optimizer, heads, loss_of)
+        assert len(losses) == 2 and outputs[1].shape == (32, 4)
+    with torch.no_grad():
+        acc = [(h.module(tokens[192:]).argmax(-1) == labels[192:]).float().mean().item() for h in heads]
+    assert acc[1] >= 0.95, acc  # held-out samples
+    assert acc[0] < 0.7  # lr 0: the head never moved
+    assert best_head(acc) == 1
+    assert best_head([50.0, 50.0, 10.0]) == 0  # ties go to the first
+
+
+def test_random_encoder_is_seeded_and_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a, b = load_encoder("random:tiny", seed=0), load_encoder("random:tiny", seed=0)
+    assert torch.equal(torch.rand(1), before)
+    c = load_encoder("random:tiny", seed=1)
+    w = "patch_embed.proj.weight"
+    assert torch.equal(a.encoder.state_dict()[w], b.encoder.state_dict()[w])
+    assert not torch.equal(a.encoder.state_dict()[w], c.encoder.state_dict()[w])
+    assert a.predictor is not None and not any(p.requires_grad for p in a.parameters())
+    with pytest.raises(KeyError, match="unknown encoder preset"):
+        load_encoder("random:nope")
+
+
+def test_layers_concatenate_along_tokens_or_features():
+    model = load_encoder("random:tiny")
+    views = torch.randn(2, 1, 1, 4, 3, 32, 32)  # (B, M, S, T, C, H, W): 2 x 2 x 2 = 8 tokens
+    last = FeatureExtractor(model, dtype="fp32").encode(views)
+    assert last.shape == (2, 1, 8, 192)
+    same = FeatureExtractor(model, layers=[-1], dtype="fp32").encode(views)
+    assert torch.allclose(same, last, atol=1e-5)
+    by_tokens = FeatureExtractor(model, layers=[2, -1], dtype="fp32")
+    by_features = FeatureExtractor(model, layers=[2, -1], concat="features", dtype="fp32")
+    assert by_tokens.encode(views).shape == (2, 1, 16, 192) and by_tokens.dim == 192
+    assert by_features.encode(views).shape == (2, 1, 8, 384) and by_features.dim == 384
+    two_segments = torch.randn(2, 1, 2, 4, 3, 32, 32)
+    assert FeatureExtractor(model, dtype="fp32").encode(two_segments).shape == (2, 1, 16, 192)
+
+
+def test_single_frame_repeats_the_middle_frame():
+    views = torch.randn(2, 1, 1, 6, 3, 4, 4)
+    still = single_frame(views)
+    assert still.shape == views.shape
+    for t in range(6):
+        assert torch.equal(still[..., t, :, :, :], views[..., 3, :, :, :])
+
+
+def test_label_names(tmp_path):
+    (tmp_path / "labels.json").write_text(
+        json.dumps({"tasks": {"hidden": {"classes": ["r", "g", "b", "y"]}}})
+    )
+    assert label_names(str(tmp_path / "hidden_train.csv")) == ["r", "g", "b", "y"]
+    assert label_names(str(tmp_path / "other.csv")) is None
+    names = tmp_path / "names.txt"
+    names.write_text("cat\ndog\n")
+    assert label_names("", str(names), 2) == ["cat", "dog"]
+    with pytest.raises(ValueError, match="2 label names for 3 classes"):
+        label_names("", str(names), 3)
+
+
+@pytest.fixture(scope="module")
+def colour_data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("colours")
+    train = write_colour_videos(folder, [0, 1, 2] * 4, "train", seed=0)
+    val = write_colour_videos(folder, [0, 1, 2, 2, 1, 0], "val", seed=1)
+    return folder, train, val
+
+
+def train_args(colour_data, out, cache_dir):
+    _, train, val = colour_data
+    return [
+        "probe", "train", "--train", str(train), "--val", str(val), "--out", str(out),
+        "--cache-dir", str(cache_dir), "--num-frames", "4", "--crop", "32", "--epochs", "6", "--probe-depth", "2",
+        "--batch-size", "4", "--workers", "0", "--dtype", "fp32", "lrs=[1e-3,3e-3]", "wds=[0.01]",
+    ]  # fmt: skip
+
+
+def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    assert main(train_args(colour_data, tmp_path / "run1", cache)) == 0
+    results = json.loads((tmp_path / "run1" / "heads.json").read_text())
+    assert len(results["heads"]) == 2 and results["metric"] == "val_top1"
+    assert results["best"]["val_top1"] == max(h["val_top1"] for h in results["heads"])
+    assert results["best"]["val_top1"] >= 80.0  # colour is easy even for a random encoder
+    probe_dir = tmp_path / "run1" / "probe"
+    assert (probe_dir / "model.safetensors").is_file() and (probe_dir / "features.json").is_file()
+    rows = [json.loads(line) for line in (tmp_path / "run1" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and rows[-1]["encoder_calls"] == rows[0]["encoder_calls"]  # encoded once
+
+    # Round trip: the saved probe, evaluated afresh (encoder rerun), scores what training reported.
+    _, _, val = colour_data
+    args = ["probe", "eval", "--probe", str(probe_dir), "--data", str(val), "--out", str(tmp_path / "eval")]
+    assert main(args + ["--workers", "0", "--dtype", "fp32"]) == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["top1"] == pytest.approx(results["best"]["val_top1"])
+
+    # Second run: every clip comes from the cache; neither the encoder nor the decoder runs.
+    def refuse(*args, **kwargs):
+        raise AssertionError("the cache should have served this clip")
+
+    monkeypatch.setattr(VideoEncoder, "forward", refuse)
+    monkeypatch.setattr(features, "read_clip", refuse)
+    assert main(train_args(colour_data, tmp_path / "run2", cache)) == 0
+    again = json.loads((tmp_path / "run2" / "heads.json").read_text())
+    assert [h["val_top1_per_epoch"] for h in again["heads"]] == [
+        h["val_top1_per_epoch"] for h in results["heads"]
+    ]
+
+
+def test_probe_train_needs_a_training_index():
+    with pytest.raises(ValueError, match="--train"):
+        main(["probe", "train"])

@@ -1,0 +1,128 @@
+"""``vjepa2 train-ac``: losses, feature cache, exact resume and the exported world model."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vjepa2.cli import main
+from vjepa2.data.episodes import write_episode, write_index
+from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
+from vjepa2.planning.world_model import WorldModel, encode_frames
+from vjepa2.train.ac import ac_losses
+
+TINY = ["--model.encoder-overrides", "{depth: 1}", "--model.dim", "32", "--model.depth", "1"]
+TINY += ["--model.heads", "1", "--data.num-frames", "4", "--run.batch-size", "4", "--run.dtype", "fp32"]
+
+
+@pytest.fixture(scope="module")
+def episodes(tmp_path_factory):
+    """Six short episodes of a square that moves by its action (32 px frames)."""
+    root = tmp_path_factory.mktemp("episodes")
+    rng = np.random.default_rng(0)
+    folders = []
+    for i in range(6):
+        actions = rng.uniform(-1, 1, (6, 2)).astype(np.float32)
+        states = np.cumsum(np.concatenate([[[12.0, 12.0]], actions[:-1] * 3]), axis=0).astype(np.float32)
+        frames = np.zeros((6, 32, 32, 3), dtype=np.uint8)
+        for t, (x, y) in enumerate(states.astype(int)):
+            frames[t, y : y + 6, x : x + 6] = 255
+        folders.append(write_episode(root / f"ep{i}", frames, actions, states, fps=10, lossless=True))
+    write_index(root, folders)
+    return root
+
+
+def encode_raw(world, frames):
+    return encode_frames(world.encoder, frames, world.spec.crop, world.spec.blur)
+
+
+def _train(episodes, out, *extra):
+    args = ["train-ac", "--data.source", str(episodes), "--run.out", str(out), *TINY]
+    args += [
+        "--schedule.warmup-steps",
+        "2",
+        "--schedule.constant-steps",
+        "2",
+        "--schedule.cooldown-steps",
+        "2",
+    ]
+    return main([*args, "--run.log-every", "1", "--run.eval-every", "3", *extra])
+
+
+def test_losses_match_their_definition():
+    torch.manual_seed(0)
+    predictor = ACPredictor(ACPredictorConfig(enc_dim=8, dim=16, depth=1, heads=1, action_dim=2, state_dim=3))
+    latents, actions, states = torch.randn(2, 4, 4, 8), torch.randn(2, 3, 2), torch.randn(2, 4, 3)
+    teacher, rollout = ac_losses(predictor, latents, actions, states, (2, 2), rollout_steps=3)
+    pred = predictor(latents[:, :3].flatten(1, 2), actions, states[:, :3], grid_hw=(2, 2))
+    pred = torch.nn.functional.layer_norm(pred, (8,)).view(2, 3, 4, 8)
+    torch.testing.assert_close(teacher, (pred - latents[:, 1:]).abs().mean())
+    # one rollout step is the first teacher-forced prediction
+    _, first = ac_losses(predictor, latents, actions, states, (2, 2), rollout_steps=1)
+    torch.testing.assert_close(first, (pred[:, 0] - latents[:, 1]).abs().mean())
+    # more steps feed predictions back: a different, still finite loss with gradients
+    assert rollout.isfinite() and not torch.isclose(rollout, first)
+    rollout.backward()
+    assert predictor.action_encoder.weight.grad.abs().sum() > 0
+    _, none = ac_losses(predictor, latents, actions, states, (2, 2), rollout_steps=0)
+    assert none == 0
+
+
+def test_train_resume_and_export(episodes, tmp_path):
+    assert _train(episodes, tmp_path / "full", "--run.steps", "6") == 0
+    model_dir = tmp_path / "full" / "model"
+    world = WorldModel.load(model_dir)
+    assert world.action_dim == 2 and world.state_dim == 2 and world.grid_hw == (2, 2)
+    spec = json.loads((model_dir / "world_model.json").read_text())
+    assert spec["crop"] == 32 and len(spec["stats"]["action_mean"]) == 2
+    rows = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert any("val_teacher" in r for r in rows)
+    assert (tmp_path / "full" / "features.safetensors").is_file()
+
+    # interrupted after 2 steps, then resumed: the same weights as the uninterrupted run
+    assert _train(episodes, tmp_path / "split", "--run.steps", "6", "--run.stop-after", "2") == 0
+    assert _train(episodes, tmp_path / "split", "--run.steps", "6") == 0
+    full = load_file(model_dir / "model.safetensors")
+    split = load_file(tmp_path / "split" / "model" / "model.safetensors")
+    for key in full:
+        torch.testing.assert_close(split[key], full[key], atol=0, rtol=0, msg=key)
+
+
+def test_cache_reuse_and_no_cache(episodes, tmp_path):
+    cache = tmp_path / "cache.safetensors"
+    assert _train(episodes, tmp_path / "a", "--run.steps", "1", "--data.cache-file", str(cache)) == 0
+    stamp = cache.stat().st_mtime_ns
+    assert _train(episodes, tmp_path / "b", "--run.steps", "1", "--data.cache-file", str(cache)) == 0
+    assert cache.stat().st_mtime_ns == stamp  # same encoder and data: the cache is read, not rewritten
+    assert (
+        _train(
+            episodes, tmp_path / "c", "--run.steps", "1", "--data.cache-file", str(cache), "--model.blur", "2"
+        )
+        == 0
+    )
+    assert cache.stat().st_mtime_ns != stamp  # a different preprocessing re-encodes
+    # encoding on the fly, with standardized latents: their statistics travel with the model
+    assert (
+        _train(
+            episodes, tmp_path / "d", "--run.steps", "2", "--data.cache", "false", "--model.standardize", "1"
+        )
+        == 0
+    )
+    loss = [json.loads(r) for r in (tmp_path / "d" / "log.jsonl").read_text().splitlines()][0]["loss"]
+    assert np.isfinite(loss)
+    world = WorldModel.load(tmp_path / "d" / "model")
+    assert world.latent_stats is not None and world.latent_stats.std.shape == (4, 192)
+    frames = np.zeros((1, 32, 32, 3), dtype=np.uint8)
+    torch.testing.assert_close(world.encode(frames), world.latent_stats.apply(encode_raw(world, frames)))
+
+
+def test_bad_config_errors(episodes, tmp_path):
+    with pytest.raises(ValueError, match="data.source"):
+        main(["train-ac", "--run.out", str(tmp_path)])
+    with pytest.raises(ValueError, match="rollout_steps"):
+        _train(episodes, tmp_path / "x", "--run.rollout-steps", "4")
+    with pytest.raises(ValueError, match="multiple of the encoder patch"):
+        _train(episodes, tmp_path / "y", "--model.crop", "40")
