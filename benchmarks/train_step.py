@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 from vjepa2.masks import vjepa2_mask_generators
 from vjepa2.models.predictor import gather_tokens
-from vjepa2.train.pretrain import ModelConfig, Student, build_models, ema_update, jepa_loss, param_groups
+from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
+from vjepa2.train.pretrain import ModelConfig, build_models
 
 DEFAULT_SIZES = {"tiny": (16, 64), "vitl": (4, 256)}  # (frames, crop) that keep CPU runs short
 

@@ -14,16 +14,8 @@ import vjepa2
 from vjepa2.cli import main, parse
 from vjepa2.data.video import write_video
 from vjepa2.train.checkpoint import load_checkpoint
-from vjepa2.train.pretrain import (
-    PretrainConfig,
-    Student,
-    build_models,
-    ema_update,
-    jepa_loss,
-    param_groups,
-    phases,
-    run_pretrain,
-)
+from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
+from vjepa2.train.pretrain import PretrainConfig, build_models, phases, run_pretrain
 
 # A tiny model on 4-frame 32 px clips; 6 steps: warmup 2, constant 2, cooldown 2 on 8 frames.
 TINY = [

@@ -27,11 +27,12 @@ from torch import nn
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.masks import MaskSpec, make_generators, rank_masks, vjepa2_masks
-from vjepa2.models.encoder import VideoEncoder, layer_norm_features
-from vjepa2.models.predictor import MaskPredictor, gather_tokens
+from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 from vjepa2.train import distributed as dist
 from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
 from vjepa2.train.log import MetricsLogger, collapse_stats, progress
 from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
 
@@ -109,23 +110,6 @@ class PretrainConfig:
 
 
 # -- models ---------------------------------------------------------------------------------------
-class Student(nn.Module):
-    """The trained part: context encoder + predictor, one module so that DDP/FSDP wrap it once."""
-
-    def __init__(self, encoder: VideoEncoder, predictor: MaskPredictor, mask_index: int = 0):
-        super().__init__()
-        self.encoder, self.predictor, self.mask_index = encoder, predictor, mask_index
-
-    def forward(self, clips: torch.Tensor, context_idx: list, target_idx: list) -> list[torch.Tensor]:
-        """clips (B, T, C, H, W); one (B, K) index pair per mask generator -> [(B, Kt, enc_dim)]."""
-        grid = self.encoder.grid(clips.shape)
-        preds = []
-        for ctx, tgt in zip(context_idx, target_idx):
-            tokens = self.encoder(clips, context_idx=ctx)  # (B, Kc, enc_dim)
-            preds.append(self.predictor(tokens, ctx, tgt, grid, mask_index=self.mask_index))
-        return preds
-
-
 def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
     try:
         enc_cfg = encoder_config(cfg.encoder, checkpointing=cfg.checkpointing, **cfg.encoder_overrides)
@@ -134,38 +118,6 @@ def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
     except TypeError as err:  # dataclasses.replace on an unknown field
         raise ValueError(f"model.encoder_overrides / predictor_overrides: {err}") from None
     return VideoEncoder(enc_cfg), MaskPredictor(pred_cfg)
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: weight decay on matrices only, none on biases and 1-D parameters (norms)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            (no_decay if name.endswith("bias") or param.ndim <= 1 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-@torch.no_grad()
-def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """target <- momentum * target + (1 - momentum) * online, parameter by parameter."""
-    target_params = list(target.parameters())
-    online_params = [p.detach() for p in online.parameters()]
-    torch._foreach_mul_(target_params, momentum)
-    torch._foreach_add_(target_params, online_params, alpha=1.0 - momentum)
-
-
-def jepa_loss(
-    student: nn.Module, target_encoder: nn.Module, clips: torch.Tensor, context_idx: list, target_idx: list
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """L1 between predictions and layer-normed EMA features at the targets, averaged over the mask
-    generators -> (loss, target features (B, N, D) for diagnostics)."""
-    with torch.no_grad():
-        features = layer_norm_features(target_encoder(clips))  # (B, N, D), full clip
-    preds = student(clips, context_idx, target_idx)
-    losses = [
-        (p.float() - gather_tokens(features, t).float()).abs().mean() for p, t in zip(preds, target_idx)
-    ]
-    return torch.stack(losses).mean(), features
 
 
 # -- data -----------------------------------------------------------------------------------------
