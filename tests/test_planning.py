@@ -13,8 +13,7 @@ from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
 from vjepa2.planning.cem import CEMConfig
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
-from vjepa2.planning.world_model import WorldModel, WorldModelSpec
-from vjepa2.train.ac import export
+from vjepa2.planning.world_model import WorldModel, WorldModelSpec, save_world_model
 
 
 def _world_model(state_update="hold") -> WorldModel:
@@ -95,7 +94,7 @@ def test_goal_schedule_and_subgoals():
 def test_plan_eval_reach_end_to_end(tmp_path):
     model = _world_model()
     model.spec.crop = 64  # the reach env renders 64 px frames
-    export(model.encoder, model.predictor, model.spec, tmp_path / "model")
+    save_world_model(tmp_path / "model", model.encoder, model.predictor, model.spec)
     out = tmp_path / "eval"
     args = [
         "plan-eval",

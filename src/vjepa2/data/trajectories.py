@@ -124,6 +124,40 @@ def window_index(lengths: list[int], num_frames: int, stride: int = 1) -> np.nda
     return np.asarray(rows, dtype=np.int64)
 
 
+class WindowData:
+    """All trajectories laid end to end: per-frame states and actions (the action of a
+    trajectory's last frame is a zero pad), normalized; windows of ``num_frames`` index into them."""
+
+    def __init__(self, trajectories: list[Trajectory], stats: NormStats, num_frames: int):
+        self.num_frames = num_frames
+        self.lengths = [len(t.frames) for t in trajectories]
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        padded = [np.concatenate([t.actions, np.zeros_like(t.actions[:1])]) for t in trajectories]
+        self.actions = stats.normalize_actions(torch.from_numpy(np.concatenate(padded)))
+        self.states = stats.normalize_states(
+            torch.from_numpy(np.concatenate([t.states for t in trajectories]))
+        )
+
+    def windows(self, ids: list[int]) -> np.ndarray:
+        """(W, 2) rows (trajectory, start) of every window of the trajectories ``ids``."""
+        rows = window_index([self.lengths[i] for i in ids], self.num_frames)
+        rows[:, 0] = np.asarray(ids)[rows[:, 0]]
+        return rows
+
+    def batch(self, windows: np.ndarray, latents_of) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """latents (B, T, K, D), actions (B, T-1, A), states (B, T, S) of ``windows`` (B, 2)."""
+        starts = torch.from_numpy(self.offsets[windows[:, 0]] + windows[:, 1])
+        idx = starts[:, None] + torch.arange(self.num_frames)  # (B, T) frame indices
+        return latents_of(idx), self.actions[idx[:, :-1]], self.states[idx]
+
+
+def split_trajectories(num: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train ids, validation ids): a seeded shuffle, the last ceil(fraction * num) held out."""
+    order = np.random.default_rng(seed).permutation(num).tolist()
+    n_val = min(num - 1, math.ceil(val_fraction * num)) if val_fraction > 0 else 0
+    return sorted(order[: num - n_val]), sorted(order[num - n_val :])
+
+
 # -- the project's episode format ---------------------------------------------------------------
 def read_episodes(source: str | Path) -> list[Trajectory]:
     """Every episode listed by an index (``index.csv`` or a folder holding one), as written by

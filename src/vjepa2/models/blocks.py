@@ -12,7 +12,7 @@ from torch import nn
 
 from vjepa2.models.rope import apply_rope
 
-# (cos, sin) tables from RoPE3D.tables, each (N, head_dim) or (B, 1, N, head_dim)
+# (cos, sin) tables from RoPE3D.tables, each (N, head_dim) or (B, N, head_dim)
 RopeTables = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -62,13 +62,16 @@ class Attention(nn.Module):
         self, x: torch.Tensor, rope: RopeTables | None = None, attn_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         B, N, D = x.shape
-        qkv = self.qkv(x).view(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        # qkv: (3, B, heads, N, head_dim)
+        qkv = self.qkv(x).view(B, N, 3, self.heads, self.head_dim)
         if rope is not None:
-            qk = apply_rope(qkv[:2], *rope)
-            q, k, v = qk[0], qk[1], qkv[2]
+            # Rotating before the head transpose keeps q and k in (B, N, heads, hd) memory order,
+            # which the CPU SDPA kernel reads faster than (B, heads, N, hd).
+            cos, sin = (t.unsqueeze(-2).unsqueeze(-2) for t in rope)  # (..., N, 1, 1, head_dim)
+            qk = apply_rope(qkv[:, :, :2], cos, sin)  # (B, N, 2, heads, head_dim)
+            q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)
         else:
-            q, k, v = qkv.unbind(0)
+            q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)
+        v = qkv[:, :, 2].transpose(1, 2)  # q, k, v: (B, heads, N, head_dim)
         if attn_mask is None and bf16_cpu_inference(q):
             x = headwise_attention(q, k, v)
         else:

@@ -101,8 +101,7 @@ class VideoEncoder(nn.Module):
             rope = self.rope.tables(coords)
         else:
             x = x.gather(1, context_idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-            cos, sin = self.rope.tables(token_coords(context_idx, grid))  # (B, K, head_dim)
-            rope = (cos.unsqueeze(1), sin.unsqueeze(1))
+            rope = self.rope.tables(token_coords(context_idx, grid))  # (B, K, head_dim) each
         layers = None
         if out_layers is not None:
             layers = [i % len(self.blocks) for i in out_layers]

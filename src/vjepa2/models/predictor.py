@@ -81,8 +81,8 @@ class MaskPredictor(nn.Module):
         # Sorting by position makes the sequence independent of how context and targets were split.
         order = idx.argsort(dim=1)
         x = gather_tokens(x, order)
-        cos, sin = self.rope.tables(token_coords(idx.gather(1, order), grid))
-        x, _ = run_blocks(self.blocks, x, (cos.unsqueeze(1), sin.unsqueeze(1)), None, self._checkpoint)
+        rope = self.rope.tables(token_coords(idx.gather(1, order), grid))  # (B, K, head_dim) each
+        x, _ = run_blocks(self.blocks, x, rope, None, self._checkpoint)
         x = self.norm(x)
         x = gather_tokens(x, order.argsort(dim=1))  # back to [context, targets] order
         return self.proj(x[:, Kc:])

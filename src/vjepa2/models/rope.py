@@ -81,5 +81,5 @@ def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` (..., heads, N, head_dim) with tables (N, head_dim) or (B, 1, N, head_dim)."""
-    return x * cos.to(x.dtype) + rotate_pairs(x) * sin.to(x.dtype)
+    """Rotate ``x`` (..., head_dim) with cos/sin tables that broadcast against it."""
+    return torch.addcmul(x * cos.to(x.dtype), rotate_pairs(x), sin.to(x.dtype))

@@ -233,3 +233,21 @@ class WorldModel:
             if h + 1 < H:
                 states = torch.cat([states, self.next_state(states[:, -1], actions[:, h])[:, None]], dim=1)
         return latents[:, 1:]
+
+
+def save_world_model(
+    directory: str | Path,
+    encoder: VideoEncoder,
+    predictor: ACPredictor,
+    spec: WorldModelSpec,
+    latent_stats: LatentStats | None = None,
+) -> None:
+    """Write what ``WorldModel.load`` reads: weights (our format: model.safetensors + config.json),
+    world_model.json and, for standardized latents, latent_stats.safetensors."""
+    from vjepa2.models.model import VJEPA2
+    from vjepa2.models.weights import save_model
+
+    save_model(VJEPA2(encoder, ac_predictor=predictor), directory)
+    spec.save(directory)
+    if latent_stats is not None:
+        latent_stats.save(directory)

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +27,21 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vjepa2.config import opt, save_yaml, to_dict
-from vjepa2.data.trajectories import NormStats, Trajectory, read_droid, read_episodes, window_index
+from vjepa2.data.trajectories import (
+    NormStats,
+    Trajectory,
+    WindowData,
+    read_droid,
+    read_episodes,
+    split_trajectories,
+)
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
-from vjepa2.models.model import VJEPA2
 from vjepa2.models.presets import encoder_config
-from vjepa2.models.weights import save_model
-from vjepa2.planning.world_model import LatentStats, WorldModelSpec, encode_frames
+from vjepa2.planning.world_model import LatentStats, WorldModelSpec, encode_frames, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vjepa2.train.jepa import param_groups
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
 
@@ -177,40 +181,6 @@ def cached_features(
     return features.float()
 
 
-class WindowData:
-    """All trajectories laid end to end: per-frame states and actions (the action of a
-    trajectory's last frame is a zero pad), normalized; windows of ``num_frames`` index into them."""
-
-    def __init__(self, trajectories: list[Trajectory], stats: NormStats, num_frames: int):
-        self.num_frames = num_frames
-        self.lengths = [len(t.frames) for t in trajectories]
-        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
-        padded = [np.concatenate([t.actions, np.zeros_like(t.actions[:1])]) for t in trajectories]
-        self.actions = stats.normalize_actions(torch.from_numpy(np.concatenate(padded)))
-        self.states = stats.normalize_states(
-            torch.from_numpy(np.concatenate([t.states for t in trajectories]))
-        )
-
-    def windows(self, ids: list[int]) -> np.ndarray:
-        """(W, 2) rows (trajectory, start) of every window of the trajectories ``ids``."""
-        rows = window_index([self.lengths[i] for i in ids], self.num_frames)
-        rows[:, 0] = np.asarray(ids)[rows[:, 0]]
-        return rows
-
-    def batch(self, windows: np.ndarray, latents_of) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """latents (B, T, K, D), actions (B, T-1, A), states (B, T, S) of ``windows`` (B, 2)."""
-        starts = torch.from_numpy(self.offsets[windows[:, 0]] + windows[:, 1])
-        idx = starts[:, None] + torch.arange(self.num_frames)  # (B, T) frame indices
-        return latents_of(idx), self.actions[idx[:, :-1]], self.states[idx]
-
-
-def split_trajectories(num: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train ids, validation ids): a seeded shuffle, the last ceil(fraction * num) held out."""
-    order = np.random.default_rng(seed).permutation(num).tolist()
-    n_val = min(num - 1, math.ceil(val_fraction * num)) if val_fraction > 0 else 0
-    return sorted(order[: num - n_val]), sorted(order[num - n_val :])
-
-
 # -- the loss ------------------------------------------------------------------------------------
 def ac_losses(
     predictor: torch.nn.Module,
@@ -243,18 +213,8 @@ def ac_losses(
 
 
 # -- the run -------------------------------------------------------------------------------------
-def _param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict]:
-    decay = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in module.parameters() if p.requires_grad and p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
 def _autocast(device: torch.device, dtype: str):
-    if dtype == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    if dtype == "fp32":
-        return nullcontext()
-    raise ValueError(f"unknown run.dtype {dtype!r}; expected bf16 or fp32")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
 
 
 @torch.no_grad()
@@ -318,23 +278,33 @@ def _latent_source(
     return latents_of, stats
 
 
-def run_train_ac(cfg: TrainACConfig) -> int:
-    """Train the AC predictor on a frozen encoder; writes ``<out>/model`` for the Planner."""
-    info = dist.setup(cfg.run.device)
-    device, run = info.device, cfg.run
-    if run.threads > 0:
-        torch.set_num_threads(run.threads)
-    out = Path(run.out)
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Prepared:
+    """Everything training reads, built once from the config."""
+
+    encoder: VideoEncoder
+    spec: WorldModelSpec
+    data: WindowData
+    train_windows: np.ndarray
+    val_windows: np.ndarray | None
+    latents_of: object
+    latent_stats: LatentStats | None
+    grid_hw: tuple[int, int]
+
+
+def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
+    """Trajectories, split, statistics, frozen encoder, (cached) latents and windows."""
+    run = cfg.run
+    if run.dtype not in ("bf16", "fp32"):
+        raise ValueError(f"unknown run.dtype {run.dtype!r}; expected bf16 or fp32")
+    if not 0 <= run.rollout_steps < cfg.data.num_frames:
+        raise ValueError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
     trajectories = load_trajectories(cfg.data)
     encoder, description = build_encoder(cfg.model, run.seed)
     encoder.to(device)
     crop = cfg.model.crop or _frame_size(trajectories)
     if crop % encoder.cfg.patch:
         raise ValueError(f"model.crop {crop} is not a multiple of the encoder patch {encoder.cfg.patch}")
-    grid_hw = (crop // encoder.cfg.patch,) * 2
-    if not 0 <= run.rollout_steps < cfg.data.num_frames:
-        raise ValueError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
     train_ids, val_ids = split_trajectories(len(trajectories), cfg.data.val_fraction, run.seed)
     stats = NormStats.compute(
         [trajectories[i].actions for i in train_ids], [trajectories[i].states for i in train_ids]
@@ -342,8 +312,6 @@ def run_train_ac(cfg: TrainACConfig) -> int:
     data = WindowData(trajectories, stats, cfg.data.num_frames)
     if not cfg.model.use_states:
         data.states.zero_()
-    train_windows = data.windows(train_ids)
-    val_windows = data.windows(val_ids)[:256] if val_ids else None
     spec = WorldModelSpec(
         crop=crop,
         blur=cfg.model.blur,
@@ -359,23 +327,58 @@ def run_train_ac(cfg: TrainACConfig) -> int:
     latents_of, latent_stats = _latent_source(
         cfg, trajectories, encoder, spec, key, out, device, train_frames
     )
-    renorm = not spec.standardize
+    val_windows = data.windows(val_ids)[:256] if val_ids else None
+    grid_hw = (crop // encoder.cfg.patch,) * 2
+    return Prepared(
+        encoder, spec, data, data.windows(train_ids), val_windows, latents_of, latent_stats, grid_hw
+    )
 
+
+def build_predictor(cfg: ACModelConfig, p: Prepared, seed: int) -> ACPredictor:
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(run.seed)
-        predictor = ACPredictor(
+        torch.manual_seed(seed)
+        return ACPredictor(
             ACPredictorConfig(
-                enc_dim=encoder.cfg.dim,
-                dim=cfg.model.dim,
-                depth=cfg.model.depth,
-                heads=cfg.model.heads,
-                mlp_ratio=cfg.model.mlp_ratio,
-                action_dim=trajectories[0].actions.shape[1],
-                state_dim=trajectories[0].states.shape[1],
+                enc_dim=p.encoder.cfg.dim,
+                dim=cfg.dim,
+                depth=cfg.depth,
+                heads=cfg.heads,
+                mlp_ratio=cfg.mlp_ratio,
+                action_dim=p.data.actions.shape[1],
+                state_dim=p.data.states.shape[1],
             )
-        ).to(device)
+        )
+
+
+def checkpoint_state(cfg: TrainACConfig, p: Prepared, predictor: ACPredictor, optimizer, step: int) -> dict:
+    """Weights (readable by ``vjepa2.load``), optimizer, step and random state for exact resume."""
+    return {
+        "encoder": p.encoder.state_dict(),
+        "predictor": predictor.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "rng": rng_state(),
+        "config": {
+            "encoder": dataclasses.asdict(p.encoder.cfg),
+            "predictor": dataclasses.asdict(predictor.cfg),
+        },
+        "train_config": to_dict(cfg),
+    }
+
+
+def run_train_ac(cfg: TrainACConfig) -> int:
+    """Train the AC predictor on a frozen encoder; writes ``<out>/model`` for the Planner."""
+    info = dist.setup(cfg.run.device)
+    device, run = info.device, cfg.run
+    if run.threads > 0:
+        torch.set_num_threads(run.threads)
+    out = Path(run.out)
+    out.mkdir(parents=True, exist_ok=True)
+    p = prepare(cfg, out, device)
+    renorm = not p.spec.standardize
+    predictor = build_predictor(cfg.model, p, run.seed).to(device)
     optimizer = torch.optim.AdamW(
-        _param_groups(predictor, cfg.optim.weight_decay),
+        param_groups(predictor, cfg.optim.weight_decay),
         lr=cfg.schedule.start_lr,
         betas=tuple(cfg.optim.betas),
     )
@@ -392,33 +395,19 @@ def run_train_ac(cfg: TrainACConfig) -> int:
     if dist.is_main():
         save_yaml(cfg, out / "config.yaml")
     log = MetricsLogger(out / "log.jsonl", resume_step=step if latest else None) if dist.is_main() else None
-
-    def save(step: int) -> None:
-        state = {
-            "encoder": encoder.state_dict(),
-            "predictor": predictor.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "rng": rng_state(),
-            "config": {
-                "encoder": dataclasses.asdict(encoder.cfg),
-                "predictor": dataclasses.asdict(predictor.cfg),
-            },
-            "train_config": to_dict(cfg),
-        }
-        save_checkpoint(state, out, step)
-
     bar = progress(total, initial=step, enabled=dist.is_main(), desc="train-ac")
     done, tick = 0, time.perf_counter()
     model.train()
     while step < total and not (run.stop_after and done >= run.stop_after):
         lr = warmup_constant_decay(step, cfg.schedule)
         set_lr(optimizer, lr)
-        rng = np.random.default_rng([run.seed, step, info.rank])
-        windows = train_windows[rng.integers(0, len(train_windows), run.batch_size)]
-        latents, actions, states = (x.to(device) for x in data.batch(windows, latents_of))
+        rng = np.random.default_rng([run.seed, step, info.rank])  # windows depend on the step only
+        windows = p.train_windows[rng.integers(0, len(p.train_windows), run.batch_size)]
+        latents, actions, states = (x.to(device) for x in p.data.batch(windows, p.latents_of))
         with _autocast(device, run.dtype):
-            teacher, rollout = ac_losses(model, latents, actions, states, grid_hw, run.rollout_steps, renorm)
+            teacher, rollout = ac_losses(
+                model, latents, actions, states, p.grid_hw, run.rollout_steps, renorm
+            )
             loss = teacher + rollout
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -426,44 +415,30 @@ def run_train_ac(cfg: TrainACConfig) -> int:
         step, done = step + 1, done + 1
         bar.update(1)
         if step % run.log_every == 0 or step == total:
-            metrics = {
-                "loss": dist.all_reduce_mean(loss.detach()),
-                "teacher": dist.all_reduce_mean(teacher.detach()),
-                "rollout": dist.all_reduce_mean(rollout.detach()),
-                "lr": lr,
-                "sec_per_step": (time.perf_counter() - tick) / run.log_every,
+            losses = {
+                k: dist.all_reduce_mean(v.detach())
+                for k, v in (("loss", loss), ("teacher", teacher), ("rollout", rollout))
             }
-            tick = time.perf_counter()
+            seconds, tick = (time.perf_counter() - tick) / run.log_every, time.perf_counter()
             if log is not None:
-                log.log(step, **metrics)
-                bar.set_postfix(loss=f"{float(metrics['loss']):.4f}")
-        if val_windows is not None and log is not None and (step % run.eval_every == 0 or step == total):
-            val = validation_loss(predictor, data, val_windows, latents_of, grid_hw, run, device, renorm)
-            log.log(step, **val)
+                log.log(step, **losses, lr=lr, sec_per_step=seconds)
+                bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
+        if p.val_windows is not None and log is not None and (step % run.eval_every == 0 or step == total):
+            log.log(
+                step,
+                **validation_loss(
+                    predictor, p.data, p.val_windows, p.latents_of, p.grid_hw, run, device, renorm
+                ),
+            )
         if step % run.checkpoint_every == 0 or step == total:
             if dist.is_main():
-                save(step)
+                save_checkpoint(checkpoint_state(cfg, p, predictor, optimizer, step), out, step)
             dist.barrier()
     bar.close()
     if dist.is_main():
         if step % run.checkpoint_every and step != total:
-            save(step)
-        export(encoder, predictor, spec, out / "model", latent_stats)
+            save_checkpoint(checkpoint_state(cfg, p, predictor, optimizer, step), out, step)
+        save_world_model(out / "model", p.encoder, predictor, p.spec, p.latent_stats)
         log.close()
     dist.cleanup()
     return 0
-
-
-def export(
-    encoder: VideoEncoder,
-    predictor: ACPredictor,
-    spec: WorldModelSpec,
-    directory: Path,
-    latent_stats: LatentStats | None = None,
-) -> None:
-    """Write the world model for planning: weights + config.json + world_model.json (and
-    latent_stats.safetensors for standardized latents)."""
-    save_model(VJEPA2(encoder, ac_predictor=predictor), directory)
-    spec.save(directory)
-    if latent_stats is not None:
-        latent_stats.save(directory)
