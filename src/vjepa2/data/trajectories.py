@@ -296,3 +296,16 @@ def read_droid_trajectory(
 def read_droid(csv_path: str | Path, **kw) -> list[Trajectory]:
     """Every trajectory of a DROID CSV (see ``read_droid_trajectory`` for the options)."""
     return [read_droid_trajectory(folder, **kw) for folder in read_droid_csv(csv_path)]
+
+
+def read_trajectories(sources: list[str], format: str = "episodes", **droid) -> list[Trajectory]:
+    """Trajectories of every source, concatenated: episode indexes/folders (``format="episodes"``)
+    or DROID CSVs (``format="droid"``, keyword options of ``read_droid_trajectory``)."""
+    if not sources:
+        raise ValueError("no trajectory source given (episode folders/indexes or DROID CSVs)")
+    if format not in ("episodes", "droid"):
+        raise ValueError(f"unknown trajectory format {format!r}; expected 'episodes' or 'droid'")
+    trajectories = []
+    for source in sources:
+        trajectories += read_episodes(source) if format == "episodes" else read_droid(source, **droid)
+    return trajectories

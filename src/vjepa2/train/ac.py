@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from vjepa2.config import opt, save_yaml, to_dict
-from vjepa2.data.trajectories import (
+from vjepa2.data.trajectories import read_trajectories, (
     NormStats,
     Trajectory,
     WindowData,
@@ -41,6 +41,7 @@ from vjepa2.models.presets import encoder_config
 from vjepa2.planning.world_model import LatentStats, WorldModelSpec, encode_frames, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
 from vjepa2.train.jepa import param_groups
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
@@ -115,72 +116,6 @@ class TrainACConfig:
     run: ACRunConfig = opt(ACRunConfig, help="run folder, steps, batch, precision, checkpoints")
 
 
-# -- frozen encoder and features --------------------------------------------------------------
-def build_encoder(cfg: ACModelConfig, seed: int) -> tuple[VideoEncoder, str]:
-    """The frozen encoder and a description of it (part of the feature cache key)."""
-    if cfg.encoder.startswith("random:"):
-        preset = cfg.encoder.split(":", 1)[1]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            encoder = VideoEncoder(encoder_config(preset, **cfg.encoder_overrides))
-        description = f"{cfg.encoder} seed={seed} {sorted(cfg.encoder_overrides.items())}"
-    else:
-        import vjepa2
-
-        path = Path(cfg.encoder)
-        encoder = vjepa2.load(path).encoder
-        stat = path.stat()
-        description = f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
-    return encoder.eval().requires_grad_(False), description
-
-
-def load_trajectories(cfg: ACDataConfig) -> list[Trajectory]:
-    if not cfg.source:
-        raise ValueError("train-ac: set data.source (episode folders/indexes or DROID CSVs)")
-    if cfg.format not in ("episodes", "droid"):
-        raise ValueError(f"unknown data.format {cfg.format!r}; expected 'episodes' or 'droid'")
-    trajectories = []
-    for source in cfg.source:
-        if cfg.format == "episodes":
-            trajectories += read_episodes(source)
-        else:
-            trajectories += read_droid(source, camera=cfg.droid_camera, fps=cfg.droid_fps)
-    return trajectories
-
-
-def _frame_size(trajectories: list[Trajectory]) -> int:
-    sizes = {t.frames.shape[1:3] for t in trajectories}
-    if len(sizes) != 1:
-        raise ValueError(f"trajectories have different frame sizes {sorted(sizes)}; set model.crop")
-    return max(sizes.pop())
-
-
-def cached_features(
-    trajectories: list[Trajectory], encoder: VideoEncoder, spec: WorldModelSpec, path: Path, key: str, device
-) -> torch.Tensor:
-    """Latents (sum T_i, K, D) of every frame, read from ``path`` when its key matches, else
-    encoded (with a progress bar) and written there as float16."""
-    if path.is_file():
-        with open(path, "rb") as fh:  # the key sits in the safetensors header
-            header_len = int.from_bytes(fh.read(8), "little")
-            meta = json.loads(fh.read(header_len)).get("__metadata__", {})
-        if meta.get("key") == key:
-            return load_file(path)["features"].float()
-    chunks = []
-    bar = progress(len(trajectories), desc="encode frames", enabled=dist.is_main())
-    for traj in trajectories:
-        chunks.append(encode_frames(encoder, traj.frames, spec.crop, spec.blur, device=device).half().cpu())
-        bar.update(1)
-    bar.close()
-    features = torch.cat(chunks)
-    if dist.is_main():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        save_file({"features": features}, tmp, metadata={"key": key})
-        tmp.replace(path)
-    return features.float()
-
-
 # -- the loss ------------------------------------------------------------------------------------
 def ac_losses(
     predictor: torch.nn.Module,
@@ -235,49 +170,6 @@ def validation_loss(
     return {"val_teacher": totals[0] / count, "val_rollout": totals[1] / count}
 
 
-def _latent_source(
-    cfg: TrainACConfig,
-    trajectories,
-    encoder,
-    spec: WorldModelSpec,
-    key,
-    out: Path,
-    device,
-    train_frames: np.ndarray,
-):
-    """(latents_of, latent stats or None): latents_of maps (B, T) frame indices to latents
-    (B, T, K, D), from cached features or encoded on the fly, standardized if the spec says so
-    (statistics of the training frames ``train_frames``, global indices)."""
-    if cfg.data.cache:
-        path = Path(cfg.data.cache_file) if cfg.data.cache_file else out / "features.safetensors"
-        if dist.is_main():
-            features = cached_features(trajectories, encoder, spec, path, key, device)
-        dist.barrier()
-        if not dist.is_main():
-            features = cached_features(trajectories, encoder, spec, path, key, device)
-        if not spec.standardize:
-            return (lambda idx: features[idx]), None
-        stats = LatentStats.compute(features[torch.from_numpy(train_frames)])
-        features = stats.apply(features)
-        return (lambda idx: features[idx]), stats
-    frames = np.concatenate([t.frames for t in trajectories])
-
-    def encode(idx: np.ndarray) -> torch.Tensor:
-        return encode_frames(encoder, frames[idx], spec.crop, spec.blur, device=device).cpu()
-
-    stats = None
-    if spec.standardize:  # statistics of (up to) 2048 training frames
-        picks = np.random.default_rng(0).permutation(train_frames)[:2048]
-        stats = LatentStats.compute(encode(np.sort(picks)))
-
-    def latents_of(idx: torch.Tensor) -> torch.Tensor:
-        latents = encode(idx.flatten().numpy())
-        latents = stats.apply(latents) if stats is not None else latents
-        return latents.view(*idx.shape, *latents.shape[1:])
-
-    return latents_of, stats
-
-
 @dataclass
 class Prepared:
     """Everything training reads, built once from the config."""
@@ -299,10 +191,11 @@ def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
         raise ValueError(f"unknown run.dtype {run.dtype!r}; expected bf16 or fp32")
     if not 0 <= run.rollout_steps < cfg.data.num_frames:
         raise ValueError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
-    trajectories = load_trajectories(cfg.data)
-    encoder, description = build_encoder(cfg.model, run.seed)
+    d = cfg.data
+    trajectories = read_trajectories(d.source, d.format, camera=d.droid_camera, fps=d.droid_fps)
+    encoder, description = build_encoder(cfg.model.encoder, cfg.model.encoder_overrides, run.seed)
     encoder.to(device)
-    crop = cfg.model.crop or _frame_size(trajectories)
+    crop = cfg.model.crop or frame_size(trajectories)
     if crop % encoder.cfg.patch:
         raise ValueError(f"model.crop {crop} is not a multiple of the encoder patch {encoder.cfg.patch}")
     train_ids, val_ids = split_trajectories(len(trajectories), cfg.data.val_fraction, run.seed)
