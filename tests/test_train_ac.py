@@ -120,7 +120,7 @@ def test_cache_reuse_and_no_cache(episodes, tmp_path):
 
 
 def test_bad_config_errors(episodes, tmp_path):
-    with pytest.raises(ValueError, match="data.source"):
+    with pytest.raises(ValueError, match="no trajectory source"):
         main(["train-ac", "--run.out", str(tmp_path)])
     with pytest.raises(ValueError, match="rollout_steps"):
         _train(episodes, tmp_path / "x", "--run.rollout-steps", "4")

@@ -75,29 +75,38 @@ def make_env(cfg: PlanEvalConfig):
     return make(cfg.env, size=cfg.size, **kw) if cfg.size else make(cfg.env, **kw)
 
 
+def _goal_path(env, cfg: PlanEvalConfig, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Start state and the states leading to the goal (just the goal for ``random``)."""
+    _, info = env.reset(seed=seed)
+    start = info["state"]
+    if cfg.goal == "random":
+        return start, [info["goal"]]
+    if not cfg.goal.startswith("expert:"):
+        raise ValueError(f"unknown goal mode {cfg.goal!r}; expected 'random' or 'expert:N'")
+    rng = np.random.default_rng(seed)
+    path = []
+    for _ in range(int(cfg.goal.split(":", 1)[1])):
+        noise = cfg.goal_noise * rng.standard_normal(env.action_space.shape)
+        _, _, _, _, info = env.step(np.clip(env.expert_action() + noise, -1, 1))
+        path.append(info["state"])
+    return start, path
+
+
 def episode_specs(env, cfg: PlanEvalConfig) -> list[EpisodeSpec]:
-    """Start and goal states of every episode, drawn once so every method faces the same ones."""
-    specs = []
-    for i in range(cfg.episodes):
-        seed = int(np.random.SeedSequence([cfg.seed, i]).generate_state(1)[0])
-        _, info = env.reset(seed=seed)
-        start, goal = info["state"], info["goal"]
-        path = [goal]
-        if cfg.goal.startswith("expert:"):
-            rng = np.random.default_rng([cfg.seed, i, 7])
-            path = []
-            for _ in range(int(cfg.goal.split(":", 1)[1])):
-                noise = cfg.goal_noise * rng.standard_normal(env.action_space.shape)
-                _, _, _, _, info = env.step(np.clip(env.expert_action() + noise, -1, 1))
-                path.append(info["state"])
-        elif cfg.goal != "random":
-            raise ValueError(f"unknown goal mode {cfg.goal!r}; expected 'random' or 'expert:N'")
+    """Start and goal states of every episode, drawn once so every method faces the same ones;
+    a draw whose start already meets the goal is replaced by the next one."""
+    specs, draw = [], 0
+    while len(specs) < cfg.episodes:
+        seed = int(np.random.SeedSequence([cfg.seed, draw]).generate_state(1)[0])
+        draw += 1
+        start, path = _goal_path(env, cfg, seed)
+        if env.is_success(start, path[-1]):
+            continue
         k = max(1, cfg.subgoals)
         picks = [path[min(len(path) - 1, round(len(path) * (j + 1) / k) - 1)] for j in range(k)]
         budget = env.max_steps // k
-        specs.append(
-            EpisodeSpec(seed, start, [(g, budget) for g in picks[:-1]] + [(picks[-1], env.max_steps)])
-        )
+        goals = [(g, budget) for g in picks[:-1]] + [(picks[-1], env.max_steps)]
+        specs.append(EpisodeSpec(seed, start, goals))
     return specs
 
 

@@ -7,6 +7,7 @@ file; training then never runs the encoder again. One step on windows of T frame
   z = features (B, T, K, D);  a = actions (B, T-1, A);  s = states (B, T, S)   (a, s normalized)
   teacher forcing: LN(P(z_0..T-2, a, s_0..T-2))       vs z_1..T-1           L1
   rollout:         z_1' = LN(P(z_0)), z_2' = LN(P(z_0, z_1')) ... (n steps)  vs z_1..n   L1
+  (with standardized latents, see ``WorldModelSpec``, predictions are not layer-normed)
   loss = teacher forcing + rollout;  AdamW, warmup-constant-decay LR, bf16 autocast
 
 Runs resume exactly from ``out/latest.pt``; under torchrun the predictor is wrapped in DDP and
@@ -24,24 +25,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 from vjepa2.config import opt, save_yaml, to_dict
-from vjepa2.data.trajectories import read_trajectories, (
-    NormStats,
-    Trajectory,
-    WindowData,
-    read_droid,
-    read_episodes,
-    split_trajectories,
-)
+from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
-from vjepa2.models.presets import encoder_config
-from vjepa2.planning.world_model import LatentStats, WorldModelSpec, encode_frames, save_world_model
+from vjepa2.planning.world_model import LatentStats, WorldModelSpec, save_world_model
 from vjepa2.train import distributed as dist
-from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
+from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vjepa2.train.jepa import param_groups
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
@@ -217,9 +209,8 @@ def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
     sources = [str(Path(source).resolve()) for source in cfg.data.source]
     key = json.dumps([description, crop, cfg.model.blur, sources, cfg.data.format, data.lengths])
     train_frames = np.concatenate([data.offsets[i] + np.arange(data.lengths[i]) for i in train_ids])
-    latents_of, latent_stats = _latent_source(
-        cfg, trajectories, encoder, spec, key, out, device, train_frames
-    )
+    cache = (Path(d.cache_file) if d.cache_file else out / "features.safetensors") if d.cache else None
+    latents_of, latent_stats = latent_source(trajectories, encoder, spec, cache, key, train_frames, device)
     val_windows = data.windows(val_ids)[:256] if val_ids else None
     grid_hw = (crop // encoder.cfg.patch,) * 2
     return Prepared(
