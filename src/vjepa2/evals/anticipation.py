@@ -420,7 +420,10 @@ def make_event_videos(
     (train CSV, val CSV)."""
     folder = Path(folder)
     (folder / "videos").mkdir(parents=True, exist_ok=True)
-    cfg = SceneConfig(num_frames=num_frames, fps=fps, min_objects=2, max_objects=3, speed=(0.2, 0.4))
+    # SceneConfig counts motion per clip: 0.2-0.4 units/s and gravity 0.1 units/s^2 whatever the length.
+    seconds = (num_frames - 1) / fps
+    cfg = SceneConfig(num_frames=num_frames, fps=fps, min_objects=2, max_objects=3)
+    cfg.speed, cfg.gravity = (0.2 * seconds, 0.4 * seconds), 0.1 * seconds**2
     rows = {"train": [], "val": []}
     for index in tqdm(range(num_videos), desc="event videos"):
         drawing, events, nouns = event_scene(np.random.default_rng([seed, index, 17]), cfg)
