@@ -139,6 +139,19 @@ def ac_losses(
     return teacher, rollout
 
 
+class ACObjective(torch.nn.Module):
+    """The predictor with its losses as one forward, so DDP sees one forward per backward."""
+
+    def __init__(self, predictor: ACPredictor):
+        super().__init__()
+        self.predictor = predictor
+        if not predictor.cfg.use_extrinsics:  # unused: DDP would wait for its gradients
+            predictor.extrinsics_encoder.requires_grad_(False)
+
+    def forward(self, latents, actions, states, grid_hw, rollout_steps: int, renorm: bool):
+        return ac_losses(self.predictor, latents, actions, states, grid_hw, rollout_steps, renorm)
+
+
 # -- the run -------------------------------------------------------------------------------------
 def _autocast(device: torch.device, dtype: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
@@ -274,7 +287,7 @@ def run_train_ac(cfg: TrainACConfig) -> int:
         optimizer.load_state_dict(ckpt["optimizer"])
         step = int(ckpt["step"])
         set_rng_state(ckpt["rng"])
-    model = dist.wrap_model(predictor, info, "none" if run.parallel == "none" else "ddp")
+    model = dist.wrap_model(ACObjective(predictor), info, "none" if run.parallel == "none" else "ddp")
     total = run.steps or cfg.schedule.total_steps
     if dist.is_main():
         save_yaml(cfg, out / "config.yaml")
@@ -289,9 +302,7 @@ def run_train_ac(cfg: TrainACConfig) -> int:
         windows = p.train_windows[rng.integers(0, len(p.train_windows), run.batch_size)]
         latents, actions, states = (x.to(device) for x in p.data.batch(windows, p.latents_of))
         with _autocast(device, run.dtype):
-            teacher, rollout = ac_losses(
-                model, latents, actions, states, p.grid_hw, run.rollout_steps, renorm
-            )
+            teacher, rollout = model(latents, actions, states, p.grid_hw, run.rollout_steps, renorm)
             loss = teacher + rollout
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
