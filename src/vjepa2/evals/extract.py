@@ -56,9 +56,7 @@ def list_videos(inputs: list[str]) -> list[Path]:
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_file() and path.suffix.lower() in (".csv", ".txt"):
-            paths += [p for p, _ in read_index(path)]
-        elif path.is_dir():
+        if path.is_dir() or (path.is_file() and path.suffix.lower() in (".csv", ".txt")):
             paths += [p for p, _ in read_index(path)]
         else:
             paths.append(path)  # missing files are reported when read

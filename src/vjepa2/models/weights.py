@@ -115,9 +115,9 @@ def torch_load(path: str | Path) -> dict:
         raise ValueError(f"{path}: cannot be read as a weights-only PyTorch checkpoint ({err})") from None
 
 
-def load_reference(path: str | Path, encoder_key: str = "target_encoder") -> VJEPA2:
+def load_reference(path: str | Path, encoder_key: str = "target_encoder", ckpt: dict | None = None) -> VJEPA2:
     """A reference pretraining (or V-JEPA 2-AC) checkpoint ``.pt``."""
-    ckpt = torch_load(path)
+    ckpt = torch_load(path) if ckpt is None else ckpt  # ``load`` passes what it already read
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")
     key = encoder_key if encoder_key in ckpt else "encoder"
@@ -133,9 +133,11 @@ def load_reference(path: str | Path, encoder_key: str = "target_encoder") -> VJE
     return _as_model(encoder, predictor)
 
 
-def load_training_checkpoint(path: str | Path, encoder_key: str = "target_encoder") -> VJEPA2:
+def load_training_checkpoint(
+    path: str | Path, encoder_key: str = "target_encoder", ckpt: dict | None = None
+) -> VJEPA2:
     """A checkpoint written by ``vjepa2 pretrain`` / ``train-ac`` (our key names plus 'config')."""
-    ckpt = torch_load(path)
+    ckpt = torch_load(path) if ckpt is None else ckpt  # ``load`` passes what it already read
     config = ckpt["config"]
     encoder = _build_encoder(
         km.strip_prefixes(ckpt[encoder_key if encoder_key in ckpt else "encoder"]),
@@ -244,19 +246,15 @@ def load(
         config = json.loads(config_file.read_text())
         model = load_ours(path) if config.get("format") == FORMAT else load_transformers(directory)
     else:
-        ckpt_keys = _peek_keys(path)
-        if "config" in ckpt_keys and ("encoder" in ckpt_keys or "target_encoder" in ckpt_keys):
-            model = load_training_checkpoint(path, encoder_key)
-        elif "classifiers" in ckpt_keys:
+        ckpt = torch_load(path)  # read once: released checkpoints weigh gigabytes
+        keys = set(ckpt) if isinstance(ckpt, dict) else set()
+        if "config" in keys and ("encoder" in keys or "target_encoder" in keys):
+            model = load_training_checkpoint(path, encoder_key, ckpt)
+        elif "classifiers" in keys:
             raise ValueError(f"{path}: this is a probe checkpoint; load it with vjepa2.load_probe")
         else:
-            model = load_reference(path, encoder_key)
+            model = load_reference(path, encoder_key, ckpt)
     return model.to(device).eval()
-
-
-def _peek_keys(path: Path) -> set[str]:
-    ckpt = torch_load(path)
-    return set(ckpt) if isinstance(ckpt, dict) else set()
 
 
 # -- writing --------------------------------------------------------------------------------------
