@@ -59,9 +59,9 @@ def worker(rank: int, port: int, out_path: str) -> None:
         for mode, optimizer in CASES:
             params = train(D.wrap_model(TinyNet(), info, mode), info, optimizer)
             results.update({f"{mode}-{optimizer}/{k}": v for k, v in params.items()})
-        D.barrier()
         if info.is_main:
             torch.save(results, out_path)
+        D.cleanup(wait=True)
     finally:
         D.cleanup()
 

@@ -335,5 +335,5 @@ def run_train_ac(cfg: TrainACConfig) -> int:
             save_checkpoint(checkpoint_state(cfg, p, predictor, optimizer, step), out, step)
         save_world_model(out / "model", p.encoder, predictor, p.spec, p.latent_stats)
         log.close()
-    dist.cleanup()
+    dist.cleanup(wait=True)
     return 0

@@ -10,6 +10,7 @@ initialized" errors) and many.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from dataclasses import dataclass
 
@@ -96,9 +97,14 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     return out / dist.get_world_size()
 
 
-def cleanup() -> None:
-    """Leave the process group (safe to call when there is none)."""
+def cleanup(wait: bool = False) -> None:
+    """Leave the process group (safe to call when there is none). ``wait=True`` first waits for
+    every rank: gloo can abort a process whose peer tears its sockets down mid-exchange, so a
+    normal end of training waits; an error path must not (a dead peer would hang it)."""
     if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        gc.collect()  # drop wrapped models (DDP reducers) that still hold the group's threads
         dist.destroy_process_group()
 
 
