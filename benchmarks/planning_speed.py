@@ -24,9 +24,9 @@ from vjepa2.data.trajectories import NormStats
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
+from vjepa2.models.world_model import WorldModel, WorldModelSpec
 from vjepa2.planning.cem import CEMConfig, cem, latent_energy
 from vjepa2.planning.mpc import Planner, PlannerConfig
-from vjepa2.planning.world_model import WorldModel, WorldModelSpec
 
 
 def random_world_model(size: int) -> WorldModel:

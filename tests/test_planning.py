@@ -11,9 +11,9 @@ from vjepa2.data.trajectories import NormStats
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
+from vjepa2.models.world_model import WorldModel, WorldModelSpec, save_world_model
 from vjepa2.planning.cem import CEMConfig
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
-from vjepa2.planning.world_model import WorldModel, WorldModelSpec, save_world_model
 
 
 def _world_model(state_update="hold") -> WorldModel:

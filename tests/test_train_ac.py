@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from vjepa2.cli import main
 from vjepa2.data.episodes import write_episode, write_index
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
-from vjepa2.planning.world_model import WorldModel, encode_frames
+from vjepa2.models.world_model import WorldModel, encode_frames
 from vjepa2.train.ac import ac_losses
 
 TINY = ["--model.encoder-overrides", "{depth: 1}", "--model.dim", "32", "--model.depth", "1"]

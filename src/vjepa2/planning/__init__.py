@@ -10,9 +10,9 @@
 - ``evaluate``: ``vjepa2 plan-eval`` with the random and simulator-oracle baselines.
 """
 
+from vjepa2.models.world_model import LatentStats, WorldModel, WorldModelSpec
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy, project_l1_ball
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
-from vjepa2.planning.world_model import LatentStats, WorldModel, WorldModelSpec
 
 __all__ = [
     "CEMConfig",

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from vjepa2.config import opt
+from vjepa2.models.world_model import WorldModel
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy
-from vjepa2.planning.world_model import WorldModel
 
 
 @dataclass

@@ -30,7 +30,7 @@ from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
-from vjepa2.planning.world_model import LatentStats, WorldModelSpec, save_world_model
+from vjepa2.models.world_model import LatentStats, WorldModelSpec, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
 from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state

@@ -1,6 +1,6 @@
 """The frozen encoder side of V-JEPA 2-AC training: encoder choice, cached features, latents.
 
-Every frame is encoded once (as a 2-frame clip, layer-normed: ``planning.world_model``) and the
+Every frame is encoded once (as a 2-frame clip, layer-normed: ``models.world_model``) and the
 features are cached in a safetensors file whose header holds a key (encoder, preprocessing, data);
 a run with the same key reads them back instead of encoding again. With standardized latents the
 statistics come from the training trajectories only.
@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from vjepa2.data.trajectories import Trajectory
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
-from vjepa2.planning.world_model import LatentStats, WorldModelSpec, encode_frames
+from vjepa2.models.world_model import LatentStats, WorldModelSpec, encode_frames
 from vjepa2.train import distributed as dist
 from vjepa2.train.log import progress
 
