@@ -40,6 +40,7 @@ from vjepa2.evals.probe_train import (
     make_optimizer,
     set_head_lrs,
 )
+from vjepa2.models.precision import autocast
 from vjepa2.models.probe import AttentivePooler, ProbeConfig
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.worlds.render import COLOUR_NAMES, SHAPES, render
@@ -157,7 +158,7 @@ def context_times(start_sec: float, anticipation_sec: float, num_frames: int, fp
 def anticipation_tokens(model, clips: torch.Tensor, future_steps: int, use_predictor: bool, dtype: str):
     """clips (B, T, C, H, W) -> tokens (B, N [+ h*w], D): the encoder's tokens of the context, then
     the predictor's tokens of the tubelet ``future_steps`` after the context's last one."""
-    with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
+    with autocast(model.device, dtype):
         tokens = model.encode(clips)
         if not use_predictor:
             return tokens.float()

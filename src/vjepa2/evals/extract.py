@@ -23,6 +23,7 @@ from vjepa2.data.datasets import read_index
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import VideoReadError, read_clip
 from vjepa2.evals.features import load_encoder
+from vjepa2.models.precision import autocast
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def run_extract(cfg: ExtractConfig) -> int:
         if not pending:
             return
         clips = torch.cat([c for _, c in pending])  # (sum of clips, T, C, H, W)
-        with torch.no_grad(), torch.autocast(device_type, torch.bfloat16, enabled=cfg.dtype == "bf16"):
+        with torch.no_grad(), autocast(device_type, cfg.dtype):
             out = model.encode(clips, out_layers=cfg.layers or None)
         tokens = torch.cat(out, dim=-1) if isinstance(out, list) else out
         for (key, _), t in zip(pending, tokens.split([len(c) for _, c in pending])):

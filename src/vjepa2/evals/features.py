@@ -38,6 +38,7 @@ from vjepa2.data.transforms import (
 from vjepa2.data.video import VideoReadError, read_clip
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
+from vjepa2.models.precision import autocast
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 
@@ -241,8 +242,7 @@ class FeatureExtractor:
         return self.model.encoder.dim * L
 
     def autocast(self):
-        device_type = self.model.device.type
-        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.dtype == "bf16")
+        return autocast(self.model.device, self.dtype)
 
     @torch.no_grad()
     def encode(self, views: torch.Tensor) -> torch.Tensor:

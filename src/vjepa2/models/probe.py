@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from vjepa2.models.blocks import MLP, Block, init_weights, rescale_blocks
+from vjepa2.models.blocks import MLP, Block, attention, init_weights, rescale_blocks
 
 
 @dataclass
@@ -41,7 +40,7 @@ class CrossAttention(nn.Module):
         N = tokens.shape[1]
         q = self.q(queries).view(B, Q, self.heads, -1).transpose(1, 2)  # (B, heads, Q, hd)
         kv = self.kv(tokens).view(B, N, 2, self.heads, -1).permute(2, 0, 3, 1, 4)  # (2, B, heads, N, hd)
-        out = F.scaled_dot_product_attention(q, kv[0], kv[1])
+        out = attention(q, kv[0], kv[1])
         return out.transpose(1, 2).reshape(B, Q, D)
 
 

@@ -30,6 +30,7 @@ from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
+from vjepa2.models.precision import autocast
 from vjepa2.models.world_model import LatentStats, WorldModelSpec, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
@@ -153,10 +154,6 @@ class ACObjective(torch.nn.Module):
 
 
 # -- the run -------------------------------------------------------------------------------------
-def _autocast(device: torch.device, dtype: str):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
-
-
 @torch.no_grad()
 def validation_loss(
     predictor, data: WindowData, windows: np.ndarray, latents_of, grid_hw, cfg: ACRunConfig, device, renorm
@@ -167,7 +164,7 @@ def validation_loss(
     for start in range(0, len(windows), cfg.batch_size):
         chunk = windows[start : start + cfg.batch_size]
         latents, actions, states = (x.to(device) for x in data.batch(chunk, latents_of))
-        with _autocast(device, cfg.dtype):
+        with autocast(device, cfg.dtype):
             losses = ac_losses(predictor, latents, actions, states, grid_hw, cfg.rollout_steps, renorm)
         totals += np.array([float(x) for x in losses]) * len(chunk)
         count += len(chunk)
@@ -301,7 +298,7 @@ def run_train_ac(cfg: TrainACConfig) -> int:
         rng = np.random.default_rng([run.seed, step, info.rank])  # windows depend on the step only
         windows = p.train_windows[rng.integers(0, len(p.train_windows), run.batch_size)]
         latents, actions, states = (x.to(device) for x in p.data.batch(windows, p.latents_of))
-        with _autocast(device, run.dtype):
+        with autocast(device, run.dtype):
             teacher, rollout = model(latents, actions, states, p.grid_hw, run.rollout_steps, renorm)
             loss = teacher + rollout
         optimizer.zero_grad(set_to_none=True)

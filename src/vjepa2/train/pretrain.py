@@ -28,6 +28,7 @@ from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.masks import MaskSpec, make_generators, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.precision import autocast
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 from vjepa2.train import distributed as dist
@@ -256,7 +257,7 @@ def train_step(cfg, step, phase, batches, generators, nets, optimizer, info) -> 
         rows = slice(micro * phase.batch_size, micro * phase.batch_size + len(clips))
         context_idx, target_idx = ([m[rows].to(info.device) for m in group] for group in masks)
         with dist.grad_sync(model, micro == cfg.run.accum - 1):
-            with torch.autocast(info.device.type, torch.bfloat16, enabled=cfg.run.dtype == "bf16"):
+            with autocast(info.device, cfg.run.dtype):
                 loss, features = jepa_loss(model_fn, target_fn, clips, context_idx, target_idx)
             (loss / cfg.run.accum).backward()
         loss_sum += loss.detach()

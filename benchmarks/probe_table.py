@@ -1,0 +1,104 @@
+"""Frozen features on the synthetic world's probe tasks: a pretrained encoder against its baselines.
+
+    python benchmarks/probe_table.py --encoder runs/tiny-cpu/latest.pt [--data data/probe-worlds]
+        [--config configs/probe/tiny-cpu.yaml] [--out runs/probe-table] [key=value ...]
+
+Trains the attentive probe of ``vjepa2 probe train`` (same config, same heads, same data) on each
+task (direction, collision, hidden) for three feature sources: the pretrained encoder, a randomly
+initialised encoder of the same shape (``random:<preset>``, the preset read from the checkpoint),
+and the pretrained encoder seeing only the middle frame (the single-frame baseline). The data are
+made with ``vjepa2 worlds make-videos`` when the folder has none. Prints one Markdown table of
+validation top-1 (best head) next to chance, and writes it with every figure to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import vjepa2
+from vjepa2.config import load_config
+from vjepa2.evals.probe_train import ProbeTrainConfig, run_probe_train
+from vjepa2.models.presets import ENCODERS
+from vjepa2.worlds.scenes import TASKS, MakeVideosConfig, chance_level, run_make_videos
+
+
+def preset_of(encoder: str, key: str) -> str:
+    """The preset whose shape matches the checkpoint's encoder (for a random baseline)."""
+    cfg = vjepa2.load(encoder, encoder_key=key).encoder.cfg
+    shape = (cfg.dim, cfg.depth, cfg.patch, cfg.tubelet)
+    for name, preset in ENCODERS.items():
+        if (preset.dim, preset.depth, preset.patch, preset.tubelet) == shape:
+            return name
+    raise SystemExit(f"{encoder}: no preset has the shape of its encoder ({cfg}); cannot build a random twin")
+
+
+def ensure_data(folder: Path, num_videos: int, seed: int) -> None:
+    if all((folder / f"{task}_{split}.csv").is_file() for task in TASKS for split in ("train", "val")):
+        return
+    print(f"making {num_videos} probe clips in {folder}")
+    run_make_videos(MakeVideosConfig(out=str(folder), num_videos=num_videos, seed=seed, val_fraction=0.125))
+
+
+def probe(cfg: ProbeTrainConfig, out: Path) -> float:
+    """Train the probe heads; the best head's validation top-1 (%)."""
+    cfg.out = str(out)
+    run_probe_train(cfg)
+    results = json.loads((out / "heads.json").read_text())
+    return float(results["best"][results["metric"]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--encoder", required=True, help="pretraining checkpoint (or any vjepa2.load source)")
+    parser.add_argument("--encoder-key", default="target_encoder", help="encoder entry of the checkpoint")
+    parser.add_argument("--data", default="data/probe-worlds", help="make-videos folder (made if missing)")
+    parser.add_argument("--num-videos", type=int, default=2048, help="clips to make when --data is empty")
+    parser.add_argument("--data-seed", type=int, default=7, help="seed of the clips made")
+    parser.add_argument("--config", default="configs/probe/tiny-cpu.yaml", help="probe train config")
+    parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks")
+    parser.add_argument("--sources", default="pretrained,random,single-frame", help="feature sources")
+    parser.add_argument("--out", default="runs/probe-table", help="output folder")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the probe config")
+    args = parser.parse_args()
+
+    data, out = Path(args.data), Path(args.out)
+    ensure_data(data, args.num_videos, args.data_seed)
+    sources = {
+        "pretrained": {"encoder": args.encoder},
+        "random": {"encoder": f"random:{preset_of(args.encoder, args.encoder_key)}"},
+        "single-frame": {"encoder": args.encoder, "single_frame": True},
+    }
+    chosen = [s for s in args.sources.split(",") if s]
+    tasks = [t for t in args.tasks.split(",") if t]
+    table: dict[str, dict[str, float]] = {}
+    for source in chosen:
+        for task in tasks:
+            cfg = load_config(ProbeTrainConfig, args.config, args.overrides)
+            cfg.encoder_key = args.encoder_key
+            for key, value in sources[source].items():
+                setattr(cfg, key, value)
+            cfg.train, cfg.val = str(data / f"{task}_train.csv"), str(data / f"{task}_val.csv")
+            cfg.cache_dir = str(out / source / "features")  # the three tasks share the clips
+            start = time.time()
+            table.setdefault(source, {})[task] = probe(cfg, out / source / task)
+            print(f"{source} / {task}: {table[source][task]:.1f}% in {time.time() - start:.0f} s")
+
+    lines = [
+        "| features | " + " | ".join(tasks) + " |",
+        "|---|" + "---:|" * len(tasks),
+        "| chance | " + " | ".join(f"{100 * chance_level(t):.1f}" for t in tasks) + " |",
+    ]
+    lines += [f"| {s} | " + " | ".join(f"{table[s][t]:.1f}" for t in tasks) + " |" for s in chosen]
+    text = "\n".join(lines)
+    print(f"\nvalidation top-1 (%), best head of the grid\n{text}")
+    (out / "table.md").write_text(text + "\n")
+    (out / "results.json").write_text(json.dumps({"encoder": args.encoder, "top1": table}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

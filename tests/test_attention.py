@@ -1,0 +1,58 @@
+"""The CPU attention kernels the blocks pick (per-head and whole matmuls) agree with SDPA."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vjepa2.models import blocks
+from vjepa2.models.ac_predictor import block_causal_mask
+
+
+def qkv(B=2, H=3, N=20, M=20, hd=16, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(B, H, n, hd, generator=gen) for n in (N, M, M))
+
+
+@pytest.mark.parametrize("mask", ["none", "bool", "float"])
+def test_math_attention_matches_sdpa_in_fp32(mask):
+    q, k, v = qkv(N=12, M=20)
+    attn_mask = None
+    if mask == "bool":
+        attn_mask = torch.rand(12, 20, generator=torch.Generator().manual_seed(1)) > 0.3
+        attn_mask[:, 0] = True  # every query keeps one key
+    elif mask == "float":
+        attn_mask = torch.randn(12, 20)
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    assert torch.allclose(blocks.math_attention(q, k, v, attn_mask), expected, atol=1e-5)
+
+
+def test_headwise_attention_matches_sdpa_in_fp32():
+    q, k, v = qkv()
+    assert torch.allclose(
+        blocks.headwise_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-5
+    )
+
+
+def test_bf16_training_path_gives_sdpa_gradients():
+    # Under bf16 with gradients on CPU, attention() takes the matmul path; its output and input
+    # gradients match fp32 SDPA within bf16 rounding, block-causal mask included.
+    q, k, v = qkv(N=24, M=24)
+    mask = block_causal_mask(steps=4, tokens_per_step=6)
+    ref = [t.clone().requires_grad_() for t in (q, k, v)]
+    F.scaled_dot_product_attention(*ref, attn_mask=mask).square().sum().backward()
+    ours = [t.clone().requires_grad_() for t in (q, k, v)]
+    out = blocks.attention(*(t.bfloat16() for t in ours), attn_mask=mask)
+    assert out.dtype == torch.bfloat16
+    out.float().square().sum().backward()
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    assert (out.float() - expected).abs().max() < 0.03
+    for a, b in zip(ours, ref):
+        assert (a.grad - b.grad).abs().max() < 0.05 * b.grad.abs().max()
+
+
+def test_long_sequences_keep_sdpa(monkeypatch):
+    # Above the score budget, training falls back to SDPA (memory); the matmul path is not called.
+    monkeypatch.setattr(blocks, "MATH_ATTENTION_SCORES", 10)
+    monkeypatch.setattr(blocks, "math_attention", lambda *a, **k: pytest.fail("math path taken"))
+    q, k, v = (t.bfloat16().requires_grad_() for t in qkv())
+    blocks.attention(q, k, v).float().sum().backward()
