@@ -5,7 +5,7 @@
 
 Trains the attentive probe of ``vjepa2 probe train`` (same config, same heads, same data) on each
 task (direction, collision, hidden) for three feature sources: the pretrained encoder, a randomly
-initialised encoder of the same shape (``random:<preset>``, the preset read from the checkpoint),
+initialised encoder of the same shape (``random:<checkpoint>``),
 and the pretrained encoder seeing only the middle frame (the single-frame baseline). The data are
 made with ``vjepa2 worlds make-videos`` when the folder has none. Prints one Markdown table of
 validation top-1 (best head) next to chance, and writes it with every figure to ``--out``.
@@ -18,21 +18,9 @@ import json
 import time
 from pathlib import Path
 
-import vjepa2
 from vjepa2.config import load_config
 from vjepa2.evals.probe_train import ProbeTrainConfig, run_probe_train
-from vjepa2.models.presets import ENCODERS
 from vjepa2.worlds.scenes import TASKS, MakeVideosConfig, chance_level, run_make_videos
-
-
-def preset_of(encoder: str, key: str) -> str:
-    """The preset whose shape matches the checkpoint's encoder (for a random baseline)."""
-    cfg = vjepa2.load(encoder, encoder_key=key).encoder.cfg
-    shape = (cfg.dim, cfg.depth, cfg.patch, cfg.tubelet)
-    for name, preset in ENCODERS.items():
-        if (preset.dim, preset.depth, preset.patch, preset.tubelet) == shape:
-            return name
-    raise SystemExit(f"{encoder}: no preset has the shape of its encoder ({cfg}); cannot build a random twin")
 
 
 def ensure_data(folder: Path, num_videos: int, seed: int) -> None:
@@ -70,7 +58,7 @@ def main() -> None:
     ensure_data(data, args.num_videos, args.data_seed)
     sources = {
         "pretrained": {"encoder": args.encoder},
-        "random": {"encoder": f"random:{preset_of(args.encoder, args.encoder_key)}"},
+        "random": {"encoder": f"random:{args.encoder}"},
         "single-frame": {"encoder": args.encoder, "single_frame": True},
     }
     chosen = [s for s in args.sources.split(",") if s]

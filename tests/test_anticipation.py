@@ -9,19 +9,19 @@ import pytest
 import torch
 
 from vjepa2.cli import main
+from vjepa2.data.annotations import read_annotations
 from vjepa2.evals.anticipation import (
     AnticipationProbe,
     anticipation_tokens,
     context_times,
     load_anticipation_probe,
     mean_class_recall,
-    read_annotations,
-    scene_events,
     sigmoid_focal_loss,
 )
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.predictor import gather_tokens
+from vjepa2.worlds.events import scene_events
 
 
 def test_focal_loss_by_hand():

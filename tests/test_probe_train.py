@@ -23,6 +23,7 @@ from vjepa2.evals.probe_train import (
     set_head_lrs,
 )
 from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.presets import encoder_config
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 
 COLOURS = {0: (200, 40, 40), 1: (40, 60, 200), 2: (40, 190, 60)}
@@ -94,6 +95,16 @@ def test_random_encoder_is_seeded_and_leaves_the_global_rng_alone():
     assert a.predictor is not None and not any(p.requires_grad for p in a.parameters())
     with pytest.raises(KeyError, match="unknown encoder preset"):
         load_encoder("random:nope")
+
+
+def test_random_twin_of_a_checkpoint_has_its_shape_and_fresh_weights(tmp_path):
+    trained = load_encoder("random:tiny", seed=5)
+    trained.encoder = VideoEncoder(encoder_config("tiny", depth=2, patch=8))
+    trained.save(tmp_path / "ckpt")
+    twin = load_encoder(f"random:{tmp_path / 'ckpt'}", seed=0)
+    assert twin.encoder.cfg == trained.encoder.cfg and twin.predictor.cfg == trained.predictor.cfg
+    w = "patch_embed.proj.weight"
+    assert not torch.equal(twin.encoder.state_dict()[w], trained.encoder.state_dict()[w])
 
 
 def test_layers_concatenate_along_tokens_or_features():

@@ -16,7 +16,6 @@ a verb (hit the floor, a wall, the ceiling, or collide) and a noun (the object: 
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,8 +28,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vjepa2.config import opt
+from vjepa2.data.annotations import Annotation, read_annotations
 from vjepa2.data.transforms import eval_transform
-from vjepa2.data.video import decode_frames, write_video
+from vjepa2.data.video import decode_frames
 from vjepa2.evals.features import FeatureCache, load_encoder, weights_fingerprint
 from vjepa2.evals.probe_train import (
     best_head,
@@ -43,11 +43,9 @@ from vjepa2.evals.probe_train import (
 from vjepa2.models.precision import autocast
 from vjepa2.models.probe import AttentivePooler, ProbeConfig
 from vjepa2.train.log import MetricsLogger, progress
-from vjepa2.worlds.render import COLOUR_NAMES, SHAPES, render
-from vjepa2.worlds.sampling import SceneConfig, random_bodies, run_candidates, scene_drawing, valid_start
+from vjepa2.worlds.events import make_event_videos
 
 OUTPUTS = ("verb", "noun", "action")
-COLUMNS = ("video", "start_sec", "end_sec", "verb", "noun")
 
 
 @dataclass
@@ -81,43 +79,7 @@ class AnticipationConfig:
     dtype: str = opt("bf16", help="encoder precision: bf16 (autocast) or fp32")
 
 
-# -- annotations ----------------------------------------------------------------------------------
-@dataclass
-class Annotation:
-    video: Path
-    start_sec: float
-    end_sec: float
-    verb: str
-    noun: str
-
-
-def read_annotations(path: str | Path) -> list[Annotation]:
-    """Rows of an annotation CSV (header ``video,start_sec,end_sec,verb,noun``; video paths
-    relative to the CSV's folder)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: missing columns {missing}; expected a header {','.join(COLUMNS)}")
-        rows = []
-        for line, row in enumerate(reader, start=2):
-            try:
-                start, end = float(row["start_sec"]), float(row["end_sec"])
-            except ValueError:
-                raise ValueError(f"{path}:{line}: start_sec/end_sec must be numbers, got {row}") from None
-            if end < start:
-                raise ValueError(f"{path}:{line}: end_sec {end} is before start_sec {start}")
-            video = Path(row["video"])
-            video = video if video.is_absolute() else path.parent / video
-            rows.append(Annotation(video, start, end, row["verb"].strip(), row["noun"].strip()))
-    if not rows:
-        raise ValueError(f"{path}: no annotations")
-    return rows
-
-
+# -- classes --------------------------------------------------------------------------------------
 @dataclass
 class Classes:
     """Class names: verbs, nouns and actions (the (verb, noun) pairs of the training set)."""
@@ -355,91 +317,3 @@ def run_anticipation(cfg: AnticipationConfig) -> int:
         "best head: " + ", ".join(f"{n} recall@{k} {results[best][f'{n}_recall@{k}']:.1f}%" for n in OUTPUTS)
     )
     return 0
-
-
-# -- synthetic demo: the next event of a physics scene --------------------------------------------
-def scene_events(positions: np.ndarray, velocities: np.ndarray, contacts: np.ndarray, radii, fps: float):
-    """Events (frame, verb, object) of one simulated scene: positions, velocities (T, N, 2),
-    contacts (T, N, N). A bounce is a velocity component changing sign next to a wall; a
-    collision is a new contact, credited to the faster of the two objects."""
-    events = []
-    for t in range(1, len(positions)):
-        for i in range(positions.shape[1]):
-            new = np.flatnonzero(contacts[t, i] & ~contacts[t - 1, i])
-            if len(new):
-                speeds = np.linalg.norm(velocities[t - 1], axis=-1)
-                if speeds[i] >= speeds[new].max():
-                    events.append((t, "collide", i))
-                continue
-            (vx0, vy0), (vx1, vy1) = velocities[t - 1, i], velocities[t, i]
-            x, y = positions[t - 1 : t + 1, i, 0], positions[t - 1 : t + 1, i, 1]
-            near = radii[i] + np.abs(velocities[t - 1, i]).max() / fps + 0.01  # within a frame's travel
-            for flipped, side, verb in (
-                (vy0 > 0 > vy1, 1 - y.max(), "floor"),
-                (vy0 < 0 < vy1, y.min(), "ceiling"),
-                (vx0 < 0 < vx1, x.min(), "left-wall"),
-                (vx0 > 0 > vx1, 1 - x.max(), "right-wall"),
-            ):
-                if flipped and side <= near:
-                    events.append((t, verb, i))
-                    break
-    return events
-
-
-def event_scene(rng: np.random.Generator, cfg: SceneConfig):
-    """A random scene of 2-3 objects: (its Drawing, its events, the noun of each object)."""
-    for _ in range(cfg.max_batches):
-        bodies = random_bodies(rng, cfg.candidates, cfg)
-        valid = np.flatnonzero(valid_start(bodies))
-        if len(valid):
-            break
-    else:
-        raise RuntimeError("no valid event scene found; lower the number or size of objects")
-    b = valid[0]
-    motion = run_candidates(bodies, cfg)
-    keep = np.flatnonzero(bodies.active[b])
-    positions, velocities = motion.positions[:, b][:, keep], motion.velocities[:, b][:, keep]
-    contacts = motion.contacts[:, b][:, keep][:, :, keep]
-    radii = bodies.radii[b, keep]
-    colours, shapes = (
-        rng.permutation(len(COLOUR_NAMES))[: len(keep)],
-        rng.integers(len(SHAPES), size=len(keep)),
-    )
-    angles = rng.uniform(0, 2 * np.pi, size=len(keep))
-    nouns = [f"{COLOUR_NAMES[c]}-{SHAPES[s]}" for c, s in zip(colours, shapes)]
-    drawing = scene_drawing(positions, radii, shapes, colours, angles, [])
-    return drawing, scene_events(positions, velocities, contacts, radii, cfg.fps), nouns
-
-
-def make_event_videos(
-    folder: str | Path, num_videos: int, seed: int = 0, num_frames: int = 48, fps: float = 4.0, size: int = 64,
-    min_start_sec: float = 2.0, val_every: int = 5,
-) -> tuple[str, str]:  # fmt: skip
-    """Write ``num_videos`` scenes and their events as annotation CSVs (every ``val_every``-th
-    video goes to validation). An event's action starts at its frame's time and lasts 0.5 s;
-    frames with two events, and events before ``min_start_sec``, are left out. Returns the paths
-    (train CSV, val CSV)."""
-    folder = Path(folder)
-    (folder / "videos").mkdir(parents=True, exist_ok=True)
-    # SceneConfig counts motion per clip: 0.2-0.4 units/s and gravity 0.1 units/s^2 whatever the length.
-    seconds = (num_frames - 1) / fps
-    cfg = SceneConfig(num_frames=num_frames, fps=fps, min_objects=2, max_objects=3)
-    cfg.speed, cfg.gravity = (0.2 * seconds, 0.4 * seconds), 0.1 * seconds**2
-    rows = {"train": [], "val": []}
-    for index in tqdm(range(num_videos), desc="event videos"):
-        drawing, events, nouns = event_scene(np.random.default_rng([seed, index, 17]), cfg)
-        path = f"videos/events_{index:05d}.mp4"
-        write_video(folder / path, render(drawing, num_frames, size), fps=fps)
-        frames = [t for t, _, _ in events]
-        split = "val" if index % val_every == val_every - 1 else "train"
-        for t, verb, obj in events:
-            if frames.count(t) == 1 and t / fps >= min_start_sec:
-                rows[split].append((path, f"{t / fps:.3f}", f"{t / fps + 0.5:.3f}", verb, nouns[obj]))
-    files = []
-    for split, lines in rows.items():
-        file = folder / f"annotations_{split}.csv"
-        with open(file, "w", newline="") as fh:
-            csv.writer(fh).writerows([COLUMNS, *lines])
-        files.append(str(file))
-    print(f"wrote {num_videos} event videos: {len(rows['train'])} train / {len(rows['val'])} val events")
-    return files[0], files[1]

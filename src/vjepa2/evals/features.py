@@ -53,16 +53,22 @@ def load_encoder(source: str, device: str = "cpu", seed: int = 0, encoder_key: s
     """A frozen model (eval mode, no grad) from ``source``.
 
     ``random:<preset>`` (e.g. ``random:tiny``) is a randomly initialised encoder (and predictor) of
-    that preset, drawn from ``seed`` without touching the global RNG; anything else is passed to
-    ``vjepa2.load`` (reference .pt, transformers directory, our directory, training checkpoint).
+    that preset, and ``random:<checkpoint>`` one of the checkpoint's shape (the baseline a
+    pretrained model must beat), drawn from ``seed`` without touching the global RNG; anything
+    else is passed to ``vjepa2.load`` (reference .pt, transformers directory, our directory,
+    training checkpoint).
     """
     if source.startswith(RANDOM_PREFIX):
-        preset = source[len(RANDOM_PREFIX) :]
+        name = source[len(RANDOM_PREFIX) :]
+        if Path(name).exists():
+            shape = vjepa2.load(name, encoder_key=encoder_key)
+            enc_cfg, pred_cfg = shape.encoder.cfg, shape.predictor.cfg if shape.predictor else None
+        else:
+            enc_cfg = encoder_config(name)
+            pred_cfg = predictor_config(enc_cfg.dim, RANDOM_PREDICTOR.get(name, "default"))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            encoder = VideoEncoder(encoder_config(preset))
-            pred_cfg = predictor_config(encoder.dim, RANDOM_PREDICTOR.get(preset, "default"))
-            model = VJEPA2(encoder, MaskPredictor(pred_cfg))
+            model = VJEPA2(VideoEncoder(enc_cfg), MaskPredictor(pred_cfg) if pred_cfg else None)
         model = model.to(device).eval()
     else:
         model = vjepa2.load(source, encoder_key=encoder_key, device=device)

@@ -51,7 +51,10 @@ class ProbeTrainConfig:
         "", help="label names: text file, one per line (default: labels.json of worlds make-videos)"
     )
     out: str = opt("probe_out", help="output folder: probe/, heads.json, metrics.jsonl")
-    encoder: str = opt("random:tiny", help="checkpoint to probe, or random:<preset> for a random encoder")
+    encoder: str = opt(
+        "random:tiny",
+        help="checkpoint to probe; random:<preset> or random:<checkpoint> for a random encoder of that shape",
+    )
     encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
     seed: int = opt(0, help="seed of the heads, the data order and a random:<preset> encoder")
     num_frames: int = opt(16, help="frames per clip segment")

@@ -1,0 +1,49 @@
+"""Action annotations (the EK100 layout): one CSV row per action, ``video,start_sec,end_sec,verb,noun``.
+
+Video paths are relative to the CSV's folder. Described for users in docs/anticipation-format.md;
+read by ``vjepa2 anticipate``, written by the synthetic world's event videos.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+COLUMNS = ("video", "start_sec", "end_sec", "verb", "noun")
+
+
+@dataclass
+class Annotation:
+    video: Path
+    start_sec: float
+    end_sec: float
+    verb: str
+    noun: str
+
+
+def read_annotations(path: str | Path) -> list[Annotation]:
+    """Rows of an annotation CSV (header ``video,start_sec,end_sec,verb,noun``; video paths
+    relative to the CSV's folder)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"annotation file not found: {path}")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}; expected a header {','.join(COLUMNS)}")
+        rows = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                start, end = float(row["start_sec"]), float(row["end_sec"])
+            except ValueError:
+                raise ValueError(f"{path}:{line}: start_sec/end_sec must be numbers, got {row}") from None
+            if end < start:
+                raise ValueError(f"{path}:{line}: end_sec {end} is before start_sec {start}")
+            video = Path(row["video"])
+            video = video if video.is_absolute() else path.parent / video
+            rows.append(Annotation(video, start, end, row["verb"].strip(), row["noun"].strip()))
+    if not rows:
+        raise ValueError(f"{path}: no annotations")
+    return rows
