@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from vjepa2.config import load_config
@@ -30,11 +31,16 @@ def ensure_data(folder: Path, num_videos: int, seed: int) -> None:
     run_make_videos(MakeVideosConfig(out=str(folder), num_videos=num_videos, seed=seed, val_fraction=0.125))
 
 
-def probe(cfg: ProbeTrainConfig, out: Path) -> float:
-    """Train the probe heads; the best head's validation top-1 (%)."""
+def probe(cfg: ProbeTrainConfig, out: Path, redo: bool) -> float:
+    """Train the probe heads (unless ``out`` has results of the same config); the best head's
+    validation top-1 (%). Reusing finished cells lets a killed table run go on where it stopped."""
     cfg.out = str(out)
-    run_probe_train(cfg)
-    results = json.loads((out / "heads.json").read_text())
+    done = out / "heads.json"
+    if redo or not done.is_file() or json.loads(done.read_text())["config"] != asdict(cfg):
+        run_probe_train(cfg)
+    else:
+        print(f"{out}: reusing the results of the same config (--redo to train again)")
+    results = json.loads(done.read_text())
     return float(results["best"][results["metric"]])
 
 
@@ -51,6 +57,7 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks")
     parser.add_argument("--sources", default="pretrained,random,single-frame", help="feature sources")
     parser.add_argument("--out", default="runs/probe-table", help="output folder")
+    parser.add_argument("--redo", action="store_true", help="train every cell again, even if done")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the probe config")
     args = parser.parse_args()
 
@@ -73,7 +80,7 @@ def main() -> None:
             cfg.train, cfg.val = str(data / f"{task}_train.csv"), str(data / f"{task}_val.csv")
             cfg.cache_dir = str(out / source / "features")  # the three tasks share the clips
             start = time.time()
-            table.setdefault(source, {})[task] = probe(cfg, out / source / task)
+            table.setdefault(source, {})[task] = probe(cfg, out / source / task, args.redo)
             print(f"{source} / {task}: {table[source][task]:.1f}% in {time.time() - start:.0f} s")
 
     lines = [
