@@ -118,8 +118,16 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, rope: RopeTables | None = None, attn_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), rope, attn_mask)
-        return x + self.mlp(self.norm2(x))
+        x = residual(x, self.attn(self.norm1(x), rope, attn_mask))
+        return residual(x, self.mlp(self.norm2(x)))
+
+
+def residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+    """x + branch. At inference the sum is written into ``branch``'s fresh buffer: a new (N, D)
+    tensor per add costs page faults that made fp32 ViT-L inference ~4% slower."""
+    if not torch.is_grad_enabled() and branch.dtype == x.dtype and branch.shape == x.shape:
+        return branch.add_(x)
+    return x + branch
 
 
 def run_blocks(
