@@ -75,7 +75,15 @@ def free_port() -> int:
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, monkeypatch):
     # One 2-process gloo run (spawned) trains DDP + SGD, DDP + AdamW and FSDP2 + AdamW in turn.
     out = tmp_path / "parallel.pt"
-    mp.spawn(worker, args=(free_port(), str(out)), nprocs=2, join=True)
+    try:
+        mp.spawn(worker, args=(free_port(), str(out)), nprocs=2, join=True)
+    except mp.ProcessExitedException as err:
+        # gloo can abort a rank while tearing down (seen once in CI: SIGABRT, "terminate called
+        # without an active exception"); a crash is retried once, wrong numbers never are.
+        if err.signal_name != "SIGABRT":
+            raise
+        out.unlink(missing_ok=True)
+        mp.spawn(worker, args=(free_port(), str(out)), nprocs=2, join=True)
     parallel = torch.load(out, weights_only=True)
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(key, raising=False)
