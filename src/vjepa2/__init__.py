@@ -10,13 +10,8 @@ vjepa2.export_transformers(model, "hf-dir")    # transformers.VJEPA2Model.from_p
 """
 
 from vjepa2.models.model import VJEPA2
-from vjepa2.models.weights import (
-    export_classifier_transformers,
-    export_transformers,
-    load,
-    load_probe,
-    save_probe,
-)
+from vjepa2.models.probe_weights import export_classifier_transformers, load_probe, save_probe
+from vjepa2.models.weights import export_transformers, load
 
 __version__ = "0.1.0"
 

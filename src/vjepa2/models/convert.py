@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vjepa2.config import opt
-from vjepa2.models import weights
+from vjepa2.models import probe_weights, weights
 
 
 @dataclass
@@ -32,9 +32,13 @@ def run_convert(cfg: ConvertConfig) -> int:
         model.save(cfg.out)
     elif cfg.to == "transformers" and cfg.probe:
         probe_dir = weights.Path(cfg.probe)
-        labels = weights.probe_labels(probe_dir)
-        weights.export_classifier_transformers(
-            model, weights.load_probe(probe_dir), cfg.out, labels=labels, crop_size=cfg.crop_size or None
+        labels = probe_weights.probe_labels(probe_dir)
+        probe_weights.export_classifier_transformers(
+            model,
+            probe_weights.load_probe(probe_dir),
+            cfg.out,
+            labels=labels,
+            crop_size=cfg.crop_size or None,
         )
     elif cfg.to == "transformers":
         weights.export_transformers(model, cfg.out, crop_size=cfg.crop_size or None)

@@ -1,10 +1,9 @@
 """Reading and writing every checkpoint layout; the key maps themselves are in ``keymaps.py``.
 
 Layouts: reference ``.pt`` dicts (encoder / target_encoder / predictor, possibly action-conditioned),
-reference probe dicts ({'classifiers': [...]}), ``transformers`` directories (VJEPA2Model and
-VJEPA2ForVideoClassification), training checkpoints of this package, and our own format
+``transformers`` directories (VJEPA2Model), training checkpoints of this package, and our own format
 (a directory with ``model.safetensors`` + ``config.json``). Architectures are inferred from the
-weights (or read from the config), so no preset is needed.
+weights (or read from the config), so no preset is needed. Probes: ``probe_weights.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import EncoderConfig, VideoEncoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import MaskPredictor, PredictorConfig
-from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 
 FORMAT = "vjepa2"
 # Head counts cannot be read off weight shapes; these are the known widths.
@@ -30,7 +28,7 @@ ENCODER_HEADS = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22}  # else 
 PREDICTOR_HEADS = {96: 3, 192: 6, 384: 12, 1024: 16}  # else width // 32
 
 
-def _depth(state: dict, prefix: str) -> int:
+def block_depth(state: dict, prefix: str) -> int:
     ids = {int(k[len(prefix) :].split(".")[0]) for k in state if k.startswith(prefix)}
     return max(ids) + 1 if ids else 0
 
@@ -41,7 +39,7 @@ def encoder_config_from_state(state: dict, **overrides) -> EncoderConfig:
     hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
     cfg = EncoderConfig(
         dim=dim,
-        depth=_depth(state, "blocks."),
+        depth=block_depth(state, "blocks."),
         heads=ENCODER_HEADS.get(dim, max(1, dim // 64)),
         mlp_ratio=hidden / dim,
         patch=patch,
@@ -57,7 +55,7 @@ def _predictor_fields(state: dict) -> dict:
     return dict(
         enc_dim=enc_dim,
         dim=dim,
-        depth=_depth(state, "blocks."),
+        depth=block_depth(state, "blocks."),
         heads=PREDICTOR_HEADS.get(dim, max(1, dim // 32)),
         mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
     )
@@ -152,7 +150,7 @@ def load_training_checkpoint(
     return _as_model(encoder, predictor)
 
 
-def _read_safetensors_dir(directory: Path) -> dict[str, torch.Tensor]:
+def read_safetensors_dir(directory: Path) -> dict[str, torch.Tensor]:
     index = directory / "model.safetensors.index.json"
     if index.is_file():
         shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -166,7 +164,7 @@ def _read_safetensors_dir(directory: Path) -> dict[str, torch.Tensor]:
     return load_file(file)
 
 
-def _sub(state: dict, prefix: str) -> dict:
+def sub_state(state: dict, prefix: str) -> dict:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
@@ -174,9 +172,9 @@ def load_transformers(directory: str | Path) -> VJEPA2:
     """A ``transformers`` VJEPA2Model or VJEPA2ForVideoClassification directory."""
     directory = Path(directory)
     config = json.loads((directory / "config.json").read_text())
-    state = _read_safetensors_dir(directory)
+    state = read_safetensors_dir(directory)
     if any(k.startswith("vjepa2.") for k in state):  # the classification model wraps the base model
-        state = _sub(state, "vjepa2.")
+        state = sub_state(state, "vjepa2.")
     patch = config.get("patch_size", 16)
     enc_cfg = EncoderConfig(
         dim=config["hidden_size"],
@@ -223,11 +221,13 @@ def load_ours(path: str | Path) -> VJEPA2:
             f"{directory}/config.json: not a vjepa2 model config (format={config.get('format')!r})"
         )
     state = load_file(directory / "model.safetensors")
-    encoder = _build_encoder(_sub(state, "encoder."), str(directory), EncoderConfig(**config["encoder"]))
+    encoder = _build_encoder(sub_state(state, "encoder."), str(directory), EncoderConfig(**config["encoder"]))
     predictor = None
     for key, cls in (("predictor", PredictorConfig), ("ac_predictor", ACPredictorConfig)):
         if config.get(key):
-            predictor = _build_predictor(_sub(state, key + "."), f"{directory} [{key}]", cls(**config[key]))
+            predictor = _build_predictor(
+                sub_state(state, key + "."), f"{directory} [{key}]", cls(**config[key])
+            )
     return _as_model(encoder, predictor)
 
 
@@ -258,13 +258,13 @@ def load(
 
 
 # -- writing --------------------------------------------------------------------------------------
-def _atomic_save_file(tensors: dict, file: Path, metadata: dict | None = None) -> None:
+def atomic_save_file(tensors: dict, file: Path, metadata: dict | None = None) -> None:
     tmp = file.with_suffix(file.suffix + ".tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
     os.replace(tmp, file)
 
 
-def _write_json(data: dict, file: Path) -> None:
+def write_json(data: dict, file: Path) -> None:
     tmp = file.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, file)
@@ -281,8 +281,8 @@ def save_model(model: VJEPA2, path: str | Path) -> None:
         config[name] = dataclasses.asdict(module.cfg) if module is not None else None
         if module is not None:
             tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
-    _atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
-    _write_json(config, directory / "config.json")
+    atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
+    write_json(config, directory / "config.json")
 
 
 def transformers_config(
@@ -332,106 +332,6 @@ def export_transformers(model: VJEPA2, out_dir: str | Path, crop_size: int | Non
     tensors = km.to_theirs(model.encoder.state_dict(), km.HF_ENCODER)
     if model.predictor is not None:
         tensors.update(km.to_theirs(model.predictor.state_dict(), km.HF_PREDICTOR))
-    _atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
-    _write_json(transformers_config(model.encoder, model.predictor, crop_size), out / "config.json")
-    return out
-
-
-# -- probes ---------------------------------------------------------------------------------------
-def probe_config_from_state(state: dict, **overrides) -> ProbeConfig:
-    num_classes, dim = state["linear.weight"].shape
-    cfg = ProbeConfig(
-        dim=dim,
-        heads=ENCODER_HEADS.get(dim, max(1, dim // 64)),
-        depth=_depth(state, "pooler.blocks.") + 1,
-        mlp_ratio=state["pooler.cross_attention_block.mlp.fc1.weight"].shape[0] / dim,
-        num_queries=state["pooler.query_tokens"].shape[1],
-        num_classes=num_classes,
-    )
-    return dataclasses.replace(cfg, **overrides)
-
-
-def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClassifier:
-    """A probe: reference ``{'classifiers': [...]}`` .pt (head ``index``), a ``transformers``
-    VJEPA2ForVideoClassification directory, or our own probe directory."""
-    path = Path(source)
-    if path.is_dir():
-        config = json.loads((path / "config.json").read_text())
-        state = _read_safetensors_dir(path)
-        if config.get("format") == FORMAT:
-            cfg = ProbeConfig(**config["probe"])
-            probe_state = _sub(state, "probe.")
-        else:
-            probe_state = km.to_ours(
-                {k: v for k, v in state.items() if k.startswith(("pooler.", "classifier."))}, km.HF_PROBE
-            )
-            # transformers builds pooler norms with layer_norm_eps, the reference with 1e-5
-            cfg = probe_config_from_state(
-                probe_state,
-                heads=config["num_attention_heads"],
-                eps=config.get("layer_norm_eps", 1e-6),
-                **overrides,
-            )
-    else:
-        ckpt = torch_load(path)
-        if "classifiers" not in ckpt:
-            raise ValueError(
-                f"{path}: not a probe checkpoint (no 'classifiers' key; found {sorted(ckpt)[:6]})"
-            )
-        probe_state = km.to_ours(km.strip_prefixes(ckpt["classifiers"][index]), km.REFERENCE_PROBE)
-        cfg = probe_config_from_state(probe_state, **overrides)
-    probe = AttentiveClassifier(cfg)
-    km.load_checked(probe, probe_state, str(path))
-    return probe.eval()
-
-
-def save_probe(probe: AttentiveClassifier, path: str | Path, labels: list[str] | None = None) -> None:
-    """Our probe format: ``path/model.safetensors`` (probe.*) + config.json (with label names)."""
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"probe.{k}": v for k, v in probe.state_dict().items()}
-    _atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
-    config = {"format": FORMAT, "version": 1, "probe": dataclasses.asdict(probe.cfg), "labels": labels}
-    _write_json(config, directory / "config.json")
-
-
-def probe_labels(path: str | Path) -> list[str] | None:
-    """Label names stored with a probe (our format or transformers' id2label), if any."""
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
-        return None
-    config = json.loads(config_file.read_text())
-    if config.get("format") == FORMAT:
-        return config.get("labels")
-    id2label = config.get("id2label") or {}
-    return [id2label[k] for k in sorted(id2label, key=int)] or None
-
-
-def export_classifier_transformers(
-    model: VJEPA2,
-    probe: AttentiveClassifier,
-    out_dir: str | Path,
-    labels: list[str] | None = None,
-    crop_size: int | None = None,
-) -> Path:
-    """Write encoder + probe as a ``transformers`` VJEPA2ForVideoClassification directory."""
-    if probe.cfg.num_queries != 1 or probe.cfg.dim != model.encoder.cfg.dim:
-        raise ValueError("transformers' classifier needs one query and the encoder's width")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"vjepa2.{k}": v for k, v in km.to_theirs(model.encoder.state_dict(), km.HF_ENCODER).items()}
-    if model.predictor is not None:
-        pred = km.to_theirs(model.predictor.state_dict(), km.HF_PREDICTOR)
-        tensors.update({f"vjepa2.{k}": v for k, v in pred.items()})
-    tensors.update(km.to_theirs(probe.state_dict(), km.HF_PROBE))
-    _atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
-    config = transformers_config(model.encoder, model.predictor, crop_size)
-    labels = labels or [str(i) for i in range(probe.cfg.num_classes)]
-    config.update(
-        architectures=["VJEPA2ForVideoClassification"],
-        num_pooler_layers=probe.cfg.depth - 1,
-        id2label={str(i): name for i, name in enumerate(labels)},
-        label2id={name: i for i, name in enumerate(labels)},
-    )
-    _write_json(config, out / "config.json")
+    atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
+    write_json(transformers_config(model.encoder, model.predictor, crop_size), out / "config.json")
     return out
