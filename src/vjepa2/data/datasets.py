@@ -16,6 +16,7 @@ So results do not depend on DataLoader workers, and a resumed run sees the same 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,37 @@ def _split_key(key) -> tuple[int, int | None]:
     return int(key), None
 
 
-class VideoDataset(torch.utils.data.Dataset):
+class IndexedVideos(torch.utils.data.Dataset):
+    """What the clip data sets share: the (path, label) samples of an index, the epoch that seeds
+    random windows and augmentation, and the rule for unreadable files (logged; the sample is
+    None, which the collate functions drop)."""
+
+    samples: list[tuple[Path, int]]
+    epoch: int = 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[int]:
+        return [label for _, label in self.samples]
+
+    def set_epoch(self, epoch: int) -> None:
+        """Seeds the randomness of plain integer keys (keys from our sampler carry their own)."""
+        self.epoch = epoch
+
+    def read_sample(self, index: int, load: Callable[[Path], torch.Tensor]) -> dict | None:
+        """dict(clip=load(path), label, index, path) of sample ``index``, or None if unreadable."""
+        path, label = self.samples[index]
+        try:
+            clip = load(path)
+        except (VideoReadError, OSError) as err:
+            log.warning("skipping unreadable sample %d (%s): %s", index, path, err)
+            return None
+        return {"clip": clip, "label": label, "index": index, "path": str(path)}
+
+
+class VideoDataset(IndexedVideos):
     """Clips from the videos and images of one index (a CSV file or a folder).
 
     ``dataset[i]`` -> dict(clip, label int, index int, path str), or None if the file is unreadable.
@@ -128,14 +159,6 @@ class VideoDataset(torch.utils.data.Dataset):
         self.num_frames, self.crop, self.train = num_frames, crop, train
         self.fps = None if frame_step is not None else fps
         self.frame_step, self.num_clips, self.seed, self.sampling = frame_step, num_clips, seed, sampling
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    @property
-    def labels(self) -> list[int]:
-        return [label for _, label in self.samples]
 
     @property
     def num_classes(self) -> int:
@@ -145,27 +168,16 @@ class VideoDataset(torch.utils.data.Dataset):
     def sample_weights(self) -> np.ndarray:
         return np.full(len(self), 1.0 / len(self))
 
-    def set_epoch(self, epoch: int) -> None:
-        """Seeds the augmentation of plain integer keys (keys from our sampler carry their own)."""
-        self.epoch = epoch
-
     def rng(self, index: int, draw: int | None) -> np.random.Generator:
         return np.random.default_rng([self.seed, index, self.epoch if draw is None else draw])
 
     def __getitem__(self, key) -> dict | None:
         index, draw = _split_key(key)
-        path, label = self.samples[index]
         rng = self.rng(index, draw) if self.train else None
-        try:
-            clips = self._load(path, rng)
-        except (VideoReadError, OSError) as err:
-            log.warning("skipping unreadable sample %d (%s): %s", index, path, err)
-            return None
-        clip = clips[0] if self.num_clips == 1 else clips
-        return {"clip": clip, "label": label, "index": index, "path": str(path)}
+        return self.read_sample(index, lambda path: self._load(path, rng))
 
     def _load(self, path: Path, rng: np.random.Generator | None) -> torch.Tensor:
-        """Read and transform: (num_clips, T, C, crop, crop) float32."""
+        """Read and transform: (T, C, crop, crop) float32, or (num_clips, T, C, crop, crop)."""
         frames = read_clip(
             path, self.num_frames, self.fps, self.frame_step, self.num_clips, rng, self.sampling
         )  # (num_clips, T, H, W, 3) uint8
@@ -178,7 +190,8 @@ class VideoDataset(torch.utils.data.Dataset):
             num_clips, num_frames = frames.shape[:2]
             flat = eval_transform(frames.reshape(-1, *frames.shape[2:]), self.crop)
             clips = flat.view(num_clips, num_frames, *flat.shape[1:])
-        return clips.expand(-1, self.num_frames, -1, -1, -1) if still else clips
+        clips = clips.expand(-1, self.num_frames, -1, -1, -1) if still else clips
+        return clips[0] if self.num_clips == 1 else clips
 
 
 class MixtureDataset(torch.utils.data.Dataset):

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import vjepa2
-from vjepa2.data.datasets import read_index
+from vjepa2.data.datasets import IndexedVideos, read_index
 from vjepa2.data.transforms import (
     eval_transform,
     normalize,
@@ -35,7 +35,7 @@ from vjepa2.data.transforms import (
     to_clip,
     train_transform,
 )
-from vjepa2.data.video import VideoReadError, read_clip
+from vjepa2.data.video import read_clip
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import autocast
@@ -115,7 +115,7 @@ def single_frame(views: torch.Tensor) -> torch.Tensor:
     return middle.expand_as(views).contiguous()
 
 
-class ClipDataset(torch.utils.data.Dataset):
+class ClipDataset(IndexedVideos):
     """Clips for probes: ``dataset[i]`` -> dict(clip (M, S, T, C, crop, crop), label, index, path).
 
     ``source``: a CSV index / folder (see ``vjepa2.data.datasets.read_index``) or a list of
@@ -151,26 +151,9 @@ class ClipDataset(torch.utils.data.Dataset):
         self.fps, self.frame_step = (None, frame_step) if frame_step else (fps, None)
         self.num_segments, self.num_clips, self.num_views = num_segments, num_clips, num_views
         self.scale, self.ratio, self.flip_prob = tuple(scale), tuple(ratio), flip_prob
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    @property
-    def labels(self) -> list[int]:
-        return [label for _, label in self.samples]
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     def __getitem__(self, index: int) -> dict | None:
-        path, label = self.samples[index]
-        try:
-            clip = self.load(path, index)
-        except (VideoReadError, OSError) as err:
-            log.warning("skipping unreadable sample %d (%s): %s", index, path, err)
-            return None
-        return {"clip": clip, "label": label, "index": index, "path": str(path)}
+        return self.read_sample(index, lambda path: self.load(path, index))
 
     def load(self, path: Path, index: int) -> torch.Tensor:
         K, S, V = self.num_clips, self.num_segments, self.num_views
