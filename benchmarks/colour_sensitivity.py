@@ -22,11 +22,15 @@ from vjepa2.evals.features import load_encoder
 from vjepa2.worlds.scenes import MakeVideosConfig, run_make_videos
 
 
-def clips(folder: Path, count: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(clips, the same clips with RGB -> GBR), each (count, 16, C, crop, crop), normalized."""
+def read_frames(folder: Path, count: int) -> list:
+    """The first 16 frames (uint8 (16, H, W, 3)) of ``count`` synthetic clips (made if missing)."""
     if not (folder / "videos").is_dir():
         run_make_videos(MakeVideosConfig(out=str(folder), num_videos=count, seed=7))
-    frames = [decode_frames(p)[0][:16] for p in sorted((folder / "videos").iterdir())[:count]]
+    return [decode_frames(p)[0][:16] for p in sorted((folder / "videos").iterdir())[:count]]
+
+
+def clips(frames: list, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clips, the same clips with RGB -> GBR), each (count, 16, C, crop, crop), normalized."""
     original = torch.stack([vjepa2.preprocess(f, crop=crop) for f in frames])
     permuted = torch.stack([vjepa2.preprocess(f[..., [1, 2, 0]], crop=crop) for f in frames])
     return original, permuted
@@ -40,11 +44,12 @@ def main() -> None:
     parser.add_argument("--data", default="data/probe-worlds", help="make-videos folder (made if missing)")
     parser.add_argument("--clips", type=int, default=16)
     args = parser.parse_args()
+    frames = read_frames(Path(args.data), args.clips)  # decoded once for every encoder
     print("| encoder | colour change / clip distance |\n|---|---:|")
     for source in args.encoders:
         for name in (source, f"random:{source}"):
             model = load_encoder(name)
-            original, permuted = clips(Path(args.data), args.clips, model.encoder.cfg.crop)
+            original, permuted = clips(frames, model.encoder.cfg.crop)
             with torch.no_grad():
                 a, b = model.encode(original), model.encode(permuted)  # (clips, N, D)
             colour = (a - b).norm(dim=-1).mean()

@@ -372,7 +372,7 @@ def run_pretrain(cfg: PretrainConfig) -> int:
         bar.close()
         if logger:
             logger.close()
-        dist.barrier()  # every rank finishes before any tears the process group down
+        dist.cleanup(wait=True)  # every rank finishes before any tears the process group down
     finally:
         dist.cleanup()
     return 0
