@@ -6,7 +6,8 @@
 Trains the attentive probe of ``vjepa2 probe train`` (same config, same heads, same data) on each
 task (direction, collision, hidden) for three feature sources: the pretrained encoder, a randomly
 initialised encoder of the same shape (``random:<checkpoint>``),
-and the pretrained encoder seeing only the middle frame (the single-frame baseline). The data are
+and the pretrained encoder seeing only the middle frame (the single-frame baseline; add
+``random-single-frame`` to ``--sources`` for the random encoder on the middle frame). The data are
 made with ``vjepa2 worlds make-videos`` when the folder has none. Prints one Markdown table of
 validation top-1 (best head) next to chance, and writes it with every figure to ``--out``.
 """
@@ -55,7 +56,11 @@ def main() -> None:
     parser.add_argument("--data-seed", type=int, default=7, help="seed of the clips made")
     parser.add_argument("--config", default="configs/probe/tiny-cpu.yaml", help="probe train config")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks")
-    parser.add_argument("--sources", default="pretrained,random,single-frame", help="feature sources")
+    parser.add_argument(
+        "--sources",
+        default="pretrained,random,single-frame",
+        help="feature sources: pretrained, random, single-frame, random-single-frame",
+    )
     parser.add_argument("--out", default="runs/probe-table", help="output folder")
     parser.add_argument("--redo", action="store_true", help="train every cell again, even if done")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the probe config")
@@ -67,6 +72,7 @@ def main() -> None:
         "pretrained": {"encoder": args.encoder},
         "random": {"encoder": f"random:{args.encoder}"},
         "single-frame": {"encoder": args.encoder, "single_frame": True},
+        "random-single-frame": {"encoder": f"random:{args.encoder}", "single_frame": True},
     }
     chosen = [s for s in args.sources.split(",") if s]
     tasks = [t for t in args.tasks.split(",") if t]
