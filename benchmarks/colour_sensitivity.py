@@ -46,10 +46,14 @@ def main() -> None:
     args = parser.parse_args()
     frames = read_frames(Path(args.data), args.clips)  # decoded once for every encoder
     print("| encoder | colour change / clip distance |\n|---|---:|")
+    by_crop: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # an encoder and its twin share a crop
     for source in args.encoders:
         for name in (source, f"random:{source}"):
             model = load_encoder(name)
-            original, permuted = clips(frames, model.encoder.cfg.crop)
+            crop = model.encoder.cfg.crop
+            if crop not in by_crop:
+                by_crop[crop] = clips(frames, crop)
+            original, permuted = by_crop[crop]
             with torch.no_grad():
                 a, b = model.encode(original), model.encode(permuted)  # (clips, N, D)
             colour = (a - b).norm(dim=-1).mean()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from vjepa2.config import opt
 from vjepa2.models import probe_weights, weights
@@ -31,7 +32,7 @@ def run_convert(cfg: ConvertConfig) -> int:
     if cfg.to == "ours":
         model.save(cfg.out)
     elif cfg.to == "transformers" and cfg.probe:
-        probe_dir = weights.Path(cfg.probe)
+        probe_dir = Path(cfg.probe)
         labels = probe_weights.probe_labels(probe_dir)
         probe_weights.export_classifier_transformers(
             model,

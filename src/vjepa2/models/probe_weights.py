@@ -22,6 +22,7 @@ from vjepa2.models.weights import (
     sub_state,
     torch_load,
     transformers_config,
+    transformers_tensors,
     write_json,
 )
 
@@ -107,10 +108,7 @@ def export_classifier_transformers(
         raise ValueError("transformers' classifier needs one query and the encoder's width")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tensors = {f"vjepa2.{k}": v for k, v in km.to_theirs(model.encoder.state_dict(), km.HF_ENCODER).items()}
-    if model.predictor is not None:
-        pred = km.to_theirs(model.predictor.state_dict(), km.HF_PREDICTOR)
-        tensors.update({f"vjepa2.{k}": v for k, v in pred.items()})
+    tensors = {f"vjepa2.{k}": v for k, v in transformers_tensors(model).items()}
     tensors.update(km.to_theirs(probe.state_dict(), km.HF_PROBE))
     atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
     config = transformers_config(model.encoder, model.predictor, crop_size)

@@ -329,9 +329,14 @@ def export_transformers(model: VJEPA2, out_dir: str | Path, crop_size: int | Non
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    atomic_save_file(transformers_tensors(model), out / "model.safetensors", {"format": "pt"})
+    write_json(transformers_config(model.encoder, model.predictor, crop_size), out / "config.json")
+    return out
+
+
+def transformers_tensors(model: VJEPA2) -> dict[str, torch.Tensor]:
+    """Encoder (and predictor) weights under ``transformers.VJEPA2Model``'s names."""
     tensors = km.to_theirs(model.encoder.state_dict(), km.HF_ENCODER)
     if model.predictor is not None:
         tensors.update(km.to_theirs(model.predictor.state_dict(), km.HF_PREDICTOR))
-    atomic_save_file(tensors, out / "model.safetensors", {"format": "pt"})
-    write_json(transformers_config(model.encoder, model.predictor, crop_size), out / "config.json")
-    return out
+    return tensors
