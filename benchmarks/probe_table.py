@@ -22,11 +22,12 @@ from pathlib import Path
 
 from vjepa2.config import load_config
 from vjepa2.evals.probe_train import ProbeTrainConfig, run_probe_train
-from vjepa2.worlds.scenes import TASKS, MakeVideosConfig, chance_level, run_make_videos
+from vjepa2.worlds.scenes import TASKS, WORLD_VERSION, MakeVideosConfig, chance_level, run_make_videos
 
 
 def ensure_data(folder: Path, num_videos: int, seed: int) -> None:
-    if all((folder / f"{task}_{split}.csv").is_file() for task in TASKS for split in ("train", "val")):
+    labels = folder / "labels.json"
+    if labels.is_file() and json.loads(labels.read_text()).get("world_version") == WORLD_VERSION:
         return
     print(f"making {num_videos} probe clips in {folder}")
     run_make_videos(MakeVideosConfig(out=str(folder), num_videos=num_videos, seed=seed, val_fraction=0.125))

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from vjepa2.cli import main
 from vjepa2.data.video import write_video
 from vjepa2.evals import features
-from vjepa2.evals.features import FeatureExtractor, load_encoder, single_frame
+from vjepa2.evals.features import FeatureCache, FeatureExtractor, load_encoder, single_frame
 from vjepa2.evals.probe_train import (
     best_head,
     cosine_factor,
@@ -195,3 +195,13 @@ def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch):
 def test_probe_train_needs_a_training_index():
     with pytest.raises(ValueError, match="--train"):
         main(["probe", "train"])
+
+
+def test_feature_cache_misses_a_video_rewritten_in_place(tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"first")
+    cache = FeatureCache(tmp_path / "cache", {"encoder": "x"})
+    cache.put(str(video), torch.ones(2, 3))
+    assert torch.equal(cache.get(str(video)), torch.ones(2, 3))
+    video.write_bytes(b"second, longer")
+    assert cache.get(str(video)) is None

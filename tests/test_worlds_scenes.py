@@ -16,6 +16,7 @@ from vjepa2.worlds.scenes import (
     chance_level,
     clip_targets,
     direction_class,
+    hidden_from,
     make_clip,
     scene_labels,
 )
@@ -121,8 +122,11 @@ def test_pixels_agree_with_labels():
     for index in range(4):
         frames, scene = make_clip(0, index, cfg, size=64)
         hidden = scene.info["hidden_object"]
-        x, y = np.round(scene.positions[-1, hidden] * 64 - 0.5).astype(int)
-        assert np.abs(frames[-1, y, x].astype(float) - OCCLUDER).max() <= 2  # the bar covers it
+        for t in range(hidden_from(16), 16):  # the bar covers it from the middle frame on
+            x, y = np.round(scene.positions[t, hidden] * 64 - 0.5).astype(int)
+            assert np.abs(frames[t, y, x].astype(float) - OCCLUDER).max() <= 2
+        x, y = np.round(scene.positions[0, hidden] * 64 - 0.5).astype(int)
+        assert np.abs(frames[0, y - 1 : y + 2, x - 1 : x + 2].astype(float) - OCCLUDER).max() > 30
         assert scene.labels["hidden"] == scene.colours[hidden]
         x, y = np.round(scene.positions[0, TAGGED] * 64 - 0.5).astype(int)
         assert np.abs(frames[0, y, x].astype(float) - TAG).max() <= 40  # the white dot
@@ -174,6 +178,27 @@ def test_direction_needs_two_frames():
     chance = chance_level("direction")
     assert single_pixels < chance + 0.1 and single_tag < chance + 0.1
     assert two_frames > 0.8
+
+
+def colour_areas(frames):
+    """(N, 4) pixels of each object colour in frames (N, H, W, 3) of 0-255."""
+    distance = np.abs(frames[..., None, :] - COLOURS).sum(-1)  # (N, H, W, colours)
+    return (distance < 40).sum((1, 2)).astype(np.float64)
+
+
+def test_hidden_needs_the_first_half():
+    cfg = SceneConfig()
+    clips, labels = zip(
+        *[(f, s.labels["hidden"]) for f, s in (make_clip(2, i, cfg, size=32) for i in range(128))]
+    )
+    clips, labels = np.stack(clips).astype(np.float64), np.array(labels)
+    middle = clips[:, hidden_from(16)]
+    chance = chance_level("hidden")
+    assert nearest_centroid_accuracy(middle.reshape(len(clips), -1), labels, 4) < chance + 0.1
+    assert nearest_centroid_accuracy(colour_areas(middle), labels, 4) < chance + 0.1
+    assert nearest_centroid_accuracy(colour_areas(clips[:, -1]), labels, 4) < chance + 0.1
+    gone = colour_areas(clips[:, 0]) - colour_areas(middle)  # the colour that went behind the bar
+    assert (gone.argmax(1) == labels).mean() > 0.7
 
 
 def test_make_videos_command_writes_readable_videos_and_indexes(tmp_path):

@@ -181,7 +181,14 @@ class FeatureCache:
         (self.folder / "spec.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
 
     def file(self, path: str) -> Path:
-        return self.folder / f"{hashlib.sha1(str(path).encode()).hexdigest()[:24]}.safetensors"
+        # Size and modification time are part of the key: a video rewritten in place (new clips
+        # made into the same folder) must not be served the old video's tokens.
+        try:
+            stat = Path(path).stat()
+            key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+        except OSError:
+            key = str(path)
+        return self.folder / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.safetensors"
 
     def get(self, path: str) -> torch.Tensor | None:
         file = self.file(path)

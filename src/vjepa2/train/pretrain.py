@@ -149,16 +149,17 @@ def phases(cfg: PretrainConfig) -> list[Phase]:
 
 def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
     """A folder of generated physics videos (made once, then reused from the cache)."""
-    from vjepa2.worlds.scenes import MakeVideosConfig, run_make_videos
+    from vjepa2.worlds.scenes import WORLD_VERSION, MakeVideosConfig, run_make_videos
 
     name = f"synthetic-{data.synthetic_videos}x{frames}f-{size}px"
     folder = Path(data.synthetic_dir or Path.home() / ".cache" / "vjepa2" / name)
     marker = folder / "complete.json"
-    want = {"num_videos": data.synthetic_videos, "num_frames": frames, "size": size, "fps": data.fps}
+    clips = {"num_videos": data.synthetic_videos, "num_frames": frames, "size": size, "fps": data.fps}
+    want = {**clips, "world_version": WORLD_VERSION}
     if dist.is_main() and not (marker.is_file() and json.loads(marker.read_text()) == want):
         print(f"generating {data.synthetic_videos} synthetic videos in {folder}")
         workers = max(1, data.workers)
-        run_make_videos(MakeVideosConfig(out=str(folder), **want, workers=workers, task="direction"))
+        run_make_videos(MakeVideosConfig(out=str(folder), **clips, workers=workers, task="direction"))
         marker.write_text(json.dumps(want))
     dist.barrier()
     return folder / "videos"

@@ -139,11 +139,6 @@ def touched_any(contacts: np.ndarray, slot: int | None = None) -> np.ndarray:
     return touched.any((-1, -2)) if slot is None else touched[:, slot].any(-1)
 
 
-def sweep_occluder(x_end: float, travel: float, num_frames: int) -> np.ndarray:
-    """x centres (T,) of a bar that moves at constant speed by ``travel`` and ends at ``x_end``."""
-    return np.linspace(x_end - travel, x_end, num_frames)
-
-
 def random_looks(rng: np.random.Generator, num_objects: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Independent shape ids (N,), colour ids (N,) and angles (N,) for ``num_objects`` objects."""
     shapes = rng.integers(len(SHAPES), size=num_objects)

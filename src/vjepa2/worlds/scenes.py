@@ -10,10 +10,12 @@ front of them. One object, the tagged one, carries a white dot. Each clip has th
 - ``collision`` (2 classes, chance 1/2): whether two objects touch during the clip. Two objects are
   always sent close to each other: they either hit or miss narrowly, so closeness in a single frame
   does not give the answer away.
-- ``hidden`` (4 classes, chance 1/4): the colour of the object wholly behind the bar in the last
-  frame. Colours are drawn independently, so the visible objects of the last frame do not tell
-  (a colour histogram of the last frame: 29%); but an earlier frame shows which colours exist, and
-  the most frequent one is a fair guess (first frame: 57%; first and last frames together: 98%).
+- ``hidden`` (4 classes, chance 1/4): the colour of the object that is wholly behind the bar from
+  the middle frame to the last. It is in view (at least half of it) in the first frame and slides
+  behind the bar during the first half. Colours are drawn independently, so no frame from the
+  middle on says anything about it: the answer has to be carried from the first half (which
+  colours were there, and which one went behind the bar). A single early frame does show which
+  colours exist, so the single-frame baseline reads the middle frame.
 
 Targets are balanced in blocks of 64 clips (every combination of the three labels once per block);
 a scene is resampled until its simulated labels match the targets. A clip depends only on (seed,
@@ -43,7 +45,6 @@ from vjepa2.worlds.sampling import (
     random_looks,
     run_candidates,
     scene_drawing,
-    sweep_occluder,
     touched_any,
     valid_start,
 )
@@ -54,6 +55,7 @@ TASKS: dict[str, tuple[str, ...]] = {
     "collision": ("no", "yes"),
     "hidden": COLOUR_NAMES,
 }
+WORLD_VERSION = 2  # bumped whenever the clips of a (seed, index) change: cached clips are remade
 TAGGED = 0  # slot of the tagged object
 PAIR = (1, 2)  # slots of the two objects sent close to each other
 SECTOR = np.pi / 4
@@ -119,23 +121,38 @@ class ProbeScene:
         return render(drawing, len(self.positions), size)
 
 
+def hidden_from(num_frames: int) -> int:
+    """First frame of the hidden stretch: the middle frame (index T // 2, as the single-frame
+    baseline reads it)."""
+    return num_frames // 2
+
+
 def hiding_occluder(
     rng: np.random.Generator, xs: np.ndarray, radii: np.ndarray, hidden: int
 ) -> Occluder | None:
-    """A bar that wholly hides object ``hidden`` in the last frame and no other object, slides in
-    from elsewhere (the object is in view at the start) and leaves the tagged object in view at
-    both ends. xs (T, N) x centres. None if this draw fails the rules."""
+    """A bar that wholly hides object ``hidden`` from the middle frame to the last, no other object
+    at those two frames, and leaves the hidden object half in view or more in the first frame and
+    the tagged object in view at both ends. xs (T, N) x centres. None if this draw fails the rules.
+
+    The bar moves at constant speed, so the object's offset from the bar's centre changes linearly
+    (until a bounce): it goes from +a to -a times the slack (width / 2 - radius) over the second
+    half and so starts about 3.3 a slacks off centre. Half in view at the start needs that offset
+    to reach width / 2, hence bars a little over 3 radii wide.
+    """
+    num_frames = len(xs)
+    mid, last = hidden_from(num_frames), num_frames - 1
     radius = radii[hidden]
-    width = 2 * radius + rng.uniform(0.04, 0.12)
-    slack = width / 2 - radius - 0.005
-    travel = rng.uniform(0.2, 0.6) * rng.choice([-1.0, 1.0])
-    bar = sweep_occluder(xs[-1, hidden] + rng.uniform(-slack, slack), travel, len(xs))
+    width = radius * rng.uniform(3.2, 3.6)
+    offset = rng.choice([-1.0, 1.0]) * rng.uniform(0.8, 0.95) * (width / 2 - radius)
+    # The bar's centre passes xs[mid] - offset at the middle frame and xs[last] + offset at the end.
+    speed = (xs[last, hidden] - xs[mid, hidden] + 2 * offset) / (last - mid)
+    bar = xs[mid, hidden] - offset + speed * (np.arange(num_frames) - mid)
     cover = covered_fraction(xs, radii[None], bar[:, None], width)  # (T, N)
     others = np.arange(len(radii)) != hidden
     fits = (
-        cover[-1, hidden] >= 0.999
-        and cover[0, hidden] <= 0.2
-        and np.all(cover[-1, others] < 0.5)
+        np.all(cover[mid:, hidden] >= 0.999)
+        and cover[0, hidden] <= 0.5
+        and np.all(cover[[mid, last]][:, others] < 0.5)
         and max(cover[0, TAGGED], cover[-1, TAGGED]) < 0.5
     )
     return Occluder(bar, float(width)) if fits else None
@@ -143,7 +160,7 @@ def hiding_occluder(
 
 def scene_labels(positions: np.ndarray, contacts: np.ndarray, colours: np.ndarray, hidden: int) -> dict:
     """The three labels of a scene: positions (T, N, 2) with the tagged object first, contacts
-    (T, N, N) bool, colour ids (N,), ``hidden`` the object behind the bar in the last frame."""
+    (T, N, N) bool, colour ids (N,), ``hidden`` the object behind the bar from the middle frame on."""
     return {
         "direction": int(direction_class(positions[-1, TAGGED] - positions[0, TAGGED])[0]),
         "collision": int(contacts[1:].any()),
@@ -281,7 +298,7 @@ def write_labels(out: Path, records: list[dict], cfg: MakeVideosConfig) -> dict:
         }
         for task, classes in TASKS.items()
     }
-    meta = {"config": vars(cfg), "tasks": summary, "clips": records}
+    meta = {"config": vars(cfg), "world_version": WORLD_VERSION, "tasks": summary, "clips": records}
     (out / "labels.json").write_text(json.dumps(meta, indent=1))
     return summary
 
