@@ -19,7 +19,6 @@ COLOURS = np.array([(225, 45, 45), (45, 185, 75), (55, 105, 235), (245, 205, 35)
 BACKGROUND = np.array((30, 30, 36), dtype=np.float32)
 OCCLUDER = np.array((150, 140, 130), dtype=np.float32)
 TAG = np.array((255, 255, 255), dtype=np.float32)
-TAG_SCALE = 0.4  # the tag is a white dot of this fraction of the object's radius
 SQUARE_HALF_SIDE = 0.8  # of the radius: corners stay close to the collision disc
 TRIANGLE_NORMALS = np.array([(0.0, 1.0), (0.866, -0.5), (-0.866, -0.5)], dtype=np.float32)
 
@@ -29,7 +28,7 @@ class Sprite:
     """One object drawn over T frames.
 
     centres (T, 2) world units; radius (world units); shapes (T,) int index into SHAPES; colours
-    (T, 3) RGB 0-255; angles (T,) radians; visible (T,) bool; tagged: a white dot marks it.
+    (T, 3) RGB 0-255; angles (T,) radians; visible (T,) bool; tagged: drawn white whatever its colour.
     """
 
     centres: np.ndarray
@@ -106,10 +105,7 @@ def draw_sprite(canvas: np.ndarray, sprite: Sprite, size: int) -> None:
         frames = sprite.shapes == shape_id
         distance = signed_distance(SHAPES[shape_id], sprite.centres, sprite.radius, sprite.angles, size)
         alpha = coverage(distance, size) * shown * frames[:, None, None]
-        paint(canvas, alpha, sprite.colours)
-    if sprite.tagged:
-        distance = signed_distance("circle", sprite.centres, TAG_SCALE * sprite.radius, sprite.angles, size)
-        paint(canvas, coverage(distance, size) * shown, TAG)
+        paint(canvas, alpha, TAG if sprite.tagged else sprite.colours)
 
 
 def draw_occluder(canvas: np.ndarray, occluder: Occluder, size: int) -> None:

@@ -27,7 +27,7 @@ class SceneConfig:
     fps: float = 4.0
     min_objects: int = 3
     max_objects: int = 4
-    radius: tuple[float, float] = (0.06, 0.09)  # world units (the frame is 1 x 1)
+    radius: tuple[float, float] = (0.08, 0.12)  # world units (the frame is 1 x 1): 10-15 px at 64 px
     speed: tuple[float, float] = (0.2, 0.9)  # world units per clip, objects without a role
     gravity: float = 1.4  # world units per clip duration squared (16 frames at 4 fps: 0.1 / s^2)
     restitution: float = 0.95

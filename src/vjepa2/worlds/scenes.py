@@ -2,7 +2,7 @@
 
 Every clip shows 3-4 objects (circle, square, triangle; red, green, blue, yellow) falling under
 gravity, bouncing off the walls and off each other, and one grey bar (an occluder) sliding in
-front of them. One object, the tagged one, carries a white dot. Each clip has three labels:
+front of them. One object, the tagged one, is drawn white. Each clip has three labels:
 
 - ``direction`` (8 classes, chance 1/8): the direction of the tagged object's displacement from the
   first to the last frame, in 45-degree sectors (0 = right, 2 = up, 4 = left, 6 = down). Its path is
