@@ -5,17 +5,21 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import vjepa2
-from vjepa2.cli import main, parse
+from vjepa2.cli import _load_command, main, parse
+from vjepa2.config import load_config
 from vjepa2.data.video import write_video
 from vjepa2.train.checkpoint import load_checkpoint
 from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
 from vjepa2.train.pretrain import PretrainConfig, build_models, phases, run_pretrain
+
+REPO = Path(__file__).resolve().parents[1]
 
 # A tiny model on 4-frame 32 px clips; 6 steps: warmup 2, constant 2, cooldown 2 on 8 frames.
 TINY = [
@@ -210,3 +214,21 @@ def test_torchrun_two_processes_match_one(videos, reference_run, tmp_path):
     )
     got, want = losses(tmp_path), losses(reference_run)[:3]
     np.testing.assert_allclose([v for _, v in got], [v for _, v in want], rtol=0, atol=1e-5)
+
+
+CONFIG_COMMANDS = {
+    "pretrain": "pretrain",
+    "cooldown": "pretrain",
+    "probe": "probe train",
+    "ac": "train-ac",
+    "plan": "plan-eval",
+}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*/*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    command = "anticipate" if path.stem.startswith("anticipation") else CONFIG_COMMANDS[path.parent.name]
+    cfg = load_config(_load_command(command)[0], path)
+    if isinstance(cfg, PretrainConfig) and cfg.model.encoder == "tiny":
+        _, predictor = build_models(cfg.model)  # the preset and its overrides fit together
+        assert len(predictor.blocks) == cfg.model.predictor_overrides.get("depth", len(predictor.blocks))

@@ -18,6 +18,7 @@ from vjepa2.worlds.scenes import (
     direction_class,
     hidden_from,
     make_clip,
+    sample_scene,
     scene_labels,
 )
 
@@ -177,6 +178,19 @@ def test_direction_needs_two_frames():
     chance = chance_level("direction")
     assert single_pixels < chance + 0.1 and single_tag < chance + 0.1
     assert two_frames > 0.8
+
+
+def test_collision_is_not_given_away_by_the_scene():
+    cfg = SceneConfig()
+    scenes = [sample_scene(4, i, cfg) for i in range(128)]
+    labels = np.array([s.labels["collision"] for s in scenes])
+    counts = np.array([s.info["num_objects"] for s in scenes])
+    assert abs(counts[labels == 1].mean() - counts[labels == 0].mean()) < 0.15
+    for s in scenes:  # only the aimed pair ever touches
+        assert s.info["contact_frames"] == [] or s.labels["collision"] == 1
+    middle = np.stack([s.render(32)[hidden_from(16)] for s in scenes]).astype(np.float64)
+    accuracy = nearest_centroid_accuracy(middle.reshape(len(scenes), -1), labels, 2)
+    assert accuracy < chance_level("collision") + 0.12
 
 
 def colour_areas(frames):

@@ -9,7 +9,8 @@ front of them. One object, the tagged one, is drawn white. Each clip has three l
   centred on a uniform random point, so the middle frame says nothing about where it goes.
 - ``collision`` (2 classes, chance 1/2): whether two objects touch during the clip. Two objects are
   always sent close to each other: they either hit or miss narrowly, so closeness in a single frame
-  does not give the answer away.
+  does not give the answer away; no other pair ever touches, so the number and spread of the
+  objects do not either.
 - ``hidden`` (4 classes, chance 1/4): the colour of the object that is wholly behind the bar from
   the middle frame to the last. It is in view (at least half of it) in the first frame and slides
   behind the bar during the first half. Colours are drawn independently, so no frame from the
@@ -45,7 +46,6 @@ from vjepa2.worlds.sampling import (
     random_looks,
     run_candidates,
     scene_drawing,
-    touched_any,
     valid_start,
 )
 
@@ -55,7 +55,7 @@ TASKS: dict[str, tuple[str, ...]] = {
     "collision": ("no", "yes"),
     "hidden": COLOUR_NAMES,
 }
-WORLD_VERSION = 2  # bumped whenever the clips of a (seed, index) change: cached clips are remade
+WORLD_VERSION = 3  # bumped whenever the clips of a (seed, index) change: cached clips are remade
 TAGGED = 0  # slot of the tagged object
 PAIR = (1, 2)  # slots of the two objects sent close to each other
 SECTOR = np.pi / 4
@@ -205,8 +205,13 @@ def sample_scene(seed: int, index: int, cfg: SceneConfig) -> ProbeScene:
         motion = run_candidates(bodies, cfg)
         tagged_path = motion.positions[-1, :, TAGGED] - motion.positions[0, :, TAGGED]
         direction, clear = direction_class(tagged_path)
-        collided = touched_any(motion.contacts)
-        fits = valid_start(bodies) & clear & (direction == targets["direction"])
+        # Only the pair may touch, in "yes" and "no" clips alike: asking "no contact at all" of the
+        # "no" clips alone would favour fewer, more spread-out objects there, which one frame shows.
+        touched = motion.contacts[1:].any(0)  # (B, N, N)
+        collided = touched[:, PAIR[0], PAIR[1]].copy()
+        touched[:, PAIR[0], PAIR[1]] = touched[:, PAIR[1], PAIR[0]] = False
+        fits = ~touched.any((-1, -2))
+        fits &= valid_start(bodies) & clear & (direction == targets["direction"])
         fits &= collided == bool(targets["collision"])
         for b in np.flatnonzero(fits):
             scene = finish_scene(rng, motion, bodies, b, targets)
