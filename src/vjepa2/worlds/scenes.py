@@ -208,9 +208,10 @@ def sample_scene(seed: int, index: int, cfg: SceneConfig) -> ProbeScene:
         # Only the pair may touch, in "yes" and "no" clips alike: asking "no contact at all" of the
         # "no" clips alone would favour fewer, more spread-out objects there, which one frame shows.
         touched = motion.contacts[1:].any(0)  # (B, N, N)
-        collided = touched[:, PAIR[0], PAIR[1]].copy()
-        touched[:, PAIR[0], PAIR[1]] = touched[:, PAIR[1], PAIR[0]] = False
-        fits = ~touched.any((-1, -2))
+        pair = np.zeros(touched.shape[1:], dtype=bool)
+        pair[PAIR] = pair[PAIR[::-1]] = True
+        collided = touched[:, PAIR[0], PAIR[1]]
+        fits = ~(touched & ~pair).any((-1, -2))
         fits &= valid_start(bodies) & clear & (direction == targets["direction"])
         fits &= collided == bool(targets["collision"])
         for b in np.flatnonzero(fits):
