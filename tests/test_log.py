@@ -67,6 +67,20 @@ def test_collapse_stats():
         collapse_stats(torch.randn(5, 4))
 
 
+def test_effective_rank_sees_dimensional_collapse():
+    torch.manual_seed(0)
+    # Isotropic tokens fill every dimension; tokens on a 3-dim subspace (with the spread per
+    # token unchanged, so std_tokens stays up) have rank 3, however wide the features are.
+    assert collapse_stats(torch.randn(4, 500, 16))["rank"] == pytest.approx(16, rel=0.05)
+    flat = torch.randn(4, 500, 3) @ torch.randn(3, 16)
+    stats = collapse_stats(flat)
+    assert stats["rank"] == pytest.approx(3, rel=0.15)
+    assert stats["std_tokens"] > 0.5
+    # Unequal variances count less than equal ones: one dominant axis is close to rank 1.
+    skewed = torch.randn(4, 500, 16) * torch.tensor([10.0] + [0.1] * 15)
+    assert collapse_stats(skewed)["rank"] < 1.5
+
+
 def test_plot_log_command(tmp_path):
     logger = MetricsLogger(tmp_path / "log.jsonl")
     for step in range(20):

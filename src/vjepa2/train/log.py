@@ -148,7 +148,11 @@ def collapse_stats(features: torch.Tensor) -> dict[str, float]:
 
     std_tokens: std over the N tokens of a clip, averaged over dims and clips (spatial collapse:
     every token of a clip looks the same). std_batch: std over the B clips of the mean-pooled
-    feature, averaged over dims (every clip looks the same); only when B > 1.
+    feature, averaged over dims (every clip looks the same); only when B > 1. rank: effective
+    rank of the tokens (exp of the entropy of the normalized singular-value spectrum of the centred
+    (B * N, D) matrix, between 1 and D): dimensional collapse, which the stds miss. In session 5 a
+    tiny run whose target lost object colour kept std_tokens ~0.7 while its rank fell from 7.2
+    (random weights) to 3.0.
     """
     if features.ndim != 3:
         raise ValueError(f"expected features (B, N, D), got shape {tuple(features.shape)}")
@@ -156,7 +160,17 @@ def collapse_stats(features: torch.Tensor) -> dict[str, float]:
     stats = {"std_tokens": features.std(dim=1, correction=0).mean().item()}
     if features.shape[0] > 1:
         stats["std_batch"] = features.mean(dim=1).std(dim=0).mean().item()
+    stats["rank"] = effective_rank(features.flatten(0, 1))
     return stats
+
+
+def effective_rank(rows: torch.Tensor) -> float:
+    """exp(entropy) of the share of variance along each principal axis of ``rows`` (M, D)."""
+    # Eigenvalues of the (D, D) covariance: cheaper than an SVD of (M, D) when M >> D.
+    centred = rows - rows.mean(dim=0)
+    share = torch.linalg.eigvalsh(centred.T @ centred).clamp_min(0)
+    share = share / share.sum().clamp_min(1e-12)
+    return float(torch.exp(-(share * share.clamp_min(1e-12).log()).sum()))
 
 
 @dataclass
