@@ -10,12 +10,17 @@ and the pretrained encoder seeing only the middle frame (the single-frame baseli
 ``random-single-frame`` to ``--sources`` for the random encoder on the middle frame). The data are
 made with ``vjepa2 worlds make-videos`` when the folder has none. Prints one Markdown table of
 validation top-1 (best head) next to chance, and writes it with every figure to ``--out``.
+
+Gaps of a few points between two sources are inside the spread of probe runs (256 validation
+clips; the heads' initialisation and data order): ``--seeds 0,1,2`` trains every cell once per
+seed (which also draws a new random encoder) and prints mean +- sd over the seeds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -63,6 +68,7 @@ def main() -> None:
         help="feature sources: pretrained, random, single-frame, random-single-frame",
     )
     parser.add_argument("--out", default="runs/probe-table", help="output folder")
+    parser.add_argument("--seeds", default="0", help="comma-separated probe seeds (mean +- sd when several)")
     parser.add_argument("--redo", action="store_true", help="train every cell again, even if done")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the probe config")
     args = parser.parse_args()
@@ -77,29 +83,42 @@ def main() -> None:
     }
     chosen = [s for s in args.sources.split(",") if s]
     tasks = [t for t in args.tasks.split(",") if t]
-    table: dict[str, dict[str, float]] = {}
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    table: dict[str, dict[str, list[float]]] = {}
     for source in chosen:
         for task in tasks:
-            cfg = load_config(ProbeTrainConfig, args.config, args.overrides)
-            cfg.encoder_key = args.encoder_key
-            for key, value in sources[source].items():
-                setattr(cfg, key, value)
-            cfg.train, cfg.val = str(data / f"{task}_train.csv"), str(data / f"{task}_val.csv")
-            cfg.cache_dir = str(out / source / "features")  # the three tasks share the clips
-            start = time.time()
-            table.setdefault(source, {})[task] = probe(cfg, out / source / task, args.redo)
-            print(f"{source} / {task}: {table[source][task]:.1f}% in {time.time() - start:.0f} s")
+            for seed in seeds:
+                cfg = load_config(ProbeTrainConfig, args.config, args.overrides)
+                cfg.encoder_key, cfg.seed = args.encoder_key, seed
+                for key, value in sources[source].items():
+                    setattr(cfg, key, value)
+                cfg.train, cfg.val = str(data / f"{task}_train.csv"), str(data / f"{task}_val.csv")
+                cfg.cache_dir = str(out / source / "features")  # tasks and seeds share the clips
+                cell = out / source / (task if seed == 0 else f"{task}-seed{seed}")
+                start = time.time()
+                top1 = probe(cfg, cell, args.redo)
+                table.setdefault(source, {}).setdefault(task, []).append(top1)
+                print(f"{source} / {task} / seed {seed}: {top1:.1f}% in {time.time() - start:.0f} s")
 
     lines = [
         "| features | " + " | ".join(tasks) + " |",
         "|---|" + "---:|" * len(tasks),
         "| chance | " + " | ".join(f"{100 * chance_level(t):.1f}" for t in tasks) + " |",
     ]
-    lines += [f"| {s} | " + " | ".join(f"{table[s][t]:.1f}" for t in tasks) + " |" for s in chosen]
+    lines += [f"| {s} | " + " | ".join(summary(table[s][t]) for t in tasks) + " |" for s in chosen]
     text = "\n".join(lines)
-    print(f"\nvalidation top-1 (%), best head of the grid\n{text}")
+    over = f", mean +- sd over seeds {args.seeds}" if len(seeds) > 1 else ""
+    print(f"\nvalidation top-1 (%), best head of the grid{over}\n{text}")
     (out / "table.md").write_text(text + "\n")
-    (out / "results.json").write_text(json.dumps({"encoder": args.encoder, "top1": table}, indent=1))
+    results = {"encoder": args.encoder, "seeds": seeds, "top1": table}
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+
+def summary(values: list[float]) -> str:
+    """One cell: the figure, or mean +- sample sd over several seeds."""
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} +- {statistics.stdev(values):.1f}"
 
 
 if __name__ == "__main__":
