@@ -68,7 +68,11 @@ def main() -> None:
         help="feature sources: pretrained, random, single-frame, random-single-frame",
     )
     parser.add_argument("--out", default="runs/probe-table", help="output folder")
-    parser.add_argument("--seeds", default="0", help="comma-separated probe seeds (mean +- sd when several)")
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="comma-separated probe seeds, mean +- sd when several (default: the config's)",
+    )
     parser.add_argument("--redo", action="store_true", help="train every cell again, even if done")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the probe config")
     args = parser.parse_args()
@@ -83,22 +87,23 @@ def main() -> None:
     }
     chosen = [s for s in args.sources.split(",") if s]
     tasks = [t for t in args.tasks.split(",") if t]
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    seeds: list[int | None] = [int(s) for s in args.seeds.split(",") if s] or [None]  # None: the config's
     table: dict[str, dict[str, list[float]]] = {}
     for source in chosen:
         for task in tasks:
             for seed in seeds:
                 cfg = load_config(ProbeTrainConfig, args.config, args.overrides)
-                cfg.encoder_key, cfg.seed = args.encoder_key, seed
+                cfg.encoder_key = args.encoder_key
+                cfg.seed = cfg.seed if seed is None else seed
                 for key, value in sources[source].items():
                     setattr(cfg, key, value)
                 cfg.train, cfg.val = str(data / f"{task}_train.csv"), str(data / f"{task}_val.csv")
                 cfg.cache_dir = str(out / source / "features")  # tasks and seeds share the clips
-                cell = out / source / (task if seed == 0 else f"{task}-seed{seed}")
+                cell = out / source / (task if seed in (None, 0) else f"{task}-seed{seed}")
                 start = time.time()
                 top1 = probe(cfg, cell, args.redo)
                 table.setdefault(source, {}).setdefault(task, []).append(top1)
-                print(f"{source} / {task} / seed {seed}: {top1:.1f}% in {time.time() - start:.0f} s")
+                print(f"{source} / {task} / seed {cfg.seed}: {top1:.1f}% in {time.time() - start:.0f} s")
 
     lines = [
         "| features | " + " | ".join(tasks) + " |",
@@ -110,7 +115,7 @@ def main() -> None:
     over = f", mean +- sd over seeds {args.seeds}" if len(seeds) > 1 else ""
     print(f"\nvalidation top-1 (%), best head of the grid{over}\n{text}")
     (out / "table.md").write_text(text + "\n")
-    results = {"encoder": args.encoder, "seeds": seeds, "top1": table}
+    results = {"encoder": args.encoder, "seeds": args.seeds or "config", "top1": table}
     (out / "results.json").write_text(json.dumps(results, indent=1))
 
 
