@@ -14,6 +14,9 @@ validation top-1 (best head) next to chance, and writes it with every figure to 
 Gaps of a few points between two sources are inside the spread of probe runs (256 validation
 clips; the heads' initialisation and data order): ``--seeds 0,1,2`` trains every cell once per
 seed (which also draws a new random encoder) and prints mean +- sd over the seeds.
+``--train-clips N`` is V-JEPA's low-shot frozen evaluation: the heads see only N class-balanced
+training clips (a new draw per seed, the same for every source) and are scored on the whole
+validation split.
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ def main() -> None:
         default="",
         help="comma-separated probe seeds, mean +- sd when several (default: the config's)",
     )
+    parser.add_argument(
+        "--train-clips", type=int, default=0, help="low-shot: N class-balanced training clips per task"
+    )
     parser.add_argument("--redo", action="store_true", help="train every cell again, even if done")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the probe config")
     args = parser.parse_args()
@@ -98,8 +104,10 @@ def main() -> None:
                 for key, value in sources[source].items():
                     setattr(cfg, key, value)
                 cfg.train, cfg.val = str(data / f"{task}_train.csv"), str(data / f"{task}_val.csv")
+                cfg.train_clips = args.train_clips
                 cfg.cache_dir = str(out / source / "features")  # tasks and seeds share the clips
-                cell = out / source / (task if seed in (None, 0) else f"{task}-seed{seed}")
+                name = f"{task}-{args.train_clips}clips" if args.train_clips else task
+                cell = out / source / (name if seed in (None, 0) else f"{name}-seed{seed}")
                 start = time.time()
                 top1 = probe(cfg, cell, args.redo)
                 table.setdefault(source, {}).setdefault(task, []).append(top1)

@@ -1,6 +1,7 @@
 """Index reading, clip data sets (with corrupt files), weighted mixtures and the resumable sampler."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from vjepa2.data.datasets import (
     MixtureDataset,
     VideoDataset,
     WeightedDistributedSampler,
+    balanced_subset,
     collate_skip_bad,
     read_index,
 )
@@ -196,3 +198,15 @@ def test_sampler_follows_weights():
     weights = np.array([1.0, 0.0, 3.0])
     counts = np.bincount([i for i, _ in WeightedDistributedSampler(weights, 8000, seed=0)], minlength=3)
     assert counts[1] == 0 and abs(counts[2] / 8000 - 0.75) < 0.02
+
+
+def test_balanced_subset_is_balanced_seeded_and_checked():
+    samples = [(Path(f"clip{i}.mp4"), label) for i, label in enumerate([0] * 10 + [1] * 6 + [2] * 2)]
+    subset = balanced_subset(samples, 9, seed=3)
+    assert sorted(np.bincount([label for _, label in subset])) == [2, 3, 4]  # class 2 gives all it has
+    assert len(set(subset)) == 9 and set(subset) <= set(samples)
+    assert balanced_subset(samples, 9, seed=3) == subset
+    assert balanced_subset(samples, 9, seed=4) != subset
+    assert np.bincount([label for _, label in balanced_subset(samples, 6, seed=0)]).tolist() == [2, 2, 2]
+    with pytest.raises(ValueError, match="19 clips of 18"):
+        balanced_subset(samples, 19, seed=0)

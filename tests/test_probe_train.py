@@ -160,7 +160,7 @@ def train_args(colour_data, out, cache_dir):
     ]  # fmt: skip
 
 
-def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch):
+def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch, capsys):
     cache = tmp_path / "cache"
     assert main(train_args(colour_data, tmp_path / "run1", cache)) == 0
     results = json.loads((tmp_path / "run1" / "heads.json").read_text())
@@ -190,6 +190,11 @@ def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch):
     assert [h["val_top1_per_epoch"] for h in again["heads"]] == [
         h["val_top1_per_epoch"] for h in results["heads"]
     ]
+
+    # Low-shot: 6 of the 12 training clips, 2 per colour; still all from the cache.
+    capsys.readouterr()
+    assert main(train_args(colour_data, tmp_path / "run3", cache) + ["--train-clips", "6"]) == 0
+    assert "6 train / 6 val clips" in capsys.readouterr().out
 
 
 def test_probe_train_needs_a_training_index():

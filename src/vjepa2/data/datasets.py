@@ -90,6 +90,22 @@ def read_index(source: str | Path) -> list[tuple[Path, int]]:
     return samples
 
 
+def balanced_subset(samples: list[tuple[Path, int]], count: int, seed: int) -> list[tuple[Path, int]]:
+    """``count`` of the (path, label) ``samples``, as many of each class as the classes allow (a
+    class with too few gives all it has), drawn with ``seed``: the split of a low-shot evaluation.
+    The same samples, count and seed give the same subset, so feature sources can be compared on it."""
+    if not 0 < count <= len(samples):
+        raise ValueError(f"low-shot subset: asked for {count} clips of {len(samples)}")
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[int]] = {}
+    for i, (_, label) in enumerate(samples):
+        by_class.setdefault(label, []).append(i)
+    shuffled = [rng.permutation(by_class[label]) for label in sorted(by_class)]
+    # Round robin over the classes: the first `count` of this order are balanced.
+    order = [int(idx[r]) for r in range(max(map(len, shuffled))) for idx in shuffled if r < len(idx)]
+    return [samples[i] for i in sorted(order[:count])]
+
+
 # ---------------------------------------------------------------------------------------------
 # Data sets
 

@@ -24,6 +24,7 @@ from torch import nn
 
 import vjepa2
 from vjepa2.config import opt
+from vjepa2.data.datasets import balanced_subset, read_index
 from vjepa2.evals.features import (
     CachedClips,
     ClipDataset,
@@ -57,6 +58,9 @@ class ProbeTrainConfig:
     )
     encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
     seed: int = opt(0, help="seed of the heads, the data order and a random:<preset> encoder")
+    train_clips: int = opt(
+        0, help="low-shot: train on this many clips, class-balanced, drawn with the seed (0: all)"
+    )
     num_frames: int = opt(16, help="frames per clip segment")
     fps: float = opt(4.0, help="frames per second sampled from the videos")
     frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: use fps)")
@@ -273,7 +277,10 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
     cache = FeatureCache(cfg.cache_dir or out / "features", spec) if use_cache else None
     extract = FeatureExtractor(model, cfg.layers, cfg.layer_concat, cfg.single_frame, cfg.dtype, cache)
 
-    train_set = clip_dataset(cfg.train, spec, train=cfg.augment, cfg=cfg)
+    train_samples = read_index(cfg.train)
+    if cfg.train_clips:
+        train_samples = balanced_subset(train_samples, cfg.train_clips, cfg.seed)
+    train_set = clip_dataset(train_samples, spec, train=cfg.augment, cfg=cfg)
     num_classes = max(train_set.labels) + 1
     val_set = clip_dataset(cfg.val, spec) if cfg.val else None
     if val_set is not None:
