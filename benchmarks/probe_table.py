@@ -16,7 +16,7 @@ clips; the heads' initialisation and data order): ``--seeds 0,1,2`` trains every
 seed (which also draws a new random encoder) and prints mean +- sd over the seeds.
 ``--train-clips N`` is V-JEPA's low-shot frozen evaluation: the heads see only N class-balanced
 training clips (a new draw per seed, the same for every source) and are scored on the whole
-validation split.
+validation split; give ``epochs=...`` with it so that the heads still take enough steps.
 """
 
 from __future__ import annotations
