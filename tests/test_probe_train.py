@@ -191,10 +191,20 @@ def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch, ca
         h["val_top1_per_epoch"] for h in results["heads"]
     ]
 
-    # Low-shot: 6 of the 12 training clips, 2 per colour; still all from the cache.
+    # Low-shot: 6 of the 12 training clips, 2 per colour; still all from the cache. Validation
+    # every 4 epochs and after the last one; the last picks the head.
     capsys.readouterr()
-    assert main(train_args(colour_data, tmp_path / "run3", cache) + ["--train-clips", "6"]) == 0
+    run3 = tmp_path / "run3"
+    assert main(train_args(colour_data, run3, cache) + ["--train-clips", "6", "--eval-every", "4"]) == 0
     assert "6 train / 6 val clips" in capsys.readouterr().out
+    low = json.loads((run3 / "heads.json").read_text())
+    assert low["evaluated_epochs"] == [4, 6]
+    assert all(len(h["val_top1_per_epoch"]) == 2 for h in low["heads"])
+    assert low["best"]["val_top1"] == max(h["val_top1_per_epoch"][-1] for h in low["heads"])
+    rows = [json.loads(line) for line in (run3 / "metrics.jsonl").read_text().splitlines()]
+    assert [r["val_top1"] is not None for r in rows] == [False, False, False, True, False, True]
+    with pytest.raises(ValueError, match="eval_every must be 1 or more"):
+        main(train_args(colour_data, run3, cache) + ["--eval-every", "0"])
 
 
 def test_probe_train_needs_a_training_index():

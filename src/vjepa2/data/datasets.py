@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.data.memory import DecodedVideos
 from vjepa2.data.transforms import eval_transform, train_transform
 from vjepa2.data.video import IMAGE_SUFFIXES, VideoReadError, is_image, read_clip
 
@@ -155,7 +156,8 @@ class VideoDataset(IndexedVideos):
     Frames are sampled at ``fps`` (the reference's frame step) or every ``frame_step``-th frame
     when that is given. ``train``: random windows and ``train_transform``; else evenly spread
     windows (``num_clips`` for multi-clip testing) and ``eval_transform``. Images are repeated
-    into still clips.
+    into still clips. ``memory_mb`` > 0 keeps decoded videos in memory up to that many megabytes
+    (per loader worker; see ``vjepa2.data.memory``): the same clips, decoded once.
     """
 
     def __init__(
@@ -169,12 +171,15 @@ class VideoDataset(IndexedVideos):
         num_clips: int = 1,
         seed: int = 0,
         sampling: str = "auto",
+        memory_mb: float = 0.0,
     ):
         self.source = Path(source)
         self.samples = read_index(source)
         self.num_frames, self.crop, self.train = num_frames, crop, train
         self.fps = None if frame_step is not None else fps
         self.frame_step, self.num_clips, self.seed, self.sampling = frame_step, num_clips, seed, sampling
+        # Each loader worker fills its own copy: the store is empty when the workers fork.
+        self.read_clip = DecodedVideos(memory_mb).read_clip if memory_mb else read_clip
 
     @property
     def num_classes(self) -> int:
@@ -194,7 +199,7 @@ class VideoDataset(IndexedVideos):
 
     def _load(self, path: Path, rng: np.random.Generator | None) -> torch.Tensor:
         """Read and transform: (T, C, crop, crop) float32, or (num_clips, T, C, crop, crop)."""
-        frames = read_clip(
+        frames = self.read_clip(
             path, self.num_frames, self.fps, self.frame_step, self.num_clips, rng, self.sampling
         )  # (num_clips, T, H, W, 3) uint8
         still = is_image(path)

@@ -84,6 +84,9 @@ class ProbeTrainConfig:
     lrs: list[float] = opt(REFERENCE_LRS, help="learning rates of the head grid")
     wds: list[float] = opt(REFERENCE_WDS, help="weight decays of the head grid (heads = lrs x wds)")
     epochs: int = opt(20, help="passes over the training set")
+    eval_every: int = opt(
+        1, help="validate every n epochs and after the last (low-shot runs with many short epochs)"
+    )
     batch_size: int = opt(16, help="clips per step")
     warmup_epochs: float = opt(0.0, help="linear warmup from 0, in epochs (reference: 0)")
     device: str = opt("cpu", help="cpu, cuda, cuda:1, ...")
@@ -268,6 +271,8 @@ def train_epoch(heads, optimizer, loader, extract: FeatureExtractor, step: int, 
 def run_probe_train(cfg: ProbeTrainConfig) -> int:
     if not cfg.train:
         raise ValueError("probe train: give a training index with --train (CSV 'path label' or a folder)")
+    if cfg.eval_every < 1:
+        raise ValueError(f"probe train: eval_every must be 1 or more, got {cfg.eval_every}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
@@ -302,7 +307,7 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
     print(f"probe train: {len(heads)} heads, {len(train_set)} train / {len(val_set or [])} val clips, "
           f"{num_classes} classes, tokens of width {extract.dim}")  # fmt: skip
 
-    step, history = 0, []
+    step, history = 0, {}
     bar = progress(total, desc="probe train")
     for epoch in range(cfg.epochs):
         train_set.set_epoch(epoch)
@@ -310,28 +315,33 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
         step, train_loss, train_top1 = train_epoch(
             heads, optimizer, train_loader, extract, step, (total, warmup), bar
         )
-        val_top1 = evaluate_heads(heads, val_loader, extract) if val_loader else train_top1
-        history.append(val_top1)
+        # Validation costs a pass over the whole val split: low-shot runs skip most epochs.
+        validate = val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
+        val_top1 = evaluate_heads(heads, val_loader, extract) if validate else None
+        if validate or val_loader is None:
+            history[epoch + 1] = val_top1 or train_top1
         row = logger.log(
             step,
             epoch=epoch + 1,
             lr_factor=cosine_factor(max(0, step - 1), total, warmup),
             train_loss=train_loss,
             train_top1=train_top1,
-            val_top1=val_top1 if val_loader else None,
-            best_top1=max(val_top1),
+            val_top1=val_top1,
+            best_top1=max(val_top1 or train_top1),
             encoder_calls=extract.encoder_calls,
             seconds=time.time() - start,
         )
-        bar.write(f"epoch {epoch + 1}: best {'val' if val_loader else 'train'} top-1 {row['best_top1']:.2f}%")
+        kind = "val" if validate else "train"
+        bar.write(f"epoch {epoch + 1}: best {kind} top-1 {row['best_top1']:.2f}%")
     bar.close()
     logger.close()
     return save_results(out, heads, history, spec, names, cfg, has_val=val_loader is not None)
 
 
 def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> int:
-    """Save the best head (our probe format + features.json) and every head's results."""
-    final = history[-1] if history else [0.0] * len(heads)
+    """Save the best head (our probe format + features.json) and every head's results;
+    ``history`` maps each evaluated epoch to every head's top-1 (%), the last one picks the head."""
+    final = history[max(history)] if history else [0.0] * len(heads)
     best = best_head(final)
     probe_dir = out / "probe"
     vjepa2.save_probe(heads[best].module.cpu(), probe_dir, names)
@@ -341,9 +351,15 @@ def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> 
         "metric": metric,
         "best": {"index": best, "lr": heads[best].lr, "wd": heads[best].wd, metric: final[best]},
         "heads": [
-            {"lr": h.lr, "wd": h.wd, metric: final[i], f"{metric}_per_epoch": [e[i] for e in history]}
+            {
+                "lr": h.lr,
+                "wd": h.wd,
+                metric: final[i],
+                f"{metric}_per_epoch": [e[i] for e in history.values()],
+            }
             for i, h in enumerate(heads)
         ],
+        "evaluated_epochs": list(history),
         "config": asdict(cfg),
     }
     (out / "heads.json").write_text(json.dumps(results, indent=1))

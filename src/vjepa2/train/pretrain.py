@@ -58,6 +58,9 @@ class DataConfig:
     workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
     synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
     synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")
+    memory_mb: float = opt(
+        0.0, help="decoded videos each loader process keeps in memory, MB (0: decode every clip)"
+    )
 
 
 @dataclass
@@ -175,14 +178,24 @@ def micro_batches(cfg: PretrainConfig, phase: Phase, sources: list[str], info: d
     positions r, r + world_size, ... so N processes with batch B see what one process with batch
     N * B sees. The stream position is a function of the step: resuming needs no loader state.
     """
-    parts = [VideoDataset(s, phase.frames, cfg.data.fps, crop=phase.crop, seed=cfg.run.seed) for s in sources]
+    parts = [
+        VideoDataset(
+            s, phase.frames, cfg.data.fps, crop=phase.crop, seed=cfg.run.seed, memory_mb=cfg.data.memory_mb
+        )
+        for s in sources
+    ]
     dataset = parts[0] if len(parts) == 1 else MixtureDataset(parts, cfg.data.weights or None)
     per_step = phase.batch_size * cfg.run.accum  # this rank's samples per optimizer step
     chunk = per_step * CHUNK_STEPS
     seed, world = cfg.run.seed + phase.index, info.world_size
     sampler = WeightedDistributedSampler(dataset.sample_weights, chunk * world, info.rank, world, seed)
     loader = torch.utils.data.DataLoader(
-        dataset, phase.batch_size, sampler=sampler, num_workers=cfg.data.workers, collate_fn=collate_skip_bad
+        dataset,
+        phase.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.workers,
+        collate_fn=collate_skip_bad,
+        persistent_workers=cfg.data.workers > 0,  # workers keep their decoded videos between chunks
     )
     epoch, start = divmod((step - phase.start) * per_step, chunk)
     while True:
