@@ -33,12 +33,17 @@ from vjepa2.evals.probe_train import ProbeTrainConfig, run_probe_train
 from vjepa2.worlds.scenes import TASKS, WORLD_VERSION, MakeVideosConfig, chance_level, run_make_videos
 
 
-def ensure_data(folder: Path, num_videos: int, seed: int) -> None:
+def ensure_data(folder: Path, num_videos: int, seed: int, texture: float = 0.0) -> None:
     labels = folder / "labels.json"
-    if labels.is_file() and json.loads(labels.read_text()).get("world_version") == WORLD_VERSION:
-        return
+    if labels.is_file():
+        meta = json.loads(labels.read_text())
+        if meta.get("world_version") == WORLD_VERSION and meta["config"].get("texture", 0.0) == texture:
+            return
     print(f"making {num_videos} probe clips in {folder}")
-    run_make_videos(MakeVideosConfig(out=str(folder), num_videos=num_videos, seed=seed, val_fraction=0.125))
+    cfg = MakeVideosConfig(
+        out=str(folder), num_videos=num_videos, seed=seed, val_fraction=0.125, texture=texture
+    )
+    run_make_videos(cfg)
 
 
 def probe(cfg: ProbeTrainConfig, out: Path, redo: bool) -> float:
@@ -63,6 +68,9 @@ def main() -> None:
     parser.add_argument("--data", default="data/probe-worlds", help="make-videos folder (made if missing)")
     parser.add_argument("--num-videos", type=int, default=2048, help="clips to make when --data is empty")
     parser.add_argument("--data-seed", type=int, default=7, help="seed of the clips made")
+    parser.add_argument(
+        "--texture", type=float, default=0.0, help="background pattern contrast of the clips made (0: flat)"
+    )
     parser.add_argument("--config", default="configs/probe/tiny-cpu.yaml", help="probe train config")
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated tasks")
     parser.add_argument(
@@ -84,7 +92,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data, out = Path(args.data), Path(args.out)
-    ensure_data(data, args.num_videos, args.data_seed)
+    ensure_data(data, args.num_videos, args.data_seed, args.texture)
     sources = {
         "pretrained": {"encoder": args.encoder},
         "random": {"encoder": f"random:{args.encoder}"},

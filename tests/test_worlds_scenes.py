@@ -8,7 +8,7 @@ import pytest
 from vjepa2.cli import main
 from vjepa2.data.video import decode_frames, read_clip
 from vjepa2.worlds.physics import Bodies, PhysicsConfig, simulate
-from vjepa2.worlds.render import COLOURS, OCCLUDER, TAG
+from vjepa2.worlds.render import BACKGROUND, COLOURS, OCCLUDER, TAG
 from vjepa2.worlds.sampling import SceneConfig
 from vjepa2.worlds.scenes import (
     TAGGED,
@@ -116,6 +116,22 @@ def test_clips_are_deterministic_and_hit_their_targets():
     assert scene.labels == clip_targets(7, 5)
     other, _ = make_clip(8, 5, cfg, size=32)
     assert not np.array_equal(frames, other)
+
+
+def test_textured_world_has_the_flat_worlds_scenes():
+    flat, scene = make_clip(7, 5, SceneConfig(), size=64)
+    textured, textured_scene = make_clip(7, 5, SceneConfig(texture=48.0), size=64)
+    assert textured_scene.labels == scene.labels
+    np.testing.assert_array_equal(textured_scene.positions, scene.positions)
+    # The bar is drawn over the pattern; the pattern is still, bounded by the contrast.
+    bar = np.abs(flat.astype(float) - OCCLUDER).max(-1) <= 1  # (T, H, W)
+    assert bar.any() and np.array_equal(textured[bar], flat[bar])
+    ground = (np.abs(flat.astype(float) - BACKGROUND).max(-1) == 0).all(0)  # (H, W) in every frame
+    assert ground.mean() > 0.1 and (textured[:, ground] == textured[0, ground]).all()
+    offsets = textured[0, ground].astype(int) - flat[0, ground]
+    assert np.abs(offsets).max() <= 48 + 1 and (np.abs(offsets) > 8).mean() > 0.5
+    again, _ = make_clip(7, 5, SceneConfig(texture=48.0), size=64)
+    assert np.array_equal(textured, again)
 
 
 def test_pixels_agree_with_labels():

@@ -58,6 +58,9 @@ class DataConfig:
     workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
     synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
     synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")
+    synthetic_texture: float = opt(
+        0.0, help="synthetic videos' background pattern contrast, levels (0: flat; see worlds make-videos)"
+    )
     memory_mb: float = opt(
         0.0, help="decoded videos each loader process keeps in memory, MB (0: decode every clip)"
     )
@@ -154,10 +157,13 @@ def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
     """A folder of generated physics videos (made once, then reused from the cache)."""
     from vjepa2.worlds.scenes import WORLD_VERSION, MakeVideosConfig, run_make_videos
 
-    name = f"synthetic-{data.synthetic_videos}x{frames}f-{size}px"
+    texture = f"-texture{data.synthetic_texture:g}" if data.synthetic_texture else ""
+    name = f"synthetic-{data.synthetic_videos}x{frames}f-{size}px{texture}"
     folder = Path(data.synthetic_dir or Path.home() / ".cache" / "vjepa2" / name)
     marker = folder / "complete.json"
     clips = {"num_videos": data.synthetic_videos, "num_frames": frames, "size": size, "fps": data.fps}
+    if data.synthetic_texture:  # flat-world markers stay as they were: no remaking of old caches
+        clips["texture"] = data.synthetic_texture
     want = {**clips, "world_version": WORLD_VERSION}
     if dist.is_main() and not (marker.is_file() and json.loads(marker.read_text()) == want):
         print(f"generating {data.synthetic_videos} synthetic videos in {folder}")

@@ -49,12 +49,36 @@ class Occluder:
 
 
 @dataclass
+class Texture:
+    """A still background pattern: RGB offsets (cells, cells, 3) on a grid over the unit box,
+    smoothed bilinearly between cell centres and added to the background colour."""
+
+    offsets: np.ndarray
+
+    def image(self, size: int) -> np.ndarray:
+        """float32 (size, size, 3) offsets at the pixel centres."""
+        cells = self.offsets.shape[0]
+        x, _ = pixel_grid(size)
+        at = np.clip(x[0, 0] * cells - 0.5, 0, cells - 1)  # pixel centres in cell units
+        low = np.minimum(at.astype(int), cells - 2)
+        w = (at - low)[:, None]  # (size, 1) weight of the upper cell
+        rows = self.offsets[low] * (1 - w[..., None]) + self.offsets[low + 1] * w[..., None]  # (S, C, 3)
+        return rows[:, low] * (1 - w[None]) + rows[:, low + 1] * w[None]  # (S, S, 3)
+
+
+def random_texture(rng: np.random.Generator, contrast: float, cells: int = 16) -> Texture:
+    """Offsets drawn uniformly in [-contrast, contrast] levels per channel and cell."""
+    return Texture(rng.uniform(-contrast, contrast, (cells, cells, 3)).astype(np.float32))
+
+
+@dataclass
 class Drawing:
     """Everything drawn in one clip: sprites back to front, then occluders."""
 
     sprites: list[Sprite]
     occluders: list[Occluder] = field(default_factory=list)
     background: np.ndarray = field(default_factory=lambda: BACKGROUND)
+    texture: Texture | None = None
 
 
 @lru_cache(maxsize=16)
@@ -119,11 +143,13 @@ def render(drawing: Drawing, num_frames: int, size: int) -> np.ndarray:
     """Draw a clip: uint8 (T, size, size, 3)."""
     canvas = np.empty((num_frames, size, size, 3), dtype=np.float32)
     canvas[:] = drawing.background
+    if drawing.texture is not None:
+        canvas += drawing.texture.image(size)
     for sprite in drawing.sprites:
         draw_sprite(canvas, sprite, size)
     for occluder in drawing.occluders:
         draw_occluder(canvas, occluder, size)
-    return np.round(canvas).astype(np.uint8)
+    return np.round(np.clip(canvas, 0, 255)).astype(np.uint8)
 
 
 def covered_fraction(centre_x: np.ndarray, radius, bar_x: np.ndarray, bar_width: float) -> np.ndarray:

@@ -35,6 +35,8 @@ class SceneConfig:
     substeps: int = 8
     candidates: int = 16  # scenes simulated at once while searching for one that fits
     max_batches: int = 200  # give up (with an error) after this many batches
+    texture: float = 0.0  # contrast of a still random background pattern, in levels (0: flat)
+    texture_cells: int = 16  # pattern cells across the frame (4 px each at 64 px)
 
     @property
     def duration(self) -> float:

@@ -37,7 +37,15 @@ from tqdm import tqdm
 from vjepa2.config import opt
 from vjepa2.data.video import write_video
 from vjepa2.worlds.physics import Bodies
-from vjepa2.worlds.render import COLOUR_NAMES, SHAPES, Occluder, covered_fraction, render
+from vjepa2.worlds.render import (
+    COLOUR_NAMES,
+    SHAPES,
+    Occluder,
+    Texture,
+    covered_fraction,
+    random_texture,
+    render,
+)
 from vjepa2.worlds.sampling import (
     SceneConfig,
     aim_pair,
@@ -57,6 +65,7 @@ TASKS: dict[str, tuple[str, ...]] = {
 }
 WORLD_VERSION = 3  # bumped whenever the clips of a (seed, index) change: cached clips are remade
 TAGGED = 0  # slot of the tagged object
+TEXTURE_STREAM = 1  # third seed word of the background pattern's generator
 PAIR = (1, 2)  # slots of the two objects sent close to each other
 SECTOR = np.pi / 4
 
@@ -112,12 +121,14 @@ class ProbeScene:
     occluder: Occluder
     labels: dict[str, int]
     info: dict = field(default_factory=dict)
+    texture: Texture | None = None
 
     def render(self, size: int) -> np.ndarray:
         """uint8 (T, size, size, 3)."""
         drawing = scene_drawing(
             self.positions, self.radii, self.shapes, self.colours, self.angles, [self.occluder], TAGGED
         )
+        drawing.texture = self.texture
         return render(drawing, len(self.positions), size)
 
 
@@ -217,6 +228,9 @@ def sample_scene(seed: int, index: int, cfg: SceneConfig) -> ProbeScene:
         for b in np.flatnonzero(fits):
             scene = finish_scene(rng, motion, bodies, b, targets)
             if scene is not None:
+                if cfg.texture:  # its own stream: the textured world has the flat world's scenes
+                    texture_rng = np.random.default_rng([seed, index, TEXTURE_STREAM])
+                    scene.texture = random_texture(texture_rng, cfg.texture, cfg.texture_cells)
                 return scene
     raise RuntimeError(
         f"no scene met the targets {targets} after {cfg.max_batches} batches of {batch}; "
@@ -241,10 +255,15 @@ class MakeVideosConfig:
     gravity: float = opt(1.4, help="fall acceleration in frame heights per squared clip duration")
     workers: int = opt(2, help="worker processes (1: no pool)")
     codec: str = opt("h264", help="video codec")
+    texture: float = opt(
+        0.0,
+        help="background: 0 flat; > 0 a still random pattern of 16 x 16 smoothed colour cells, "
+        "+- this many levels per channel (the same scenes and labels as the flat world)",
+    )
 
 
 def scene_config(cfg: MakeVideosConfig) -> SceneConfig:
-    return SceneConfig(num_frames=cfg.num_frames, fps=cfg.fps, gravity=cfg.gravity)
+    return SceneConfig(num_frames=cfg.num_frames, fps=cfg.fps, gravity=cfg.gravity, texture=cfg.texture)
 
 
 def make_clip(seed: int, index: int, scene_cfg: SceneConfig, size: int) -> tuple[np.ndarray, ProbeScene]:
