@@ -20,10 +20,10 @@ def counting_video(path, num_frames=30, fps=12):
 @pytest.mark.parametrize(
     "kw",
     [
-        dict(num_frames=4, fps=4.0),  # reference step sampling from the mean rate
-        dict(num_frames=6, frame_step=2, num_clips=3),  # multi-clip windows
-        dict(num_frames=40, fps=12.0),  # longer than the video: padded with the last frame
-        dict(num_frames=5, fps=3.0, sampling="time"),
+        dict(num_frames=4, fps=4.0, frame_step=None),  # reference step sampling from the mean rate
+        dict(num_frames=6, fps=None, frame_step=2, num_clips=3),  # multi-clip windows
+        dict(num_frames=40, fps=12.0, frame_step=None),  # longer than the video: padded with the last
+        dict(num_frames=5, fps=3.0, frame_step=None, sampling="time"),
     ],
 )
 def test_memory_clips_equal_disk_clips(tmp_path, kw):
@@ -40,17 +40,17 @@ def test_memory_budget_images_and_bad_files(tmp_path):
     paths = [counting_video(tmp_path / f"v{i}.mp4") for i in range(3)]
     memory = DecodedVideos(max_mb=2.5 * 30 * 32 * 48 * 3 / 2**20)  # room for two videos
     for path in paths:
-        memory.read_clip(path, 4, fps=4.0)
+        memory.read_clip(path, 4, 4.0, None)
     assert len(memory) == 2 and paths[2] not in memory.videos
     # The third video is still read, from disk, the same as without a store.
     rng, again = np.random.default_rng(1), np.random.default_rng(1)
     np.testing.assert_array_equal(
-        memory.read_clip(paths[2], 4, fps=4.0, rng=rng), read_clip(paths[2], 4, fps=4.0, rng=again)
+        memory.read_clip(paths[2], 4, 4.0, None, rng=rng), read_clip(paths[2], 4, fps=4.0, rng=again)
     )
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
     with pytest.raises(VideoReadError, match="broken.mp4"):
-        DecodedVideos(max_mb=64).read_clip(broken, 4, fps=4.0)
+        DecodedVideos(max_mb=64).read_clip(broken, 4, 4.0, None)
     with pytest.raises(ValueError, match="0 MB or more"):
         DecodedVideos(max_mb=-1)
 

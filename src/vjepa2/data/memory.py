@@ -42,16 +42,9 @@ class DecodedVideos:
         return len(self.videos)
 
     def read_clip(
-        self,
-        path: str | Path,
-        num_frames: int = 16,
-        fps: float | None = None,
-        frame_step: int | None = None,
-        num_clips: int = 1,
-        rng: np.random.Generator | None = None,
-        sampling: str = "auto",
-    ) -> np.ndarray:
-        """uint8 (num_clips, num_frames, H, W, 3), as ``vjepa2.data.video.read_clip``."""
+        self, path: str | Path, num_frames: int, fps, frame_step, num_clips=1, rng=None, sampling="auto"
+    ):
+        """uint8 (num_clips, num_frames, H, W, 3): ``vjepa2.data.video.read_clip`` with these arguments."""
         path = Path(path)
         entry = self.videos.get(path)
         if entry is None and self.used_bytes < self.max_bytes and not is_image(path):
