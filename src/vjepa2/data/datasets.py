@@ -156,8 +156,8 @@ class VideoDataset(IndexedVideos):
     Frames are sampled at ``fps`` (the reference's frame step) or every ``frame_step``-th frame
     when that is given. ``train``: random windows and ``train_transform``; else evenly spread
     windows (``num_clips`` for multi-clip testing) and ``eval_transform``. Images are repeated
-    into still clips. ``memory_mb`` > 0 keeps decoded videos in memory up to that many megabytes
-    (per loader worker; see ``vjepa2.data.memory``): the same clips, decoded once.
+    into still clips. ``memory``, a ``vjepa2.data.memory.DecodedVideos`` (data sets of a mixture
+    may share one), keeps decoded videos in each loader worker: the same clips, decoded once.
     """
 
     def __init__(
@@ -171,7 +171,7 @@ class VideoDataset(IndexedVideos):
         num_clips: int = 1,
         seed: int = 0,
         sampling: str = "auto",
-        memory_mb: float = 0.0,
+        memory: DecodedVideos | None = None,
     ):
         self.source = Path(source)
         self.samples = read_index(source)
@@ -179,7 +179,7 @@ class VideoDataset(IndexedVideos):
         self.fps = None if frame_step is not None else fps
         self.frame_step, self.num_clips, self.seed, self.sampling = frame_step, num_clips, seed, sampling
         # Each loader worker fills its own copy: the store is empty when the workers fork.
-        self.read_clip = DecodedVideos(memory_mb).read_clip if memory_mb else read_clip
+        self.read_clip = memory.read_clip if memory is not None else read_clip
 
     @property
     def num_classes(self) -> int:

@@ -37,6 +37,7 @@ class DecodedVideos:
         self.max_bytes = int(max_mb * 2**20)
         self.used_bytes = 0
         self.videos: dict[Path, tuple[np.ndarray, np.ndarray, float]] = {}
+        self.passed: set[Path] = set()  # tried once and not kept: read from disk from now on
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -47,11 +48,18 @@ class DecodedVideos:
         """uint8 (num_clips, num_frames, H, W, 3): ``vjepa2.data.video.read_clip`` with these arguments."""
         path = Path(path)
         entry = self.videos.get(path)
-        if entry is None and self.used_bytes < self.max_bytes and not is_image(path):
-            entry = self._decode_whole(path)
+        if (
+            entry is None
+            and path not in self.passed
+            and self.used_bytes < self.max_bytes
+            and not is_image(path)
+        ):
+            entry = self._decode_whole(path)  # a video that does not fit still serves this read
             if entry is not None and self.used_bytes + entry[0].nbytes <= self.max_bytes:
                 self.videos[path] = entry
                 self.used_bytes += entry[0].nbytes
+            else:
+                self.passed.add(path)
         if entry is None:
             return read_clip(path, num_frames, fps, frame_step, num_clips, rng, sampling)
         frames, times, video_fps = entry

@@ -26,6 +26,7 @@ from torch import nn
 
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
+from vjepa2.data.memory import DecodedVideos
 from vjepa2.masks import MaskSpec, make_generators, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.precision import autocast
@@ -184,10 +185,9 @@ def micro_batches(cfg: PretrainConfig, phase: Phase, sources: list[str], info: d
     positions r, r + world_size, ... so N processes with batch B see what one process with batch
     N * B sees. The stream position is a function of the step: resuming needs no loader state.
     """
+    memory = DecodedVideos(cfg.data.memory_mb) if cfg.data.memory_mb else None  # one budget for all sources
     parts = [
-        VideoDataset(
-            s, phase.frames, cfg.data.fps, crop=phase.crop, seed=cfg.run.seed, memory_mb=cfg.data.memory_mb
-        )
+        VideoDataset(s, phase.frames, cfg.data.fps, crop=phase.crop, seed=cfg.run.seed, memory=memory)
         for s in sources
     ]
     dataset = parts[0] if len(parts) == 1 else MixtureDataset(parts, cfg.data.weights or None)

@@ -56,7 +56,7 @@ class Texture:
     offsets: np.ndarray
 
     def image(self, size: int) -> np.ndarray:
-        """float32 (size, size, 3) offsets at the pixel centres."""
+        """(size, size, 3) offsets at the pixel centres, in levels."""
         cells = self.offsets.shape[0]
         x, _ = pixel_grid(size)
         at = np.clip(x[0, 0] * cells - 0.5, 0, cells - 1)  # pixel centres in cell units
