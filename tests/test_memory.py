@@ -43,12 +43,15 @@ def test_memory_budget_images_and_bad_files(tmp_path, monkeypatch):
         memory.read_clip(path, 4, 4.0, None)
     assert len(memory) == 2 and paths[2] not in memory.videos
     # It was decoded whole once, for its first read; later reads go straight to the file.
-    monkeypatch.setattr(memory, "_decode_whole", lambda path: pytest.fail(f"decoded {path} again"))
+    monkeypatch.setattr(
+        "vjepa2.data.memory.decode_at_packet_times", lambda path: pytest.fail(f"decoded {path} again")
+    )
     # The third video is still read, from disk, the same as without a store.
     rng, again = np.random.default_rng(1), np.random.default_rng(1)
     np.testing.assert_array_equal(
         memory.read_clip(paths[2], 4, 4.0, None, rng=rng), read_clip(paths[2], 4, fps=4.0, rng=again)
     )
+    monkeypatch.undo()
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated")
     with pytest.raises(VideoReadError, match="broken.mp4"):

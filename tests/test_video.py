@@ -4,18 +4,8 @@ import av
 import numpy as np
 import pytest
 
-from vjepa2.data.video import (
-    VideoReadError,
-    decode_frames,
-    fps_frame_step,
-    is_variable_rate,
-    probe_video,
-    read_clip,
-    sample_indices,
-    step_indices,
-    time_indices,
-    write_video,
-)
+from vjepa2.data.frames import fps_frame_step, is_variable_rate, sample_indices, step_indices, time_indices
+from vjepa2.data.video import VideoReadError, decode_frames, probe_video, read_clip, write_video
 
 SPACING = 10  # grey levels between consecutive frames: far above codec error (a few levels)
 

@@ -13,15 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vjepa2.data.video import (
-    _decode,
-    _mean_fps,
-    _packet_times,
-    _reading,
-    is_image,
-    read_clip,
-    sample_indices,
-)
+from vjepa2.data.frames import sample_indices
+from vjepa2.data.video import decode_at_packet_times, is_image, read_clip
 
 
 class DecodedVideos:
@@ -54,7 +47,7 @@ class DecodedVideos:
             and self.used_bytes < self.max_bytes
             and not is_image(path)
         ):
-            entry = self._decode_whole(path)  # a video that does not fit still serves this read
+            entry = decode_at_packet_times(path)  # a video that does not fit still serves this read
             if entry is not None and self.used_bytes + entry[0].nbytes <= self.max_bytes:
                 self.videos[path] = entry
                 self.used_bytes += entry[0].nbytes
@@ -65,19 +58,3 @@ class DecodedVideos:
         frames, times, video_fps = entry
         indices = sample_indices(times, num_frames, fps, frame_step, num_clips, rng, sampling, video_fps)
         return frames[indices]
-
-    @staticmethod
-    def _decode_whole(path: Path) -> tuple[np.ndarray, np.ndarray, float] | None:
-        """(frames (T, H, W, 3) one per packet time, packet times (T,) s, mean fps), or None for a
-        file without packet timestamps (``read_clip`` decodes those whole anyway)."""
-        with _reading(path) as (container, stream):
-            times = _packet_times(path, container, stream)
-            if len(times) == 0:
-                return None
-            video_fps = _mean_fps(stream)
-            container.seek(0)
-            frames, got = _decode(path, container, stream)
-        # As read_clip: each packet time takes the decoded frame nearest to it (a packet that
-        # decoded to nothing borrows its neighbour's frame).
-        nearest = np.abs(times[:, None] - np.asarray(got)[None]).argmin(-1)  # (T,)
-        return np.stack(frames)[nearest], times, video_fps
