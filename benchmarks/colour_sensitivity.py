@@ -7,6 +7,8 @@ permuting the RGB channels of a clip changes the objects' colours and nothing el
 encoder (and ``random:<it>``) the table gives the mean token change under that permutation,
 divided by the mean token distance between different clips: near 0, the features ignore colour
 (what JEPA does with attributes it cannot predict from context); random weights give ~0.3.
+It is a share of the token distance: a lower figure can also mean that other features grew, with
+colour still readable (``benchmarks/token_readout.py`` reads it from each object's token).
 """
 
 from __future__ import annotations
