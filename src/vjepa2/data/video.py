@@ -261,10 +261,7 @@ def decode_at_packet_times(path: str | Path) -> tuple[np.ndarray, np.ndarray, fl
         video_fps = _mean_fps(stream)
         container.seek(0)
         frames, got = _decode(path, container, stream)
-    # As read_clip: each packet time takes the decoded frame nearest to it (a packet that
-    # decoded to nothing borrows its neighbour's frame).
-    nearest = np.abs(times[:, None] - np.asarray(got)[None]).argmin(-1)  # (T,)
-    return np.stack(frames)[nearest], times, video_fps
+    return _nearest_frames(frames, got, times), times, video_fps
 
 
 def read_clip(
@@ -304,9 +301,14 @@ def read_clip(
         tolerance = 0.5 * np.min(gaps) if len(gaps) else math.inf
         _seek(container, stream, needed[0])
         frames, got = _decode(path, container, stream, keep=needed, tolerance=tolerance)
-    # A packet that decoded to nothing (damage) is replaced by the nearest decoded frame.
-    got = np.asarray(got)
-    nearest = np.abs(times[indices][..., None] - got).argmin(-1)  # (num_clips, num_frames)
+    return _nearest_frames(frames, got, times[indices])
+
+
+def _nearest_frames(frames: list, got: list, wanted: np.ndarray) -> np.ndarray:
+    """For each wanted time (any shape, s) the decoded frame (of ``frames`` at times ``got``)
+    nearest to it: uint8 (*wanted.shape, H, W, 3). A packet that decoded to nothing (damage)
+    borrows its neighbour's frame."""
+    nearest = np.abs(wanted[..., None] - np.asarray(got)).argmin(-1)
     return np.stack(frames)[nearest]
 
 
