@@ -51,6 +51,24 @@ def test_ac_predictor(fixtures_dir):
     torch.testing.assert_close(out, io["ac_predictor_out"], atol=1e-5, rtol=0)
 
 
+def test_ac_predictor_head_size_64(fixtures_dir):
+    """The released V-JEPA 2-AC's head size; at width 256 the file cannot say 4 heads from 8."""
+    io = load_file(fixtures_dir / "ac_hd64_io.safetensors")
+    with pytest.warns(UserWarning, match="assuming 4 heads"):
+        guessed = vjepa2.load(fixtures_dir / "ac_hd64.pt").ac_predictor
+    given = vjepa2.load(fixtures_dir / "ac_hd64.pt", predictor_heads=4).ac_predictor
+    wrong = vjepa2.load(fixtures_dir / "ac_hd64.pt", predictor_heads=8).ac_predictor
+    args = io["frame_tokens"], io["actions"], io["states"]
+    with torch.no_grad():
+        for model in (guessed, given):
+            assert model.cfg.heads == 4
+            torch.testing.assert_close(
+                model(*args, grid_hw=(4, 4)), io["ac_predictor_out"], atol=1e-5, rtol=0
+            )
+        # head size 32 (what every predictor used to assume) computes another model
+        assert (wrong(*args, grid_hw=(4, 4)) - io["ac_predictor_out"]).abs().max() > 1e-3
+
+
 def test_probe(fixtures_dir):
     io = load_file(fixtures_dir / "probe_tiny_io.safetensors")
     probe = vjepa2.load_probe(fixtures_dir / "probe_tiny.pt")

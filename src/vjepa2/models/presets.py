@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from vjepa2.models.ac_predictor import ACPredictorConfig
 from vjepa2.models.encoder import EncoderConfig
 from vjepa2.models.predictor import PredictorConfig
 
@@ -27,6 +28,13 @@ PREDICTORS: dict[str, PredictorConfig] = {
     "small": PredictorConfig(dim=192, depth=6, heads=6, mlp_ratio=4.0, num_mask_tokens=10),
 }
 
+AC_PREDICTORS: dict[str, ACPredictorConfig] = {
+    # V-JEPA 2-AC as released (head size 64, unlike the mask predictor's 32)
+    "vjepa2-ac": ACPredictorConfig(dim=1024, depth=24, heads=16, mlp_ratio=4.0),
+    # configs/ac/reach.yaml: the built-in reach world's model
+    "reach": ACPredictorConfig(dim=128, depth=3, heads=4, mlp_ratio=4.0),
+}
+
 
 def encoder_config(name: str, **overrides) -> EncoderConfig:
     if name not in ENCODERS:
@@ -38,3 +46,9 @@ def predictor_config(enc_dim: int, name: str = "default", **overrides) -> Predic
     if name not in PREDICTORS:
         raise KeyError(f"unknown predictor preset {name!r}; known presets: {sorted(PREDICTORS)}")
     return replace(PREDICTORS[name], enc_dim=enc_dim, **overrides)
+
+
+def ac_predictor_config(enc_dim: int, name: str = "vjepa2-ac", **overrides) -> ACPredictorConfig:
+    if name not in AC_PREDICTORS:
+        raise KeyError(f"unknown AC predictor preset {name!r}; known presets: {sorted(AC_PREDICTORS)}")
+    return replace(AC_PREDICTORS[name], enc_dim=enc_dim, **overrides)

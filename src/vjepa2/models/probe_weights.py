@@ -27,11 +27,11 @@ from vjepa2.models.weights import (
 )
 
 
-def probe_config_from_state(state: dict, **overrides) -> ProbeConfig:
+def probe_config_from_state(state: dict, where: str = "", **overrides) -> ProbeConfig:
     num_classes, dim = state["linear.weight"].shape
     cfg = ProbeConfig(
         dim=dim,
-        heads=ENCODER_HEADS.get(dim, max(1, dim // 64)),
+        heads=overrides.pop("heads", None) or ENCODER_HEADS.heads(dim, where),
         depth=block_depth(state, "pooler.blocks.") + 1,
         mlp_ratio=state["pooler.cross_attention_block.mlp.fc1.weight"].shape[0] / dim,
         num_queries=state["pooler.query_tokens"].shape[1],
@@ -68,7 +68,7 @@ def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClas
                 f"{path}: not a probe checkpoint (no 'classifiers' key; found {sorted(ckpt)[:6]})"
             )
         probe_state = km.to_ours(km.strip_prefixes(ckpt["classifiers"][index]), km.REFERENCE_PROBE)
-        cfg = probe_config_from_state(probe_state, **overrides)
+        cfg = probe_config_from_state(probe_state, str(path), **overrides)
     probe = AttentiveClassifier(cfg)
     km.load_checked(probe, probe_state, str(path))
     return probe.eval()

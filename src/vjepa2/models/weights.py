@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -23,9 +24,40 @@ from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import MaskPredictor, PredictorConfig
 
 FORMAT = "vjepa2"
-# Head counts cannot be read off weight shapes; these are the known widths.
-ENCODER_HEADS = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22}  # else width // 64
-PREDICTOR_HEADS = {96: 3, 192: 6, 384: 12, 1024: 16}  # else width // 32
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadRule:
+    """Head counts of one kind of module: reference checkpoints do not store them and weight shapes
+    cannot tell 4 heads of 64 from 8 of 32, so known widths come from a table and any other width
+    gets the kind's usual head size (with a warning). A wrong count loads without error and
+    computes another model, as the AC predictor did when every predictor assumed head size 32."""
+
+    what: str
+    known: dict[int, int]
+    head_dim: int
+    argument: str  # the vjepa2.load argument that sets it
+
+    def heads(self, dim: int, where: str = "") -> int:
+        if dim in self.known:
+            return self.known[dim]
+        heads = max(1, dim // self.head_dim)
+        warnings.warn(
+            f"{where or 'checkpoint'}: {self.what} width {dim} is not a known release width and the "
+            f"file does not store its head count; assuming {heads} heads (head size {dim // heads}). "
+            f"If the model was trained with another, pass {self.argument}= to vjepa2.load.",
+            stacklevel=2,
+        )
+        return heads
+
+
+# width -> heads
+ENCODER_HEADS = HeadRule(
+    "encoder", {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16, 1408: 22, 1664: 26}, 64, "heads"
+)
+PREDICTOR_HEADS = HeadRule("predictor", {96: 3, 192: 6, 384: 12}, 32, "predictor_heads")
+# 1024: the released V-JEPA 2-AC (head size 64); 128: this package's reach world model.
+AC_PREDICTOR_HEADS = HeadRule("action-conditioned predictor", {128: 4, 1024: 16}, 64, "predictor_heads")
 
 
 def block_depth(state: dict, prefix: str) -> int:
@@ -33,14 +65,14 @@ def block_depth(state: dict, prefix: str) -> int:
     return max(ids) + 1 if ids else 0
 
 
-def encoder_config_from_state(state: dict, **overrides) -> EncoderConfig:
+def encoder_config_from_state(state: dict, where: str = "", **overrides) -> EncoderConfig:
     """Infer an encoder config from our-layout weights."""
     dim, in_chans, tubelet, patch, _ = state["patch_embed.proj.weight"].shape
     hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
     cfg = EncoderConfig(
         dim=dim,
         depth=block_depth(state, "blocks."),
-        heads=ENCODER_HEADS.get(dim, max(1, dim // 64)),
+        heads=overrides.pop("heads", None) or ENCODER_HEADS.heads(dim, where),
         mlp_ratio=hidden / dim,
         patch=patch,
         tubelet=tubelet,
@@ -49,25 +81,30 @@ def encoder_config_from_state(state: dict, **overrides) -> EncoderConfig:
     return dataclasses.replace(cfg, **overrides)
 
 
-def _predictor_fields(state: dict) -> dict:
+def _predictor_fields(state: dict, rule: HeadRule, where: str, heads: int | None) -> dict:
     """Fields shared by both predictors, read off our-layout weights."""
     dim, enc_dim = state["embed.weight"].shape
     return dict(
         enc_dim=enc_dim,
         dim=dim,
         depth=block_depth(state, "blocks."),
-        heads=PREDICTOR_HEADS.get(dim, max(1, dim // 32)),
+        heads=heads or rule.heads(dim, where),
         mlp_ratio=state["blocks.0.mlp.fc1.weight"].shape[0] / dim,
     )
 
 
-def predictor_config_from_state(state: dict, **overrides) -> PredictorConfig:
-    fields = _predictor_fields(state) | {"num_mask_tokens": state["mask_tokens"].shape[0]}
+def predictor_config_from_state(
+    state: dict, where: str = "", heads: int | None = None, **overrides
+) -> PredictorConfig:
+    fields = _predictor_fields(state, PREDICTOR_HEADS, where, heads)
+    fields["num_mask_tokens"] = state["mask_tokens"].shape[0]
     return PredictorConfig(**(fields | overrides))
 
 
-def ac_config_from_state(state: dict, **overrides) -> ACPredictorConfig:
-    fields = _predictor_fields(state) | {
+def ac_config_from_state(
+    state: dict, where: str = "", heads: int | None = None, **overrides
+) -> ACPredictorConfig:
+    fields = _predictor_fields(state, AC_PREDICTOR_HEADS, where, heads) | {
         "action_dim": state["action_encoder.weight"].shape[1],
         "state_dim": state["state_encoder.weight"].shape[1],
         "extrinsics_dim": state["extrinsics_encoder.weight"].shape[1],
@@ -75,21 +112,25 @@ def ac_config_from_state(state: dict, **overrides) -> ACPredictorConfig:
     return ACPredictorConfig(**(fields | overrides))
 
 
-def _build_encoder(state: dict, where: str, cfg: EncoderConfig | None = None) -> VideoEncoder:
+def _build_encoder(
+    state: dict, where: str, cfg: EncoderConfig | None = None, heads: int | None = None
+) -> VideoEncoder:
     if "patch_embed.proj.weight" not in state:
         raise ValueError(
             f"{where}: no encoder weights (expected 'patch_embed.proj.weight'), found {_few(state)}"
         )
-    encoder = VideoEncoder(cfg or encoder_config_from_state(state))
+    encoder = VideoEncoder(cfg or encoder_config_from_state(state, where, heads=heads))
     km.load_checked(encoder, state, where)
     return encoder
 
 
-def _build_predictor(state: dict, where: str, cfg=None) -> MaskPredictor | ACPredictor:
+def _build_predictor(
+    state: dict, where: str, cfg=None, heads: int | None = None
+) -> MaskPredictor | ACPredictor:
     if "action_encoder.weight" in state:
-        predictor = ACPredictor(cfg or ac_config_from_state(state))
+        predictor = ACPredictor(cfg or ac_config_from_state(state, where, heads))
     else:
-        predictor = MaskPredictor(cfg or predictor_config_from_state(state))
+        predictor = MaskPredictor(cfg or predictor_config_from_state(state, where, heads))
     km.load_checked(predictor, state, where)
     return predictor
 
@@ -113,8 +154,17 @@ def torch_load(path: str | Path) -> dict:
         raise ValueError(f"{path}: cannot be read as a weights-only PyTorch checkpoint ({err})") from None
 
 
-def load_reference(path: str | Path, encoder_key: str = "target_encoder", ckpt: dict | None = None) -> VJEPA2:
-    """A reference pretraining (or V-JEPA 2-AC) checkpoint ``.pt``."""
+def load_reference(
+    path: str | Path,
+    encoder_key: str = "target_encoder",
+    ckpt: dict | None = None,
+    heads: int | None = None,
+    predictor_heads: int | None = None,
+) -> VJEPA2:
+    """A reference pretraining (or V-JEPA 2-AC) checkpoint ``.pt``.
+
+    heads / predictor_heads: head counts of the encoder / predictor, which these files do not
+    store; by default the released widths' counts (see ``HeadRule``)."""
     ckpt = torch_load(path) if ckpt is None else ckpt  # ``load`` passes what it already read
     if not isinstance(ckpt, dict):
         raise ValueError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")
@@ -123,11 +173,11 @@ def load_reference(path: str | Path, encoder_key: str = "target_encoder", ckpt: 
         keys = [k for k in ckpt if isinstance(ckpt[k], dict)]
         raise ValueError(f"{path}: no encoder state {encoder_key!r} (or 'encoder'); the dict holds {keys}")
     encoder_state = km.to_ours(km.strip_prefixes(ckpt[key]), km.REFERENCE_ENCODER, km.REFERENCE_UNUSED)
-    encoder = _build_encoder(encoder_state, f"{path} [{key}]")
+    encoder = _build_encoder(encoder_state, f"{path} [{key}]", heads=heads)
     predictor = None
     if isinstance(ckpt.get("predictor"), dict):
         state = km.to_ours(km.strip_prefixes(ckpt["predictor"]), km.REFERENCE_PREDICTOR, km.REFERENCE_UNUSED)
-        predictor = _build_predictor(state, f"{path} [predictor]")
+        predictor = _build_predictor(state, f"{path} [predictor]", heads=predictor_heads)
     return _as_model(encoder, predictor)
 
 
@@ -232,9 +282,18 @@ def load_ours(path: str | Path) -> VJEPA2:
 
 
 def load(
-    source: str | Path, encoder_key: str = "target_encoder", device: str | torch.device = "cpu"
+    source: str | Path,
+    encoder_key: str = "target_encoder",
+    device: str | torch.device = "cpu",
+    heads: int | None = None,
+    predictor_heads: int | None = None,
 ) -> VJEPA2:
-    """Load a model from any supported layout (see module docstring); eval mode on ``device``."""
+    """Load a model from any supported layout (see module docstring); eval mode on ``device``.
+
+    heads / predictor_heads: head counts for reference ``.pt`` files, which do not store them
+    (known release widths are recognised; another width warns and assumes the usual head size).
+    Every other layout records its head counts, and these arguments must then be left unset.
+    """
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or directory (weights cannot be downloaded here)")
@@ -244,17 +303,26 @@ def load(
         if not config_file.is_file():
             raise ValueError(f"{directory}: a model directory needs a config.json")
         config = json.loads(config_file.read_text())
+        _no_heads_for_recorded(path, heads, predictor_heads)
         model = load_ours(path) if config.get("format") == FORMAT else load_transformers(directory)
     else:
         ckpt = torch_load(path)  # read once: released checkpoints weigh gigabytes
         keys = set(ckpt) if isinstance(ckpt, dict) else set()
         if "config" in keys and ("encoder" in keys or "target_encoder" in keys):
+            _no_heads_for_recorded(path, heads, predictor_heads)
             model = load_training_checkpoint(path, encoder_key, ckpt)
         elif "classifiers" in keys:
             raise ValueError(f"{path}: this is a probe checkpoint; load it with vjepa2.load_probe")
         else:
-            model = load_reference(path, encoder_key, ckpt)
+            model = load_reference(path, encoder_key, ckpt, heads, predictor_heads)
     return model.to(device).eval()
+
+
+def _no_heads_for_recorded(path: Path, heads: int | None, predictor_heads: int | None) -> None:
+    if heads is not None or predictor_heads is not None:
+        raise ValueError(
+            f"{path}: this layout records its head counts; heads= applies to reference .pt files"
+        )
 
 
 # -- writing --------------------------------------------------------------------------------------
