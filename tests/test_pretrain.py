@@ -82,6 +82,9 @@ def test_loss_falls_and_the_log_has_diagnostics(reference_run):
     assert [r["frames"] for r in rows] == [4] * 4 + [8] * 2
     assert rows[1]["lr"] == pytest.approx(5.25e-4) and rows[-1]["lr"] == pytest.approx(1e-6)
     assert all(r["skipped"] == 0 for r in rows)
+    assert {r["dtype"] for r in rows} == {"fp32"} and "dtype: fp32" in (
+        reference_run / "config.yaml"
+    ).read_text()
     for key in ("ema", "grad_norm", "clips_per_s", "std_tokens", "std_batch"):
         assert all(np.isfinite(r[key]) for r in rows), key
 

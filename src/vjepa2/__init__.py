@@ -9,11 +9,28 @@ model.save("my-model")                         # safetensors + config.json
 vjepa2.export_transformers(model, "hf-dir")    # transformers.VJEPA2Model.from_pretrained("hf-dir")
 """
 
-from vjepa2.models.model import VJEPA2
-from vjepa2.models.probe_weights import export_classifier_transformers, load_probe, save_probe
-from vjepa2.models.weights import export_transformers, load
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+# Imported on first use, so that ``import vjepa2.cli`` can set the OpenMP wait policy before torch
+# loads (OpenMP reads it once, when the library starts).
+_LAZY = {
+    "VJEPA2": "vjepa2.models.model",
+    "load": "vjepa2.models.weights",
+    "export_transformers": "vjepa2.models.weights",
+    "load_probe": "vjepa2.models.probe_weights",
+    "save_probe": "vjepa2.models.probe_weights",
+    "export_classifier_transformers": "vjepa2.models.probe_weights",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vjepa2' has no attribute {name!r}")
 
 
 def preprocess(frames, crop: int = 256):

@@ -40,7 +40,7 @@ from vjepa2.evals.probe_train import (
     make_optimizer,
     set_head_lrs,
 )
-from vjepa2.models.precision import autocast
+from vjepa2.models.precision import autocast, choose_dtype
 from vjepa2.models.probe import AttentivePooler, ProbeConfig
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.worlds.events import make_event_videos
@@ -76,7 +76,10 @@ class AnticipationConfig:
     cache: bool = opt(True, help="keep the features on disk (<out>/features) so a rerun skips the encoder")
     batch_clips: int = opt(8, help="clips per encoder call while extracting features")
     device: str = opt("cpu", help="cpu, cuda, ...")
-    dtype: str = opt("bf16", help="encoder precision: bf16 (autocast) or fp32")
+    dtype: str = opt(
+        "auto",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
 
 
 # -- classes --------------------------------------------------------------------------------------
@@ -265,6 +268,7 @@ def prepare(cfg: AnticipationConfig, model, out: Path):
 
 
 def run_anticipation(cfg: AnticipationConfig) -> int:
+    cfg.dtype = choose_dtype(cfg.dtype, cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)

@@ -23,7 +23,7 @@ from vjepa2.data.datasets import read_index
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import VideoReadError, read_clip
 from vjepa2.evals.features import load_encoder
-from vjepa2.models.precision import autocast
+from vjepa2.models.precision import DTYPES, autocast, choose_dtype
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,10 @@ class ExtractConfig:
     crop: int = opt(256, help="eval crop size in pixels (short side resized to crop * 256 / 224)")
     batch_size: int = opt(4, help="clips encoded per forward pass")
     device: str = opt("cpu", help="cpu, cuda or cuda:N")
-    dtype: str = opt("bf16", help="bf16 (autocast) or fp32")
+    dtype: str = opt(
+        "auto",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
 
 
 def list_videos(inputs: list[str]) -> list[Path]:
@@ -117,7 +120,7 @@ def _check(cfg: ExtractConfig) -> None:
     for name, value, allowed in (
         ("pooling", cfg.pooling, ("none", "mean")),
         ("format", cfg.format, ("npy", "safetensors")),
-        ("dtype", cfg.dtype, ("bf16", "fp32")),
+        ("dtype", cfg.dtype, DTYPES),
     ):
         if value not in allowed:
             raise SystemExit(f"vjepa2 extract: {name} must be one of {allowed}, got {value!r}")
@@ -126,6 +129,7 @@ def _check(cfg: ExtractConfig) -> None:
 def run_extract(cfg: ExtractConfig) -> int:
     """Encode every input; returns 1 if any file failed (all others are still written)."""
     _check(cfg)
+    cfg.dtype = choose_dtype(cfg.dtype, cfg.device)
     model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
     videos = list_videos(cfg.inputs)
     stems = [p.stem for p in videos]

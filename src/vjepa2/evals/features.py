@@ -38,7 +38,7 @@ from vjepa2.data.transforms import (
 from vjepa2.data.video import read_clip
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
-from vjepa2.models.precision import autocast
+from vjepa2.models.precision import autocast, resolve_dtype
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 
@@ -211,7 +211,8 @@ class FeatureExtractor:
     """Frozen encoder -> probe input tokens, with optional disk cache.
 
     layers: block indices to read (empty: the final output); concat: "tokens" or "features".
-    dtype: "bf16" runs the encoder under bfloat16 autocast (CPU or GPU), "fp32" does not.
+    dtype: "bf16" runs the encoder under bfloat16 autocast (CPU or GPU), "fp32" does not, "auto"
+    picks bf16 where the device does it natively (``models/precision.py``).
     """
 
     def __init__(
@@ -220,15 +221,13 @@ class FeatureExtractor:
         layers: list[int] | None = None,
         concat: str = "tokens",
         single_frame: bool = False,
-        dtype: str = "bf16",
+        dtype: str = "auto",
         cache: FeatureCache | None = None,
     ):
         if concat not in ("tokens", "features"):
             raise ValueError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
-        if dtype not in ("bf16", "fp32"):
-            raise ValueError(f"dtype must be 'bf16' or 'fp32', got {dtype!r}")
         self.model, self.layers, self.concat = model, list(layers or []), concat
-        self.single_frame, self.dtype, self.cache = single_frame, dtype, cache
+        self.single_frame, self.dtype, self.cache = single_frame, resolve_dtype(dtype, model.device), cache
         self.encoder_calls = 0
 
     @property

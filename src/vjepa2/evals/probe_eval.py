@@ -23,6 +23,7 @@ import vjepa2
 from vjepa2.config import opt
 from vjepa2.evals.features import FeatureExtractor, load_encoder, make_loader, weights_fingerprint
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
+from vjepa2.models.precision import choose_dtype
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,10 @@ class ProbeEvalConfig:
     num_views: int = opt(1, help="spatial views per clip (softmax averaged; reference: 3)")
     batch_size: int = opt(8, help="videos per batch")
     device: str = opt("cpu", help="cpu, cuda, ...")
-    dtype: str = opt("bf16", help="encoder precision: bf16 (autocast) or fp32")
+    dtype: str = opt(
+        "auto",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
     workers: int = opt(2, help="data loader worker processes")
 
 
@@ -54,7 +58,10 @@ class ClassifyConfig:
     num_clips: int = opt(1, help="temporal clips per video (softmax averaged)")
     num_views: int = opt(1, help="spatial views per clip (softmax averaged)")
     device: str = opt("cpu", help="cpu, cuda, ...")
-    dtype: str = opt("bf16", help="encoder precision: bf16 (autocast) or fp32")
+    dtype: str = opt(
+        "auto",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
     json: str = opt("", help="also write the results to this JSON file")
 
 
@@ -73,7 +80,7 @@ def probe_spec(probe_dir: Path) -> dict:
         "encoder": str(probe_dir), "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
         "layers": [], "layer_concat": "tokens", "single_frame": False,
         "num_frames": config.get("frames_per_clip", 16), "fps": 4.0, "frame_step": 0,
-        "crop": config.get("crop_size", 256), "num_segments": 1, "dtype": "bf16",
+        "crop": config.get("crop_size", 256), "num_segments": 1, "dtype": "auto",
     }  # fmt: skip
 
 
@@ -101,6 +108,7 @@ def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dty
     )
     if spec.get("weights") and weights_fingerprint(model) != spec["weights"]:
         log.warning("%s: encoder weights differ from those the probe was trained on", spec["encoder"])
+    dtype = choose_dtype(dtype, device)
     extract = FeatureExtractor(model, spec["layers"], spec["layer_concat"], spec["single_frame"], dtype)
     num_classes = probe.cfg.num_classes
     names = label_names("", labels, num_classes) if labels else saved_label_names(path)

@@ -34,6 +34,7 @@ from vjepa2.evals.features import (
     make_loader,
     weights_fingerprint,
 )
+from vjepa2.models.precision import choose_dtype
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 from vjepa2.train.log import MetricsLogger, progress
 
@@ -90,7 +91,10 @@ class ProbeTrainConfig:
     batch_size: int = opt(16, help="clips per step")
     warmup_epochs: float = opt(0.0, help="linear warmup from 0, in epochs (reference: 0)")
     device: str = opt("cpu", help="cpu, cuda, cuda:1, ...")
-    dtype: str = opt("bf16", help="precision of the encoder and the heads: bf16 (autocast) or fp32")
+    dtype: str = opt(
+        "auto",
+        help="precision of the encoder and the heads: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
     workers: int = opt(2, help="data loader worker processes")
 
 
@@ -273,6 +277,7 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
         raise ValueError("probe train: give a training index with --train (CSV 'path label' or a folder)")
     if cfg.eval_every < 1:
         raise ValueError(f"probe train: eval_every must be 1 or more, got {cfg.eval_every}")
+    cfg.dtype = choose_dtype(cfg.dtype, cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)

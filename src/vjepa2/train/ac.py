@@ -30,7 +30,7 @@ from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
-from vjepa2.models.precision import autocast
+from vjepa2.models.precision import DTYPES, autocast, choose_dtype
 from vjepa2.models.world_model import LatentStats, WorldModelSpec, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
@@ -81,7 +81,10 @@ class ACRunConfig:
     steps: int = opt(0, help="optimizer steps (0: warmup + constant + cooldown of the schedule)")
     batch_size: int = opt(32, help="windows per process and step")
     rollout_steps: int = opt(2, help="autoregressive steps of the rollout loss (0: teacher forcing only)")
-    dtype: str = opt("bf16", help="autocast dtype: bf16 or fp32")
+    dtype: str = opt(
+        "auto",
+        help="autocast dtype: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N")
     threads: int = opt(0, help="CPU threads of torch (0: its default; 1 is fastest on a busy machine)")
     parallel: str = opt("ddp", help="under torchrun: ddp or none")
@@ -189,8 +192,8 @@ class Prepared:
 def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
     """Trajectories, split, statistics, frozen encoder, (cached) latents and windows."""
     run = cfg.run
-    if run.dtype not in ("bf16", "fp32"):
-        raise ValueError(f"unknown run.dtype {run.dtype!r}; expected bf16 or fp32")
+    if run.dtype not in DTYPES:
+        raise ValueError(f"unknown run.dtype {run.dtype!r}; expected one of {DTYPES}")
     if not 0 <= run.rollout_steps < cfg.data.num_frames:
         raise ValueError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
     d = cfg.data
@@ -264,6 +267,7 @@ def run_train_ac(cfg: TrainACConfig) -> int:
     """Train the AC predictor on a frozen encoder; writes ``<out>/model`` for the Planner."""
     info = dist.setup(cfg.run.device)
     device, run = info.device, cfg.run
+    run.dtype = choose_dtype(run.dtype, device, announce=dist.is_main())
     if run.threads > 0:
         torch.set_num_threads(run.threads)
     out = Path(run.out)
@@ -313,7 +317,7 @@ def run_train_ac(cfg: TrainACConfig) -> int:
             }
             seconds, tick = (time.perf_counter() - tick) / run.log_every, time.perf_counter()
             if log is not None:
-                log.log(step, **losses, lr=lr, sec_per_step=seconds)
+                log.log(step, **losses, lr=lr, sec_per_step=seconds, dtype=run.dtype)
                 bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
         if p.val_windows is not None and log is not None and (step % run.eval_every == 0 or step == total):
             log.log(

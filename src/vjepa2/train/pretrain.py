@@ -29,7 +29,7 @@ from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistribut
 from vjepa2.data.memory import DecodedVideos
 from vjepa2.masks import MaskSpec, make_generators, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import VideoEncoder
-from vjepa2.models.precision import autocast
+from vjepa2.models.precision import DTYPES, autocast, choose_dtype
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 from vjepa2.train import distributed as dist
@@ -88,7 +88,10 @@ class RunConfig:
     steps: int = opt(0, help="optimizer steps (0: the schedule's warmup + constant + cooldown)")
     batch_size: int = opt(24, help="clips per process and micro-batch")
     accum: int = opt(1, help="gradient accumulation: micro-batches per optimizer step")
-    dtype: str = opt("bf16", help="autocast dtype: bf16 or fp32")
+    dtype: str = opt(
+        "auto",
+        help="autocast dtype: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+    )
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N")
     compile: bool = opt(False, help="torch.compile the encoder, target encoder and predictor")
     parallel: str = opt("ddp", help="under torchrun: ddp or fsdp (FSDP2 fully_shard)")
@@ -337,8 +340,8 @@ def build(cfg: PretrainConfig, info: dist.DistInfo):
 
 
 def check(cfg: PretrainConfig) -> None:
-    if cfg.run.dtype not in ("bf16", "fp32"):
-        raise ValueError(f"run.dtype must be bf16 or fp32, got {cfg.run.dtype!r}")
+    if cfg.run.dtype not in DTYPES:
+        raise ValueError(f"run.dtype must be one of {DTYPES}, got {cfg.run.dtype!r}")
     if cfg.run.batch_size < 1 or cfg.run.accum < 1:
         raise ValueError("run.batch_size and run.accum must be >= 1")
     if not cfg.masks:
@@ -351,6 +354,7 @@ def run_pretrain(cfg: PretrainConfig) -> int:
     """Train (or resume) the run in ``cfg.run.out``; single process or under torchrun."""
     check(cfg)
     info = dist.setup(cfg.run.device)
+    cfg.run.dtype = choose_dtype(cfg.run.dtype, info.device, announce=info.is_main)
     try:
         nets, optimizer = build(cfg, info)
         step = restore(cfg, nets[0], nets[2], optimizer)
@@ -384,7 +388,7 @@ def run_pretrain(cfg: PretrainConfig) -> int:
             if step % cfg.run.log_every == 0 or step == stop:
                 row = log_row(metrics, phase, time.perf_counter() - start, info)
                 if logger:
-                    logger.log(step, **row)
+                    logger.log(step, **row, dtype=cfg.run.dtype)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
             if step % cfg.run.checkpoint_every == 0 or step == stop:
                 save(cfg, step, nets[0], nets[2], optimizer, {"loss": float(metrics["loss"])})
