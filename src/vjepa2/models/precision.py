@@ -50,6 +50,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def machine_summary() -> str:
+    """CPU model, threads, the flags that decide precision, torch version: printed beside figures."""
+    flags = cpu_flags() or set()
+    shown = sorted(f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")))
+    native = "native bf16" if fast_bf16("cpu") else "no native bf16"
+    return (
+        f"CPU: {cpu_name()}, {torch.get_num_threads()} torch threads, flags {' '.join(shown) or '?'} "
+        f"({native}); torch {torch.__version__}"
+    )
+
+
 def timed_bf16_ratio(size: int = 512, repeats: int = 3) -> float:
     """Seconds of a bf16 matmul over seconds of the fp32 one (best of ``repeats``); < 1: bf16 faster."""
     a = torch.randn(size, size)
