@@ -36,7 +36,9 @@ from vjepa2.models.precision import machine_summary
 def token_error(encoder: str, data: Path, task: str, clips: int) -> dict:
     cfg = load_config(ProbeTrainConfig, "configs/probe/tiny-cpu.yaml", [f"encoder={encoder}"])
     dataset = clip_dataset(str(data / f"{task}_val.csv"), feature_spec(cfg, load_encoder(encoder), cfg.crop))
-    views = torch.stack([dataset[i]["clip"] for i in range(min(clips, len(dataset)))])[:, None, None]
+    views = torch.stack(
+        [dataset[i]["clip"] for i in range(min(clips, len(dataset)))]
+    )  # (B, M, S, T, C, H, W)
     out, seconds = {}, {}
     for dtype in ("fp32", "int8"):
         extract = FeatureExtractor(load_encoder(encoder), dtype=dtype)
@@ -124,6 +126,7 @@ def main() -> None:
     parser.add_argument("--data", default="data/probe-worlds", help="make-videos folder (made if missing)")
     parser.add_argument("--task", default="direction")
     parser.add_argument("--clips", type=int, default=256, help="validation clips for the token comparison")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs of the probe trained here")
     parser.add_argument("--out", default="runs/int8-error")
     parser.add_argument("--world-model", default="", help="train-ac output model folder (planning part)")
     parser.add_argument("--episodes", type=int, default=20)
