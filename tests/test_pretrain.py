@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import vjepa2
+from vjepa2.checkpoints.training import load_checkpoint
 from vjepa2.cli import _load_command, main, parse
 from vjepa2.config import load_config
 from vjepa2.data.video import write_video
-from vjepa2.train.checkpoint import load_checkpoint
 from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
 from vjepa2.train.pretrain import PretrainConfig, build_models, phases, run_pretrain
 

@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "encode videos or images with a frozen encoder and write features (.npy or .safetensors)",
     ),
     "convert": (
-        "vjepa2.models.convert",
+        "vjepa2.checkpoints.convert",
         "ConvertConfig",
         "run_convert",
         "convert a checkpoint (reference .pt, transformers dir, ours) to our format or transformers",

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-import vjepa2
+from vjepa2.checkpoints.probes import load_probe, probe_folder
 from vjepa2.config import opt
+from vjepa2.errors import UserError
 from vjepa2.evals.features import FeatureExtractor, load_encoder, make_loader, weights_fingerprint
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
 from vjepa2.models.precision import choose_dtype
@@ -96,10 +97,10 @@ def saved_label_names(probe_dir: Path) -> list[str] | None:
 
 def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dtype: str):
     """(probe, feature extractor, spec, label names) for a saved probe folder."""
-    path = Path(probe_dir)
+    path = probe_folder(probe_dir)
     if not path.is_dir():
-        raise FileNotFoundError(f"probe folder not found: {path}")
-    probe = vjepa2.load_probe(path).to(device).eval()
+        raise UserError(f"{path}: not a probe folder (written by `vjepa2 probe train` or transformers)")
+    probe = load_probe(path).to(device).eval()
     spec = probe_spec(path)
     if encoder:
         spec = {**spec, "encoder": encoder, "weights": None}

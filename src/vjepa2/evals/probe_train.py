@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import vjepa2
+from vjepa2.checkpoints.probes import PROBE_DIR, save_probe
 from vjepa2.config import opt
 from vjepa2.data.datasets import balanced_subset, read_index
 from vjepa2.evals.features import (
@@ -348,8 +348,8 @@ def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> 
     ``history`` maps each evaluated epoch to every head's top-1 (%), the last one picks the head."""
     final = history[max(history)] if history else [0.0] * len(heads)
     best = best_head(final)
-    probe_dir = out / "probe"
-    vjepa2.save_probe(heads[best].module.cpu(), probe_dir, names)
+    probe_dir = out / PROBE_DIR
+    save_probe(heads[best].module.cpu(), probe_dir, names)
     (probe_dir / FEATURES_FILE).write_text(json.dumps(spec, indent=1))
     metric = "val_top1" if has_val else "train_top1"
     results = {

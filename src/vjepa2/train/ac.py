@@ -26,6 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.checkpoints.training import (
+    find_latest,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
@@ -34,7 +41,6 @@ from vjepa2.models.precision import DTYPES, autocast, choose_dtype
 from vjepa2.models.world_model import LatentStats, WorldModelSpec, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
-from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vjepa2.train.jepa import param_groups
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay

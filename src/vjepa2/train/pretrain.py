@@ -24,6 +24,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vjepa2.checkpoints.training import (
+    find_latest,
+    read_training_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.data.memory import DecodedVideos
@@ -33,7 +40,6 @@ from vjepa2.models.precision import DTYPES, autocast, choose_dtype
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 from vjepa2.train import distributed as dist
-from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
 from vjepa2.train.log import MetricsLogger, collapse_stats, progress
 from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
@@ -237,19 +243,10 @@ def restore(cfg: PretrainConfig, model: nn.Module, target: nn.Module, optimizer)
     path = latest or (Path(cfg.model.init_from) if cfg.model.init_from else None)
     if path is None:
         return 0
-    state = load_checkpoint(path)
-    if "config" not in state:  # a reference checkpoint: weights only, through the key maps
-        from vjepa2.models.weights import load
-
-        online, ema = load(path, encoder_key="encoder"), load(path, encoder_key="target_encoder")
-        state = {
-            "encoder": online.encoder.state_dict(),
-            "predictor": online.predictor.state_dict(),
-            "target_encoder": ema.encoder.state_dict(),
-        }
+    state = read_training_state(path)
     student_state = {f"{name}.{k}": v for name in ("encoder", "predictor") for k, v in state[name].items()}
     try:
-        dist.load_full_state(model, student_state, optimizer, state.get("opt"))
+        dist.load_full_state(model, student_state, optimizer, state.get("optimizer"))
         dist.load_full_state(target, state["target_encoder"])
     except (RuntimeError, KeyError, ValueError) as err:
         raise ValueError(f"{path}: does not fit the model of this config ({err})") from err
