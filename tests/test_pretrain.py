@@ -117,9 +117,11 @@ def test_gradient_accumulation_matches_the_full_batch(videos, reference_run, tmp
 
 def test_checkpoint_holds_the_run_and_loads_with_vjepa2_load(reference_run):
     state = load_checkpoint(reference_run / "latest.pt")
-    for key in ("encoder", "predictor", "target_encoder", "opt", "step", "rng", "config", "pretrain_config"):
+    for key in ("encoder", "predictor", "target_encoder", "optimizer", "step", "rng", "config", "run_config"):
         assert key in state, key
-    assert state["step"] == 6 and state["config"]["encoder"]["depth"] == 2
+    assert (state["schema"], state["command"], state["step"]) == (2, "pretrain", 6)
+    assert state["config"]["encoder"]["depth"] == 2 and state["run_config"]["run"]["batch_size"] == 4
+    assert state["metrics"]["loss"] == losses(reference_run)[-1][1]
     model = vjepa2.load(reference_run / "latest.pt")
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, state["target_encoder"][name]), name

@@ -203,7 +203,7 @@ def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch, ca
     assert low["best"]["val_top1"] == max(h["val_top1_per_epoch"][-1] for h in low["heads"])
     rows = [json.loads(line) for line in (run3 / "metrics.jsonl").read_text().splitlines()]
     assert [r["val_top1"] is not None for r in rows] == [False, False, False, True, False, True]
-    with pytest.raises(ValueError, match="eval_every must be 1 or more"):
+    with pytest.raises(ValueError, match="eval_every: must be 1 or more"):
         main(train_args(colour_data, run3, cache) + ["--eval-every", "0"])
 
 

@@ -91,6 +91,23 @@ def test_train_resume_and_export(episodes, tmp_path):
         torch.testing.assert_close(split[key], full[key], atol=0, rtol=0, msg=key)
 
 
+def test_gradient_accumulation_matches_the_full_batch(episodes, tmp_path):
+    assert _train(episodes, tmp_path / "full", "--run.steps", "3") == 0
+    assert (
+        _train(episodes, tmp_path / "accum", "--run.steps", "3", "--run.batch-size", "2", "--run.accum", "2")
+        == 0
+    )
+    rows = {
+        name: [json.loads(r) for r in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+        for name in ("full", "accum")
+    }
+    got, want = ([r["loss"] for r in rows[name] if "loss" in r] for name in ("accum", "full"))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    full, accum = (load_file(tmp_path / name / "model" / "model.safetensors") for name in ("full", "accum"))
+    for key in full:
+        torch.testing.assert_close(accum[key], full[key], atol=1e-5, rtol=0, msg=key)
+
+
 def test_cache_reuse_and_no_cache(episodes, tmp_path):
     cache = tmp_path / "cache.safetensors"
     assert _train(episodes, tmp_path / "a", "--run.steps", "1", "--data.cache-file", str(cache)) == 0

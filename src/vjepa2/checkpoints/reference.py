@@ -32,9 +32,8 @@ def read_reference(
     key = encoder_key if encoder_key in ckpt else "encoder"
     if key not in ckpt:
         keys = [k for k in ckpt if isinstance(ckpt[k], dict)]
-        raise CheckpointError(
-            f"{path}: no encoder state {encoder_key!r} (or 'encoder'); the dict holds {keys}"
-        )
+        wanted = repr(encoder_key) + (" (or 'encoder')" if encoder_key != "encoder" else "")
+        raise CheckpointError(f"{path}: no encoder state {wanted}; the dict holds {keys}")
     encoder_state = km.to_ours(km.strip_prefixes(ckpt[key]), km.REFERENCE_ENCODER, km.REFERENCE_UNUSED)
     encoder = build_encoder(encoder_state, f"{path} [{key}]", heads=heads)
     predictor = None

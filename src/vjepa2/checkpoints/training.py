@@ -95,7 +95,7 @@ def read_training_state(path: str | Path) -> dict:
     """A training checkpoint of any schema, upgraded; a reference pretraining checkpoint gives its
     weights alone (``encoder``, ``predictor``, ``target_encoder``: no step, optimizer or RNG)."""
     state = load_checkpoint(path)
-    if is_training_checkpoint(state):
+    if "schema" in state or "config" in state:  # reference checkpoints have neither
         return upgrade(state)
     online = read_reference(path, "encoder", state)
     target = read_reference(path, "target_encoder", state)
