@@ -188,7 +188,7 @@ def test_phases_and_bad_configs(videos, tmp_path):
         run_pretrain(config(videos, tmp_path, "data.weights=[1, 2]"))
 
 
-def test_no_data_argument_makes_synthetic_videos(tmp_path):
+def test_no_data_argument_makes_synthetic_videos(tmp_path, capsys):
     args = [arg for arg in TINY if not arg.startswith(("cooldown", "schedule"))]
     cache = tmp_path / "cache"
     assert (
@@ -207,6 +207,11 @@ def test_no_data_argument_makes_synthetic_videos(tmp_path):
     )
     assert len(list((cache / "videos").glob("*.mp4"))) == 4
     assert losses(tmp_path / "run")[0][0] == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # it says where it wrote
+    assert (
+        last
+        == f"pretrain: done at step 1 of 1; wrote latest.pt, log.jsonl, config.yaml in {tmp_path / 'run'}"
+    )
 
 
 @pytest.mark.slow

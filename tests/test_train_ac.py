@@ -39,6 +39,10 @@ def encode_raw(world, frames):
 
 
 def _train(episodes, out, *extra):
+    return main(_args(episodes, out, *extra))
+
+
+def _args(episodes, out, *extra) -> list[str]:
     args = ["train-ac", "--data.source", str(episodes), "--run.out", str(out), *TINY]
     args += [
         "--schedule.warmup-steps",
@@ -48,7 +52,7 @@ def _train(episodes, out, *extra):
         "--schedule.cooldown-steps",
         "2",
     ]
-    return main([*args, "--run.log-every", "1", "--run.eval-every", "3", *extra])
+    return [*args, "--run.log-every", "1", "--run.eval-every", "3", *extra]
 
 
 def test_losses_match_their_definition():
@@ -70,8 +74,13 @@ def test_losses_match_their_definition():
     assert none == 0
 
 
-def test_train_resume_and_export(episodes, tmp_path):
+def test_train_resume_and_export(episodes, tmp_path, capsys):
     assert _train(episodes, tmp_path / "full", "--run.steps", "6") == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # it says where it wrote
+    assert (
+        last
+        == f"train-ac: done at step 6 of 6; wrote model/, latest.pt, log.jsonl, config.yaml in {tmp_path / 'full'}"
+    )
     model_dir = tmp_path / "full" / "model"
     world = WorldModel.load(model_dir)
     assert world.action_dim == 2 and world.state_dim == 2 and world.grid_hw == (2, 2)
@@ -136,10 +145,11 @@ def test_cache_reuse_and_no_cache(episodes, tmp_path):
     torch.testing.assert_close(world.encode(frames), world.latent_stats.apply(encode_raw(world, frames)))
 
 
-def test_bad_config_errors(episodes, tmp_path):
-    with pytest.raises(ValueError, match="no trajectory source"):
-        main(["train-ac", "--run.out", str(tmp_path)])
-    with pytest.raises(ValueError, match="rollout_steps"):
-        _train(episodes, tmp_path / "x", "--run.rollout-steps", "4")
-    with pytest.raises(ValueError, match="multiple of the encoder patch"):
-        _train(episodes, tmp_path / "y", "--model.crop", "40")
+def test_bad_config_errors(episodes, tmp_path, user_error):
+    assert "no trajectory source" in user_error(["train-ac", "--run.out", str(tmp_path)])
+    assert "run.rollout_steps must be in 0..num_frames-1" in user_error(
+        _args(episodes, tmp_path / "x", "--run.rollout-steps", "4")
+    )
+    assert "model.crop 40 is not a multiple of the encoder patch" in user_error(
+        _args(episodes, tmp_path / "y", "--model.crop", "40")
+    )

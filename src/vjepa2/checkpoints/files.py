@@ -40,17 +40,20 @@ def read_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises RuntimeError, pickle errors, EOFError, ... on a bad file
         text = str(err)
-        if "Weights only load failed" in text:
-            found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
-            what = f" ({found.group(1).rstrip('.')})" if found else ""
+        found = re.search(r"Unsupported (?:global|class): (?:GLOBAL )?(\S+)", text)
+        if found:  # torch's weights-only unpickler met a Python object
             raise CheckpointError(
-                f"{path}: not a plain-tensor checkpoint: it holds Python objects{what} besides tensors "
-                "and plain values, and those are not unpickled"
+                f"{path}: not a plain-tensor checkpoint: it holds Python objects ({found.group(1).rstrip('.')}) "
+                "besides tensors and plain values, and those are not unpickled"
             ) from None
-        reason = text.strip().splitlines()[0] if text.strip() else "no details"
+        detail = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
+        reason = (
+            detail.group(1)
+            if detail
+            else f"{type(err).__name__}: {text.strip().splitlines()[0] if text.strip() else 'no details'}"
+        )
         raise CheckpointError(
-            f"{path}: cannot read the checkpoint ({type(err).__name__}: {reason}); "
-            "the file is truncated, corrupt or not a PyTorch checkpoint"
+            f"{path}: cannot read the checkpoint ({reason}); the file is truncated, corrupt or not a PyTorch checkpoint"
         ) from None
 
 

@@ -58,9 +58,9 @@ def load(
     if path.is_dir() or path.suffix == ".safetensors":
         directory = path if path.is_dir() else path.parent
         if not (directory / "config.json").is_file():
-            where = "this folder" if path.is_dir() else f"{directory} beside it"
-            raise MissingPathError(f"{path}: no config.json in {where}; a model folder holds config.json "
-                                   "and model.safetensors (written by model.save, convert or transformers)")  # fmt: skip
+            where = "in this folder" if path.is_dir() else "beside this file"
+            raise MissingPathError(f"{path}: no config.json {where}; a model folder holds config.json and "
+                                   "model.safetensors (written by model.save, vjepa2 convert or transformers)")  # fmt: skip
         _no_heads_for_recorded(path, heads, predictor_heads)
         config = read_json(directory / "config.json")
         modules = read_ours(path) if is_ours(config) else read_transformers(directory)

@@ -36,6 +36,7 @@ from vjepa2.data.transforms import (
     train_transform,
 )
 from vjepa2.data.video import read_clip
+from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import autocast, resolve_dtype
 
@@ -191,7 +192,7 @@ class FeatureExtractor:
         cache: FeatureCache | None = None,
     ):
         if concat not in ("tokens", "features"):
-            raise ValueError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
+            raise UserError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
         self.model, self.layers, self.concat = model, list(layers or []), concat
         self.single_frame, self.dtype, self.cache = single_frame, resolve_dtype(dtype, model.device), cache
         self.encoder_calls = 0

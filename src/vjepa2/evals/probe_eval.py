@@ -21,7 +21,7 @@ import torch
 
 from vjepa2.checkpoints.probes import load_probe, probe_folder
 from vjepa2.config import opt
-from vjepa2.errors import UserError
+from vjepa2.errors import MissingPathError, UserError
 from vjepa2.evals.features import FeatureExtractor, load_encoder, make_loader, weights_fingerprint
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
 from vjepa2.models.precision import choose_dtype
@@ -74,9 +74,7 @@ def probe_spec(probe_dir: Path) -> dict:
         return json.loads(file.read_text())
     config = json.loads((probe_dir / "config.json").read_text())
     if "hidden_size" not in config:
-        raise ValueError(
-            f"{probe_dir}: no {FEATURES_FILE}; pass the encoder it was trained on with --encoder"
-        )
+        raise UserError(f"{probe_dir}: no {FEATURES_FILE}; pass the encoder it was trained on with --encoder")
     return {
         "encoder": str(probe_dir), "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
         "layers": [], "layer_concat": "tokens", "single_frame": False,
@@ -187,11 +185,11 @@ def plot_confusion(confusion: list[list[int]], names: list[str], path: Path, tit
 # -- the commands ---------------------------------------------------------------------------------
 def run_probe_eval(cfg: ProbeEvalConfig) -> int:
     if not cfg.probe or not cfg.data:
-        raise ValueError("probe eval: give --probe (a probe folder) and --data (an index to evaluate)")
+        raise UserError("probe eval: give --probe (a probe folder) and --data (an index to evaluate)")
     probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
     dataset = clip_dataset(cfg.data, spec, num_clips=cfg.num_clips, num_views=cfg.num_views)
     if max(dataset.labels) >= len(names):
-        raise ValueError(f"{cfg.data}: label {max(dataset.labels)} but the probe has {len(names)} classes")
+        raise UserError(f"{cfg.data}: label {max(dataset.labels)} but the probe has {len(names)} classes")
     loader = make_loader(dataset, cfg.batch_size, False, cfg.workers)
     all_probs, all_labels, all_paths = [], [], []
     for probs, labels, paths in predict(probe, extract, loader):
@@ -199,7 +197,7 @@ def run_probe_eval(cfg: ProbeEvalConfig) -> int:
         all_labels.append(labels)
         all_paths += paths
     if not all_paths:
-        raise ValueError(f"{cfg.data}: no readable video")
+        raise UserError(f"{cfg.data}: no readable video")
     probs, labels = torch.cat(all_probs), torch.cat(all_labels)
     metrics = classification_metrics(probs, labels, names)
     metrics.update(
@@ -227,10 +225,10 @@ def run_probe_eval(cfg: ProbeEvalConfig) -> int:
 
 def run_classify(cfg: ClassifyConfig) -> int:
     if not cfg.videos or not cfg.checkpoint:
-        raise ValueError("classify: give one or more videos and --checkpoint (a probe folder)")
+        raise UserError("classify: give one or more videos and --checkpoint (a probe folder)")
     missing = [v for v in cfg.videos if not Path(v).exists()]
     if missing:
-        raise FileNotFoundError(f"video not found: {missing[0]}")
+        raise MissingPathError(f"video not found: {missing[0]}")
     probe, extract, spec, names = load_probe_setup(
         cfg.checkpoint, cfg.encoder, cfg.labels, cfg.device, cfg.dtype
     )

@@ -25,7 +25,7 @@ from torch import nn
 from vjepa2.checkpoints.probes import PROBE_DIR, save_probe
 from vjepa2.config import opt
 from vjepa2.data.datasets import balanced_subset, read_index
-from vjepa2.errors import UserError
+from vjepa2.errors import MissingPathError, UserError
 from vjepa2.evals.features import (
     CachedClips,
     ClipDataset,
@@ -106,7 +106,7 @@ def label_names(index: str, labels_file: str = "", num_classes: int | None = Non
     if labels_file:
         path = Path(labels_file)
         if not path.is_file():
-            raise FileNotFoundError(f"label names file not found: {path}")
+            raise MissingPathError(f"label names file not found: {path}")
         text = path.read_text()
         names = json.loads(text) if path.suffix == ".json" else [ln.strip() for ln in text.splitlines()]
         names = [n for n in names if n]
@@ -120,7 +120,7 @@ def label_names(index: str, labels_file: str = "", num_classes: int | None = Non
             return None
         names = list(tasks[task]["classes"])
     if num_classes is not None and len(names) < num_classes:
-        raise ValueError(f"{labels_file or index}: {len(names)} label names for {num_classes} classes")
+        raise UserError(f"{labels_file or index}: {len(names)} label names for {num_classes} classes")
     return names
 
 
@@ -135,7 +135,7 @@ class Head:
 def make_heads(build: Callable[[], nn.Module], lrs: list[float], wds: list[float], seed: int) -> list[Head]:
     """One head per (wd, lr) pair, wd-major as the reference lists them; each drawn from ``seed``."""
     if not lrs or not wds:
-        raise ValueError("the head grid needs at least one learning rate and one weight decay")
+        raise UserError("the head grid needs at least one learning rate and one weight decay")
     heads = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

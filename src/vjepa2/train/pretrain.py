@@ -27,7 +27,7 @@ from torch import nn
 from vjepa2.config import opt
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.data.memory import DecodedVideos
-from vjepa2.errors import UserError
+from vjepa2.errors import MissingPathError, UserError
 from vjepa2.masks import MaskGenerator, MaskSpec, make_generators, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.precision import autocast
@@ -317,6 +317,9 @@ def build(cfg: PretrainConfig, info: dist.DistInfo) -> Nets:
 
 
 def check(cfg: PretrainConfig) -> None:
+    missing = [source for source in cfg.sources if not Path(source).exists()]
+    if missing:
+        raise MissingPathError(f"data source not found: {missing[0]}")
     if not cfg.masks:
         raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
