@@ -9,9 +9,11 @@ from safetensors.torch import load_file
 
 from vjepa2.cli import main
 from vjepa2.data.episodes import write_episode, write_index
+from vjepa2.evals.features import load_encoder
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.world_model import WorldModel, encode_frames
 from vjepa2.train.ac import ac_losses
+from vjepa2.train.ac_features import build_encoder
 
 TINY = ["--model.encoder-overrides", "{depth: 1}", "--model.dim", "32", "--model.depth", "1"]
 TINY += ["--model.heads", "1", "--data.num-frames", "4", "--run.batch-size", "4", "--run.dtype", "fp32"]
@@ -98,6 +100,19 @@ def test_train_resume_and_export(episodes, tmp_path, capsys):
     split = load_file(tmp_path / "split" / "model" / "model.safetensors")
     for key in full:
         torch.testing.assert_close(split[key], full[key], atol=0, rtol=0, msg=key)
+
+
+def test_the_frozen_encoder_comes_from_the_one_random_model_factory(tmp_path):
+    encoder, description = build_encoder("random:tiny", {"depth": 1}, seed=3)
+    probes = load_encoder("random:tiny", seed=3, depth=1)  # what probes and extract use
+    assert description == "random:tiny seed=3 [('depth', 1)]" and not encoder.training
+    for key, value in probes.encoder.state_dict().items():
+        assert torch.equal(encoder.state_dict()[key], value), key
+    probes.save(tmp_path / "trained")  # random:<checkpoint>: its shape, fresh weights
+    twin, _ = build_encoder(f"random:{tmp_path / 'trained'}", {}, seed=4)
+    assert twin.cfg == encoder.cfg and not torch.equal(
+        twin.blocks[0].mlp.fc1.weight, encoder.blocks[0].mlp.fc1.weight
+    )
 
 
 def test_gradient_accumulation_matches_the_full_batch(episodes, tmp_path):
