@@ -34,7 +34,8 @@ def test_headwise_attention_matches_sdpa_in_fp32():
 
 
 def test_bf16_training_path_gives_sdpa_gradients():
-    # Under bf16 with gradients on CPU, attention() takes the matmul path; its output and input
+    # Under bf16 with gradients on CPU, attention() takes the matmul path where bf16 is native,
+    # SDPA elsewhere; either way its output and input
     # gradients match fp32 SDPA within bf16 rounding, block-causal mask included.
     q, k, v = qkv(N=24, M=24)
     mask = block_causal_mask(steps=4, tokens_per_step=6)
@@ -56,3 +57,21 @@ def test_long_sequences_keep_sdpa(monkeypatch):
     monkeypatch.setattr(blocks, "math_attention", lambda *a, **k: pytest.fail("math path taken"))
     q, k, v = (t.bfloat16().requires_grad_() for t in qkv())
     blocks.attention(q, k, v).float().sum().backward()
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_matmul_paths_only_where_bf16_is_native(monkeypatch, native):
+    # Emulated bf16 matmuls are 10-35x slower than SDPA (AVX2 CPUs): they are taken only on
+    # CPUs that do bf16 natively, where they beat SDPA.
+    taken = []
+    monkeypatch.setattr(blocks, "fast_bf16", lambda device_type: native)
+    for name in ("math_attention", "headwise_attention"):
+        real = getattr(blocks, name)
+        monkeypatch.setattr(
+            blocks, name, lambda *a, _real=real, _name=name, **k: taken.append(_name) or _real(*a, **k)
+        )
+    q, k, v = (t.bfloat16() for t in qkv(N=16, M=16))
+    with torch.no_grad():
+        blocks.attention(q, k, v)
+    blocks.attention(*(t.requires_grad_() for t in (q, k, v)))
+    assert taken == (["headwise_attention", "math_attention"] if native else [])

@@ -23,7 +23,8 @@ from vjepa2.data.datasets import read_index
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import VideoReadError, read_clip
 from vjepa2.evals.features import load_encoder
-from vjepa2.models.precision import DTYPES, autocast, choose_dtype
+from vjepa2.models.precision import INFERENCE_DTYPES, autocast, choose_dtype
+from vjepa2.models.quantize import for_inference
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class ExtractConfig:
     device: str = opt("cpu", help="cpu, cuda or cuda:N")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), "
+        "bf16, fp32, or int8 (CPU: dynamic int8 Linear layers, ~1.4x faster than fp32 on AVX2; error in BENCHMARKS.md)",
     )
 
 
@@ -120,7 +122,7 @@ def _check(cfg: ExtractConfig) -> None:
     for name, value, allowed in (
         ("pooling", cfg.pooling, ("none", "mean")),
         ("format", cfg.format, ("npy", "safetensors")),
-        ("dtype", cfg.dtype, DTYPES),
+        ("dtype", cfg.dtype, INFERENCE_DTYPES),
     ):
         if value not in allowed:
             raise SystemExit(f"vjepa2 extract: {name} must be one of {allowed}, got {value!r}")
@@ -129,8 +131,9 @@ def _check(cfg: ExtractConfig) -> None:
 def run_extract(cfg: ExtractConfig) -> int:
     """Encode every input; returns 1 if any file failed (all others are still written)."""
     _check(cfg)
-    cfg.dtype = choose_dtype(cfg.dtype, cfg.device)
+    cfg.dtype = choose_dtype(cfg.dtype, cfg.device, inference=True)
     model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
+    model.encoder = for_inference(model.encoder, cfg.dtype)
     videos = list_videos(cfg.inputs)
     stems = [p.stem for p in videos]
     clashing = {s for s in stems if stems.count(s) > 1}

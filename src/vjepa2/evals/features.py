@@ -39,6 +39,7 @@ from vjepa2.data.video import read_clip
 from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import autocast, resolve_dtype
+from vjepa2.models.quantize import for_inference
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,8 @@ class FeatureExtractor:
 
     layers: block indices to read (empty: the final output); concat: "tokens" or "features".
     dtype: "bf16" runs the encoder under bfloat16 autocast (CPU or GPU), "fp32" does not, "auto"
-    picks bf16 where the device does it natively (``models/precision.py``).
+    picks bf16 where the device does it natively (``models/precision.py``), "int8" quantizes the
+    encoder's Linear layers (CPU inference; the heads a probe trains on it stay fp32).
     """
 
     def __init__(
@@ -194,7 +196,9 @@ class FeatureExtractor:
         if concat not in ("tokens", "features"):
             raise UserError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
         self.model, self.layers, self.concat = model, list(layers or []), concat
-        self.single_frame, self.dtype, self.cache = single_frame, resolve_dtype(dtype, model.device), cache
+        self.dtype = resolve_dtype(dtype, model.device, inference=True)
+        self.single_frame, self.cache = single_frame, cache
+        model.encoder = for_inference(model.encoder, self.dtype)
         self.encoder_calls = 0
 
     @property

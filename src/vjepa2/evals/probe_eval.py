@@ -42,7 +42,8 @@ class ProbeEvalConfig:
     device: str = opt("cpu", help="cpu, cuda, ...")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16, "
+        "fp32, or int8 (CPU: dynamic int8 Linear layers)",
     )
     workers: int = opt(2, help="data loader worker processes")
 
@@ -61,7 +62,8 @@ class ClassifyConfig:
     device: str = opt("cpu", help="cpu, cuda, ...")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16, "
+        "fp32, or int8 (CPU: dynamic int8 Linear layers)",
     )
     json: str = opt("", help="also write the results to this JSON file")
 
@@ -107,7 +109,7 @@ def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dty
     )
     if spec.get("weights") and weights_fingerprint(model) != spec["weights"]:
         log.warning("%s: encoder weights differ from those the probe was trained on", spec["encoder"])
-    dtype = choose_dtype(dtype, device)
+    dtype = choose_dtype(dtype, device, inference=True)
     extract = FeatureExtractor(model, spec["layers"], spec["layer_concat"], spec["single_frame"], dtype)
     num_classes = probe.cfg.num_classes
     names = label_names("", labels, num_classes) if labels else saved_label_names(path)

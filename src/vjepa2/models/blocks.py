@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vjepa2.models.precision import fast_bf16
 from vjepa2.models.rope import apply_rope
 
 # (cos, sin) tables from RoPE3D.tables, each (N, head_dim) or (B, N, head_dim)
@@ -30,9 +31,9 @@ class MLP(nn.Module):
 def headwise_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Softmax attention one head at a time with plain matmuls: (B, heads, N, hd) -> same.
 
-    On CPU in bf16 the fused SDPA kernel runs at a fraction of the bf16 GEMM speed; two GEMMs
-    per head are about twice as fast at V-JEPA sizes, while one head's (N, N) scores stay small
-    (128 MB at 8192 tokens). Used for inference only: training keeps SDPA's memory behaviour.
+    On CPUs with native bf16 (AMX) the fused SDPA kernel runs at a fraction of the bf16 GEMM
+    speed; two GEMMs per head are about twice as fast at V-JEPA sizes, while one head's (N, N)
+    scores stay small (128 MB at 8192 tokens). Used for inference only.
     """
     scale = q.shape[-1] ** -0.5
     out = torch.empty_like(q)
@@ -62,12 +63,14 @@ def math_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask=
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask=None) -> torch.Tensor:
     """Scaled-dot-product attention with the fastest CPU kernel for the case, else SDPA.
 
-    The CPU's fused SDPA kernel is fast in float32 but slow in bf16 (its backward above all: 3-4x
-    slower than two bf16 GEMMs at 128 tokens), so bf16 on CPU takes matmuls: per head for
-    inference (memory stays one head's scores), whole for training while the saved scores are
-    small; long-sequence training keeps SDPA's memory behaviour.
+    Where the CPU does bf16 natively (AMX, measured on a Xeon), the fused SDPA kernel is slow in
+    bf16 (its backward above all: 3-4x slower than two bf16 GEMMs at 128 tokens), so bf16 takes
+    matmuls there: per head for inference (memory stays one head's scores), whole for training
+    while the saved scores are small. Everywhere else SDPA wins: on an AVX2-only EPYC, fp32 SDPA
+    is 1.2-3x faster than the matmul paths from 54 to 8192 tokens (inference and training), and
+    emulated bf16 matmuls are 10-35x slower than bf16 SDPA.
     """
-    if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu" and fast_bf16("cpu"):
         if attn_mask is None and not torch.is_grad_enabled():
             return headwise_attention(q, k, v)
         if q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2] <= MATH_ATTENTION_SCORES:

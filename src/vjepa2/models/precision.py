@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 
 DTYPES = ("auto", "bf16", "fp32")
+# Inference may also take int8 (dynamic int8 Linear layers, CPU; ``models/quantize.py``).
+INFERENCE_DTYPES = (*DTYPES, "int8")
 # CPU flags (as /proc/cpuinfo names them) that make bf16 matmuls native.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 CACHE_FILE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vjepa2" / "precision.json"
@@ -46,6 +48,17 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine_summary() -> str:
+    """CPU model, threads, the flags that decide precision, torch version: printed beside figures."""
+    flags = cpu_flags() or set()
+    shown = sorted(f for f in flags if f in ("avx2", "fma") or f.startswith(("avx512", "amx")))
+    native = "native bf16" if fast_bf16("cpu") else "no native bf16"
+    return (
+        f"CPU: {cpu_name()}, {torch.get_num_threads()} torch threads, flags {' '.join(shown) or '?'} "
+        f"({native}); torch {torch.__version__}"
+    )
 
 
 def timed_bf16_ratio(size: int = 512, repeats: int = 3) -> float:
@@ -95,10 +108,14 @@ def fast_bf16(device_type: str) -> bool:
     return _cached_timing()
 
 
-def resolve_dtype(dtype: str, device: str | torch.device = "cpu") -> str:
-    """'auto' -> 'bf16' or 'fp32' for ``device``; 'bf16' / 'fp32' are returned as given."""
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of {DTYPES}")
+def resolve_dtype(dtype: str, device: str | torch.device = "cpu", inference: bool = False) -> str:
+    """'auto' -> 'bf16' or 'fp32' for ``device``; other names are returned as given. With
+    ``inference`` 'int8' is allowed too (CPU only)."""
+    allowed = INFERENCE_DTYPES if inference else DTYPES
+    if dtype not in allowed:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of {allowed}")
+    if dtype == "int8" and torch.device(device).type != "cpu":
+        raise ValueError(f"dtype int8 runs on the CPU only, not on {device}")
     if dtype != "auto":
         return dtype
     return "bf16" if fast_bf16(torch.device(device).type) else "fp32"
@@ -106,9 +123,11 @@ def resolve_dtype(dtype: str, device: str | torch.device = "cpu") -> str:
 
 def describe(dtype: str, device: str | torch.device = "cpu") -> str:
     """One line saying which precision runs and why, for the console and the logs."""
-    chosen = resolve_dtype(dtype, device)
+    chosen = resolve_dtype(dtype, device, inference=True)
     kind = torch.device(device).type
     where = cpu_name() if kind == "cpu" else (torch.cuda.get_device_name() if kind == "cuda" else kind)
+    if dtype == "int8":
+        return f"precision: int8 Linear layers, fp32 elsewhere (asked for) on {where}"
     if dtype != "auto":
         return f"precision: {chosen} (asked for) on {where}"
     why = "native bf16" if chosen == "bf16" else "no native bf16 matrix units"
@@ -117,16 +136,18 @@ def describe(dtype: str, device: str | torch.device = "cpu") -> str:
 
 def autocast(device: str | torch.device, dtype: str) -> torch.autocast:
     """bfloat16 autocast on ``device`` (cpu or cuda) when ``dtype`` resolves to bf16, else disabled."""
-    chosen = resolve_dtype(dtype, device)
+    chosen = resolve_dtype(dtype, device, inference=True)
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=chosen == "bf16")
 
 
-def choose_dtype(dtype: str, device: str | torch.device = "cpu", announce: bool = True) -> str:
+def choose_dtype(
+    dtype: str, device: str | torch.device = "cpu", announce: bool = True, inference: bool = False
+) -> str:
     """Resolve a command's ``dtype`` option once at its start, saying the choice on stderr.
 
     Commands store the result in their config, so their config.yaml, feature-cache keys and
-    logs record what ran ('fp32'), not what was asked ('auto')."""
-    chosen = resolve_dtype(dtype, device)
+    logs record what ran ('fp32'), not what was asked ('auto'). ``inference`` admits int8."""
+    chosen = resolve_dtype(dtype, device, inference)
     if announce:
         print(describe(dtype, device), file=sys.stderr)
     return chosen

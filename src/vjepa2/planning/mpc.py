@@ -10,6 +10,7 @@ turn (the paper's pick-and-place uses three goal images for 4, 10 and 4 steps).
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import deque
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import numpy as np
 import torch
 
 from vjepa2.config import opt
+from vjepa2.models.precision import autocast, resolve_dtype
+from vjepa2.models.quantize import quantize_int8
 from vjepa2.models.world_model import WorldModel
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy
 
@@ -30,6 +33,11 @@ class PlannerConfig:
     warm_start: bool = opt(True, help="start CEM from the previous plan shifted by the executed steps")
     seed: int = opt(0, help="seed of the CEM sampler")
     device: str = opt("cpu", help="torch device of the world model")
+    dtype: str = opt(
+        "auto",
+        help="world-model precision: auto (bf16 only where native, else fp32), bf16, fp32, or int8 "
+        "(CPU: dynamic int8 Linear layers in the encoder and predictor; plan agreement in BENCHMARKS.md)",
+    )
 
 
 class GoalSchedule:
@@ -64,6 +72,11 @@ class Planner:
                 f"execute must be in 1..horizon ({self.cfg.cem.horizon}), got {self.cfg.execute}"
             )
         self.model = model if isinstance(model, WorldModel) else WorldModel.load(model, self.cfg.device)
+        self.dtype = resolve_dtype(self.cfg.dtype, self.model.device, inference=True)
+        if self.dtype == "int8":  # quantized copies: the caller's WorldModel stays fp32
+            self.model = copy.copy(self.model)
+            self.model.encoder = quantize_int8(self.model.encoder)
+            self.model.predictor = quantize_int8(self.model.predictor)
         self.generator = torch.Generator(self.model.device).manual_seed(self.cfg.seed)
         self.last: CEMResult | None = None
         self._goal_key: str | None = None
@@ -111,7 +124,9 @@ class Planner:
         """actions (N, H, A) -> (N,) energy: L1 distance of the latent after H steps to the goal."""
 
         def energy(actions: torch.Tensor) -> torch.Tensor:
-            return latent_energy(self.model.rollout(latent, state, actions)[:, -1], goal_latent)
+            with autocast(self.model.device, self.dtype):
+                predicted = self.model.rollout(latent, state, actions)[:, -1]
+            return latent_energy(predicted.float(), goal_latent)
 
         return energy
 
