@@ -46,12 +46,9 @@ def read_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
                 f"{path}: not a plain-tensor checkpoint: it holds Python objects ({found.group(1).rstrip('.')}) "
                 "besides tensors and plain values, and those are not unpickled"
             ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
-        reason = (
-            detail.group(1)
-            if detail
-            else f"{type(err).__name__}: {text.strip().splitlines()[0] if text.strip() else 'no details'}"
-        )
+        detail = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)  # below torch's advice
+        first_line = text.strip().splitlines()[0] if text.strip() else "no details"
+        reason = detail.group(1) if detail else f"{type(err).__name__}: {first_line}"
         raise CheckpointError(
             f"{path}: cannot read the checkpoint ({reason}); the file is truncated, corrupt or not a PyTorch checkpoint"
         ) from None
