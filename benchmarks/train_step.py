@@ -62,7 +62,7 @@ def peer(preset: str, device: torch.device, checkpointing: bool):
     """The same step with transformers.VJEPA2Model (student) and a copy of its encoder (target)."""
     from transformers import VJEPA2Config, VJEPA2Model
 
-    from vjepa2.models.weights import transformers_config
+    from vjepa2.checkpoints.hf import transformers_config
 
     predictor = "tiny" if preset == "tiny" else "default"
     encoder, pred = build_models(ModelConfig(encoder=preset, predictor=predictor, checkpointing=False))

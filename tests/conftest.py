@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -18,3 +19,21 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"reference fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture
+def user_error(capsys):
+    """``user_error(argv)``: run the CLI on arguments that hold a mistake of the user's; it must
+    exit with status 2 after one line on stderr (no traceback), which is returned."""
+    from vjepa2.cli import main
+
+    def run(argv: list[str]) -> str:
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        line = err.strip().splitlines()[-1]  # after the precision line some commands print
+        assert re.match(r"vjepa2( [a-z -]+)?: error: ", line), line
+        return line
+
+    return run

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from vjepa2.train import checkpoint as ckpt
-from vjepa2.train.checkpoint import (
+from vjepa2.checkpoints import files
+from vjepa2.checkpoints.training import (
     CheckpointError,
     find_latest,
     load_checkpoint,
@@ -51,7 +51,7 @@ def test_crash_during_write_keeps_previous_latest(tmp_path, monkeypatch):
         fh.write(b"PK\x03\x04 half a checkpoint")
         raise OSError("disk full")
 
-    monkeypatch.setattr(ckpt.torch, "save", crashing_save)
+    monkeypatch.setattr(files.torch, "save", crashing_save)
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint({"step": 2, "w": torch.zeros(3)}, tmp_path, 2)
     monkeypatch.undo()
@@ -65,7 +65,7 @@ def test_sigkill_while_saving_leaves_a_loadable_latest(tmp_path):
     script = textwrap.dedent(
         f"""
         import torch
-        from vjepa2.train.checkpoint import save_checkpoint
+        from vjepa2.checkpoints.training import save_checkpoint
         weights = torch.arange(4_000_000, dtype=torch.float32)
         for step in range(1, 10_000):
             save_checkpoint({{"step": step, "w": weights + step}}, {str(tmp_path)!r}, step)

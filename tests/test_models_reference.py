@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import load_file
 
 import vjepa2
-from vjepa2.models.weights import load_reference
+from vjepa2.checkpoints.loading import as_model
+from vjepa2.checkpoints.reference import read_reference
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_encoder_key_choice(pretrain):
 @pytest.mark.parametrize("mask_index", [0, 1])
 def test_predictor(pretrain, mask_index):
     io, path = pretrain
-    model = load_reference(path).eval()
+    model = as_model(read_reference(path)).eval()
     with torch.no_grad():
         tokens = model.encode(io["video"])
         preds = model.predict(tokens, io["context_idx"], io["target_idx"], mask_index=mask_index)

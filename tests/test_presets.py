@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import vjepa2
-from vjepa2.models import keymaps as km
+from vjepa2.checkpoints import keymaps as km
 from vjepa2.models import presets
 from vjepa2.models.ac_predictor import ACPredictor
 

@@ -12,10 +12,10 @@ import pytest
 import torch
 
 import vjepa2
+from vjepa2.checkpoints.training import load_checkpoint
 from vjepa2.cli import _load_command, main, parse
 from vjepa2.config import load_config
 from vjepa2.data.video import write_video
-from vjepa2.train.checkpoint import load_checkpoint
 from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
 from vjepa2.train.pretrain import PretrainConfig, build_models, phases, run_pretrain
 
@@ -117,9 +117,11 @@ def test_gradient_accumulation_matches_the_full_batch(videos, reference_run, tmp
 
 def test_checkpoint_holds_the_run_and_loads_with_vjepa2_load(reference_run):
     state = load_checkpoint(reference_run / "latest.pt")
-    for key in ("encoder", "predictor", "target_encoder", "opt", "step", "rng", "config", "pretrain_config"):
+    for key in ("encoder", "predictor", "target_encoder", "optimizer", "step", "rng", "config", "run_config"):
         assert key in state, key
-    assert state["step"] == 6 and state["config"]["encoder"]["depth"] == 2
+    assert (state["schema"], state["command"], state["step"]) == (2, "pretrain", 6)
+    assert state["config"]["encoder"]["depth"] == 2 and state["run_config"]["run"]["batch_size"] == 4
+    assert state["metrics"]["loss"] == losses(reference_run)[-1][1]
     model = vjepa2.load(reference_run / "latest.pt")
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, state["target_encoder"][name]), name
@@ -186,7 +188,7 @@ def test_phases_and_bad_configs(videos, tmp_path):
         run_pretrain(config(videos, tmp_path, "data.weights=[1, 2]"))
 
 
-def test_no_data_argument_makes_synthetic_videos(tmp_path):
+def test_no_data_argument_makes_synthetic_videos(tmp_path, capsys):
     args = [arg for arg in TINY if not arg.startswith(("cooldown", "schedule"))]
     cache = tmp_path / "cache"
     assert (
@@ -205,6 +207,11 @@ def test_no_data_argument_makes_synthetic_videos(tmp_path):
     )
     assert len(list((cache / "videos").glob("*.mp4"))) == 4
     assert losses(tmp_path / "run")[0][0] == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # it says where it wrote
+    assert (
+        last
+        == f"pretrain: done at step 1 of 1; wrote latest.pt, log.jsonl, config.yaml in {tmp_path / 'run'}"
+    )
 
 
 @pytest.mark.slow

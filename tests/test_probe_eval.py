@@ -105,6 +105,9 @@ def test_classify_prints_top_k_with_names(constant_probe, tmp_path, capsys):
     names.write_text("kitten\npuppy\n")
     assert main(["classify", str(video), "--checkpoint", str(probe_dir), "--labels", str(names)]) == 0
     assert "1. puppy" in capsys.readouterr().out
+    # README's spelling: the run folder of `probe train`, which holds the probe in probe/
+    assert main(["classify", str(video), "--checkpoint", str(folder)]) == 0
+    assert "1. dog" in capsys.readouterr().out
 
 
 def test_classify_with_a_transformers_classifier(tmp_path, capsys):
@@ -142,8 +145,7 @@ def test_classify_with_a_transformers_classifier(tmp_path, capsys):
     assert got[0]["probability"] == pytest.approx(want.max().item(), abs=1e-4)
 
 
-def test_probe_eval_errors(tmp_path):
-    with pytest.raises(ValueError, match="--probe"):
-        main(["probe", "eval"])
-    with pytest.raises(FileNotFoundError, match="probe folder not found"):
-        main(["probe", "eval", "--probe", str(tmp_path / "none"), "--data", str(tmp_path)])
+def test_probe_eval_errors(tmp_path, user_error):
+    assert "give --probe" in user_error(["probe", "eval"])
+    line = user_error(["probe", "eval", "--probe", str(tmp_path / "none"), "--data", str(tmp_path)])
+    assert line.endswith(f"{tmp_path / 'none'}: probe folder not found")

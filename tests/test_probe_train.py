@@ -160,7 +160,7 @@ def train_args(colour_data, out, cache_dir):
     ]  # fmt: skip
 
 
-def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch, capsys):
+def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch, capsys, user_error):
     cache = tmp_path / "cache"
     assert main(train_args(colour_data, tmp_path / "run1", cache)) == 0
     results = json.loads((tmp_path / "run1" / "heads.json").read_text())
@@ -203,13 +203,18 @@ def test_probe_train_end_to_end_and_cache(colour_data, tmp_path, monkeypatch, ca
     assert low["best"]["val_top1"] == max(h["val_top1_per_epoch"][-1] for h in low["heads"])
     rows = [json.loads(line) for line in (run3 / "metrics.jsonl").read_text().splitlines()]
     assert [r["val_top1"] is not None for r in rows] == [False, False, False, True, False, True]
-    with pytest.raises(ValueError, match="eval_every must be 1 or more"):
-        main(train_args(colour_data, run3, cache) + ["--eval-every", "0"])
+    assert "eval_every: must be 1 or more, got 0" in user_error(
+        train_args(colour_data, tmp_path / "run4", cache) + ["--eval-every", "0"]
+    )
+    assert not (tmp_path / "run4").exists()
 
 
-def test_probe_train_needs_a_training_index():
-    with pytest.raises(ValueError, match="--train"):
-        main(["probe", "train"])
+def test_probe_train_needs_a_training_index(user_error, tmp_path):
+    assert "give a training index with --train" in user_error(["probe", "train"])
+    missing = tmp_path / "missing.csv"
+    line = user_error(["probe", "train", "--train", str(missing), "--out", str(tmp_path / "out")])
+    assert line == f"vjepa2 probe train: error: data source not found: {missing}"
+    assert not (tmp_path / "out").exists(), "a missing data file is found out before anything is written"
 
 
 def test_feature_cache_misses_a_video_rewritten_in_place(tmp_path):

@@ -9,9 +9,11 @@ from safetensors.torch import load_file
 
 from vjepa2.cli import main
 from vjepa2.data.episodes import write_episode, write_index
+from vjepa2.evals.features import load_encoder
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.world_model import WorldModel, encode_frames
 from vjepa2.train.ac import ac_losses
+from vjepa2.train.ac_features import build_encoder
 
 TINY = ["--model.encoder-overrides", "{depth: 1}", "--model.dim", "32", "--model.depth", "1"]
 TINY += ["--model.heads", "1", "--data.num-frames", "4", "--run.batch-size", "4", "--run.dtype", "fp32"]
@@ -39,6 +41,10 @@ def encode_raw(world, frames):
 
 
 def _train(episodes, out, *extra):
+    return main(_args(episodes, out, *extra))
+
+
+def _args(episodes, out, *extra) -> list[str]:
     args = ["train-ac", "--data.source", str(episodes), "--run.out", str(out), *TINY]
     args += [
         "--schedule.warmup-steps",
@@ -48,7 +54,7 @@ def _train(episodes, out, *extra):
         "--schedule.cooldown-steps",
         "2",
     ]
-    return main([*args, "--run.log-every", "1", "--run.eval-every", "3", *extra])
+    return [*args, "--run.log-every", "1", "--run.eval-every", "3", *extra]
 
 
 def test_losses_match_their_definition():
@@ -70,8 +76,13 @@ def test_losses_match_their_definition():
     assert none == 0
 
 
-def test_train_resume_and_export(episodes, tmp_path):
+def test_train_resume_and_export(episodes, tmp_path, capsys):
     assert _train(episodes, tmp_path / "full", "--run.steps", "6") == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # it says where it wrote
+    assert (
+        last
+        == f"train-ac: done at step 6 of 6; wrote model/, latest.pt, log.jsonl, config.yaml in {tmp_path / 'full'}"
+    )
     model_dir = tmp_path / "full" / "model"
     world = WorldModel.load(model_dir)
     assert world.action_dim == 2 and world.state_dim == 2 and world.grid_hw == (2, 2)
@@ -89,6 +100,36 @@ def test_train_resume_and_export(episodes, tmp_path):
     split = load_file(tmp_path / "split" / "model" / "model.safetensors")
     for key in full:
         torch.testing.assert_close(split[key], full[key], atol=0, rtol=0, msg=key)
+
+
+def test_the_frozen_encoder_comes_from_the_one_random_model_factory(tmp_path):
+    encoder, description = build_encoder("random:tiny", {"depth": 1}, seed=3)
+    probes = load_encoder("random:tiny", seed=3, depth=1)  # what probes and extract use
+    assert description == "random:tiny seed=3 [('depth', 1)]" and not encoder.training
+    for key, value in probes.encoder.state_dict().items():
+        assert torch.equal(encoder.state_dict()[key], value), key
+    probes.save(tmp_path / "trained")  # random:<checkpoint>: its shape, fresh weights
+    twin, _ = build_encoder(f"random:{tmp_path / 'trained'}", {}, seed=4)
+    assert twin.cfg == encoder.cfg and not torch.equal(
+        twin.blocks[0].mlp.fc1.weight, encoder.blocks[0].mlp.fc1.weight
+    )
+
+
+def test_gradient_accumulation_matches_the_full_batch(episodes, tmp_path):
+    assert _train(episodes, tmp_path / "full", "--run.steps", "3") == 0
+    assert (
+        _train(episodes, tmp_path / "accum", "--run.steps", "3", "--run.batch-size", "2", "--run.accum", "2")
+        == 0
+    )
+    rows = {
+        name: [json.loads(r) for r in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+        for name in ("full", "accum")
+    }
+    got, want = ([r["loss"] for r in rows[name] if "loss" in r] for name in ("accum", "full"))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+    full, accum = (load_file(tmp_path / name / "model" / "model.safetensors") for name in ("full", "accum"))
+    for key in full:
+        torch.testing.assert_close(accum[key], full[key], atol=1e-5, rtol=0, msg=key)
 
 
 def test_cache_reuse_and_no_cache(episodes, tmp_path):
@@ -119,10 +160,11 @@ def test_cache_reuse_and_no_cache(episodes, tmp_path):
     torch.testing.assert_close(world.encode(frames), world.latent_stats.apply(encode_raw(world, frames)))
 
 
-def test_bad_config_errors(episodes, tmp_path):
-    with pytest.raises(ValueError, match="no trajectory source"):
-        main(["train-ac", "--run.out", str(tmp_path)])
-    with pytest.raises(ValueError, match="rollout_steps"):
-        _train(episodes, tmp_path / "x", "--run.rollout-steps", "4")
-    with pytest.raises(ValueError, match="multiple of the encoder patch"):
-        _train(episodes, tmp_path / "y", "--model.crop", "40")
+def test_bad_config_errors(episodes, tmp_path, user_error):
+    assert "no trajectory source" in user_error(["train-ac", "--run.out", str(tmp_path)])
+    assert "run.rollout_steps must be in 0..num_frames-1" in user_error(
+        _args(episodes, tmp_path / "x", "--run.rollout-steps", "4")
+    )
+    assert "model.crop 40 is not a multiple of the encoder patch" in user_error(
+        _args(episodes, tmp_path / "y", "--model.crop", "40")
+    )

@@ -17,11 +17,11 @@ __version__ = "0.1.0"
 # loads (OpenMP reads it once, when the library starts).
 _LAZY = {
     "VJEPA2": "vjepa2.models.model",
-    "load": "vjepa2.models.weights",
-    "export_transformers": "vjepa2.models.weights",
-    "load_probe": "vjepa2.models.probe_weights",
-    "save_probe": "vjepa2.models.probe_weights",
-    "export_classifier_transformers": "vjepa2.models.probe_weights",
+    "load": "vjepa2.checkpoints.loading",
+    "export_transformers": "vjepa2.checkpoints.hf",
+    "load_probe": "vjepa2.checkpoints.probes",
+    "save_probe": "vjepa2.checkpoints.probes",
+    "export_classifier_transformers": "vjepa2.checkpoints.probes",
 }
 
 

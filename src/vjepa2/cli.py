@@ -2,8 +2,11 @@
 
 This file only parses arguments. Every command is a row of ``COMMANDS``: the module that holds
 its config dataclass and its run function, imported only when the command runs (so ``--help``
-stays fast). Options come from the dataclass fields: ``--name value`` flags, ``key=value``
-overrides (dotted for nested sections) and ``--config file.yaml``.
+stays fast). Options come from the dataclass fields: ``--name value`` flags (``--run.batch-size``
+or ``--run.batch_size``), ``key=value`` overrides (dotted for nested sections) and
+``--config file.yaml``. A mistake of the user's (``vjepa2.errors.UserError``: an unknown option, a
+wrong value, a missing or unreadable file) is one line on stderr, ``vjepa2 <command>: error: ...``,
+and exit status 2; ``--debug`` shows its traceback. Any other exception is a bug and shows one.
 """
 
 from __future__ import annotations
@@ -16,11 +19,18 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import difflib  # noqa: E402
 import importlib  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import typing  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from vjepa2.config import iter_fields, load_config, set_dotted  # noqa: E402
+from vjepa2.errors import UnknownKeyError, UserError  # noqa: E402
+
+DEBUG = "--debug"
+KEY = re.compile(r"[A-Za-z_][\w.-]*")  # what the left side of a key=value override looks like
 
 # command -> (module, config class, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -31,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "encode videos or images with a frozen encoder and write features (.npy or .safetensors)",
     ),
     "convert": (
-        "vjepa2.models.convert",
+        "vjepa2.checkpoints.convert",
         "ConvertConfig",
         "run_convert",
         "convert a checkpoint (reference .pt, transformers dir, ours) to our format or transformers",
@@ -146,13 +156,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if command is None:
         return parser
     cls, _ = _load_command(command)
-    sub = argparse.ArgumentParser(
+    sub = _Parser(
         prog=f"vjepa2 {command}",
         description=COMMANDS[command][3],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=_describe(cls),
     )
     sub.add_argument("--config", help="YAML file with values for the options below")
+    sub.add_argument(DEBUG, action="store_true", help="on an error, show the full Python traceback")
     positional = [f for f in iter_fields(cls) if f[4]]
     words_help = "key=value overrides"
     if positional:
@@ -167,13 +178,35 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return sub
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes as ``UserError``s: one line, a close flag name suggested."""
+
+    def error(self, message: str):
+        flags = [f for action in self._actions for f in action.option_strings]
+        unknown = re.findall(r"(?<!\S)(--[\w.-]+)", message) if "unrecognized" in message else []
+        close = [m for u in unknown for m in difflib.get_close_matches(u.replace("_", "-"), flags, n=1)]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UserError(f"{message}{hint}; see {self.prog} --help")
+
+
 def _split_command(argv: list[str]) -> tuple[str, list[str]]:
     for n in (2, 1):
         name = " ".join(argv[:n])
         if name in COMMANDS:
             return name, argv[n:]
-    known = ", ".join(COMMANDS)
-    raise SystemExit(f"vjepa2: unknown command {' '.join(argv[:2])!r}; known commands: {known}")
+    close = difflib.get_close_matches(" ".join(argv[:2]), COMMANDS, n=1) or difflib.get_close_matches(
+        argv[0], COMMANDS, n=1
+    )
+    hint = f" (did you mean {close[0]!r}?)" if close else f"; known commands: {', '.join(COMMANDS)}"
+    raise UnknownKeyError(f"unknown command {' '.join(argv[:2])!r}{hint}")
+
+
+def _flag(arg: str) -> str:
+    """``--run.batch_size`` -> ``--run.batch-size``: flags take the field names either way."""
+    if not arg.startswith("--"):
+        return arg
+    name, eq, value = arg[2:].partition("=")
+    return "--" + name.replace("_", "-") + eq + value
 
 
 def parse(argv: list[str]):
@@ -181,12 +214,18 @@ def parse(argv: list[str]):
     command, rest = _split_command(argv)
     cls, _ = _load_command(command)
     parser = build_parser(command)
-    args = parser.parse_intermixed_args(rest)
+    args = parser.parse_intermixed_args([_flag(arg) for arg in rest])
+    keys = [name for name, *_ in iter_fields(cls)]
     positional = [f for f in iter_fields(cls) if f[4]]
     values, overrides = [], []
     for item in args.words:
-        if "=" in item and _is_key(cls, item.split("=", 1)[0]):
+        key, eq, _ = item.partition("=")
+        if eq and key.replace("-", "_") in keys:
             overrides.append(item)
+        elif eq and KEY.fullmatch(key) and not Path(item).exists():  # a mistyped key, not a file
+            close = difflib.get_close_matches(key.replace("-", "_"), keys, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UnknownKeyError(f"unknown option {key!r}{hint}; see vjepa2 {command} --help")
         else:
             values.append(item)
     if values and not positional:
@@ -203,18 +242,28 @@ def parse(argv: list[str]):
     return command, cfg
 
 
-def _is_key(cls, dotted: str) -> bool:
-    return any(name == dotted.replace("-", "_") for name, *_ in iter_fields(cls))
+def _one_line(err: UserError) -> str:
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit status (2: a mistake in what the user gave)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG in argv
+    argv = [arg for arg in argv if arg != DEBUG]
     if not argv or argv[0] in ("-h", "--help", "help"):
         build_parser().print_help()
         return 0
-    command, cfg = parse(argv)
-    _, run = _load_command(command)
-    result = run(cfg)
+    try:
+        command, cfg = parse(argv)
+        _, run = _load_command(command)
+        result = run(cfg)
+    except UserError as err:
+        if debug:
+            raise
+        known = next((" ".join(argv[:n]) for n in (2, 1) if " ".join(argv[:n]) in COMMANDS), None)
+        print(f"vjepa2{f' {known}' if known else ''}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
     return result if isinstance(result, int) else 0
 
 

@@ -3,7 +3,10 @@
 Every command of the CLI is driven by one dataclass. Fields carry their help text in
 ``field(metadata={"help": ...})``; nested dataclasses are addressed with dotted keys
 (``optim.lr=1e-3``). Precedence, lowest first: dataclass defaults, the YAML file, then
-``key=value`` overrides and ``--flags`` in command-line order.
+``key=value`` overrides and ``--flags`` in command-line order. An integer field has a minimum:
+``opt(..., min=1)``, else 0 when its default is not negative (counts, sizes, steps, seeds).
+Mistakes (an unknown key, a value of the wrong type or out of range, a missing or malformed file)
+are ``UserError``s naming the key and the file.
 """
 
 from __future__ import annotations
@@ -16,12 +19,17 @@ from typing import Any, TypeVar
 
 import yaml
 
+from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
+
 T = TypeVar("T")
 
 
-def opt(default: Any = dataclasses.MISSING, help: str = "", positional: bool = False, **kw) -> Any:
-    """A dataclass field with help text; lists and dicts get a default factory."""
-    meta = {"help": help, "positional": positional}
+def opt(
+    default: Any = dataclasses.MISSING, help: str = "", positional: bool = False, min: int | None = None, **kw
+) -> Any:
+    """A dataclass field with help text; lists and dicts get a default factory. ``min``: the
+    smallest value an integer field takes (default 0 if its default is not negative)."""
+    meta = {"help": help, "positional": positional, "min": min}
     if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
     if dataclasses.is_dataclass(default) and isinstance(default, type):
@@ -56,7 +64,10 @@ def parse_value(text: str, tp: Any) -> Any:
             return False
         raise ValueError(f"expected a boolean, got {text!r}")
     if tp in (int, float, str):
-        return tp(text)
+        try:
+            return tp(text)
+        except ValueError:
+            raise ValueError(f"expected {'an integer' if tp is int else 'a number'}, got {text!r}") from None
     if origin in (list, tuple):
         value = yaml.safe_load(text)
         if not isinstance(value, list):
@@ -107,20 +118,37 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
 
 def update(cfg: Any, data: dict[str, Any], where: str = "") -> Any:
     hints = _field_types(type(cfg))
-    names = {f.name for f in dataclasses.fields(cfg)}
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
     for key, value in data.items():
         key = key.replace("-", "_")
-        if key not in names:
-            raise KeyError(f"{where}unknown config key {key!r}; known keys: {sorted(names)}")
+        if key not in fields:
+            raise UnknownKeyError(f"{where}unknown config key {key!r}; known keys: {sorted(fields)}")
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current) and isinstance(value, dict):
             update(current, value, f"{where}{key}.")
         else:
             try:
-                setattr(cfg, key, coerce(value, hints[key]))
+                setattr(cfg, key, _checked(fields[key], coerce(value, hints[key])))
             except ValueError as err:
-                raise ValueError(f"{where}{key}: {err}") from None
+                raise UserError(f"{where}{key}: {err}") from None
     return cfg
+
+
+def minimum(f: dataclasses.Field) -> int | None:
+    """The smallest value of an integer field (see the module docstring), None for other fields."""
+    if f.metadata.get("min") is not None:
+        return f.metadata["min"]
+    default = f.default
+    if isinstance(default, int) and not isinstance(default, bool) and default >= 0:
+        return 0
+    return None
+
+
+def _checked(f: dataclasses.Field, value: Any) -> Any:
+    low = minimum(f)
+    if low is not None and isinstance(value, int) and not isinstance(value, bool) and value < low:
+        raise ValueError(f"must be {low} or more, got {value}")
+    return value
 
 
 def set_dotted(cfg: Any, dotted: str, text: str) -> None:
@@ -129,26 +157,29 @@ def set_dotted(cfg: Any, dotted: str, text: str) -> None:
     node = cfg
     for name in parents:
         if not hasattr(node, name) or not dataclasses.is_dataclass(getattr(node, name)):
-            raise KeyError(f"unknown config section {name!r} in {dotted!r}")
+            raise UnknownKeyError(f"unknown config section {name!r} in {dotted!r}")
         node = getattr(node, name)
     hints = _field_types(type(node))
-    if leaf not in hints:
-        known = sorted(f.name for f in dataclasses.fields(node))
-        raise KeyError(f"unknown config key {dotted!r}; known keys here: {known}")
+    fields = {f.name: f for f in dataclasses.fields(node)}
+    if leaf not in fields:
+        raise UnknownKeyError(f"unknown config key {dotted!r}; known keys here: {sorted(fields)}")
     try:
-        setattr(node, leaf, parse_value(text, hints[leaf]))
+        setattr(node, leaf, _checked(fields[leaf], parse_value(text, hints[leaf])))
     except ValueError as err:
-        raise ValueError(f"{dotted}: {err}") from None
+        raise UserError(f"{dotted}: {err}") from None
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+        raise MissingPathError(f"config file not found: {path}")
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a YAML file ({err})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping at the top level")
+        raise UserError(f"{path}: a config file must hold a mapping at the top level")
     return data
 
 
@@ -159,7 +190,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         update(cfg, load_yaml(path), f"{path}: ")
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form key=value")
+            raise UserError(f"override {item!r} is not of the form key=value")
         key, text = item.split("=", 1)
         set_dotted(cfg, key, text)
     return cfg
@@ -174,15 +205,16 @@ def save_yaml(cfg: Any, path: str | Path) -> None:
         yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
 
 
-def iter_fields(cls: type, prefix: str = ""):
-    """Yield (dotted name, type, default, help, positional) for every leaf field of ``cls``."""
+def iter_fields(cls: type, prefix: str = "", defaults: Any = None):
+    """Yield (dotted name, type, default, help, positional) for every leaf field of ``cls``
+    (the defaults of a section are those its parent gives it, as ``cls()`` makes them)."""
     hints = _field_types(cls)
-    defaults = cls()
+    defaults = cls() if defaults is None else defaults
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
         default = getattr(defaults, f.name)
         if dataclasses.is_dataclass(default):
-            yield from iter_fields(type(default), f"{prefix}{f.name}.")
+            yield from iter_fields(type(default), f"{prefix}{f.name}.", default)
         else:
             yield (
                 f"{prefix}{f.name}",

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import default_collate
 
 from vjepa2.config import opt
+from vjepa2.errors import UserError
 
 Range = float | Sequence[float]
 
@@ -32,7 +33,7 @@ def _as_range(value: Range, name: str) -> tuple[float, float]:
         value = (value, value)
     low, high = (float(v) for v in value)
     if not 0 < low <= high:
-        raise ValueError(f"{name}: expected 0 < min <= max, got {value!r}")
+        raise UserError(f"{name}: expected 0 < min <= max, got {value!r}")
     return low, high
 
 
@@ -69,7 +70,7 @@ class MaskGenerator:
         if len(self.grid) != 3 or min(self.grid) < 1:
             raise ValueError(f"grid must be (t, h, w) with positive sizes, got {grid!r}")
         if num_blocks < 1:
-            raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
+            raise UserError(f"num_blocks must be >= 1, got {num_blocks}")
         self.spatial_scale = _as_range(spatial_scale, "spatial_scale")
         self.aspect_ratio = _as_range(aspect_ratio, "aspect_ratio")
         self.temporal_scale = _as_range(temporal_scale, "temporal_scale")
@@ -124,7 +125,7 @@ class MaskGenerator:
             if not full.any():
                 return target
             target[full] = self.target_mask(int(full.sum()), size, gen)
-        raise ValueError(f"{self}: blocks of size {size} keep covering the whole grid; the context is empty")
+        raise UserError(f"{self}: blocks of size {size} keep covering the whole grid; the context is empty")
 
     def __call__(self, batch_size: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Masks for the batch at ``step`` -> (context_idx (B, Kc), target_idx (B, Kt)), long, ascending.

@@ -10,6 +10,8 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from vjepa2.errors import MissingPathError, UserError
+
 COLUMNS = ("video", "start_sec", "end_sec", "verb", "noun")
 
 
@@ -27,23 +29,23 @@ def read_annotations(path: str | Path) -> list[Annotation]:
     relative to the CSV's folder)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"annotation file not found: {path}")
+        raise MissingPathError(f"annotation file not found: {path}")
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}: missing columns {missing}; expected a header {','.join(COLUMNS)}")
+            raise UserError(f"{path}: missing columns {missing}; expected a header {','.join(COLUMNS)}")
         rows = []
         for line, row in enumerate(reader, start=2):
             try:
                 start, end = float(row["start_sec"]), float(row["end_sec"])
             except ValueError:
-                raise ValueError(f"{path}:{line}: start_sec/end_sec must be numbers, got {row}") from None
+                raise UserError(f"{path}:{line}: start_sec/end_sec must be numbers, got {row}") from None
             if end < start:
-                raise ValueError(f"{path}:{line}: end_sec {end} is before start_sec {start}")
+                raise UserError(f"{path}:{line}: end_sec {end} is before start_sec {start}")
             video = Path(row["video"])
             video = video if video.is_absolute() else path.parent / video
             rows.append(Annotation(video, start, end, row["verb"].strip(), row["noun"].strip()))
     if not rows:
-        raise ValueError(f"{path}: no annotations")
+        raise UserError(f"{path}: no annotations")
     return rows

@@ -25,6 +25,7 @@ import torch
 from vjepa2.data.memory import DecodedVideos
 from vjepa2.data.transforms import eval_transform, train_transform
 from vjepa2.data.video import IMAGE_SUFFIXES, VideoReadError, is_image, read_clip
+from vjepa2.errors import MissingPathError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def read_csv_index(csv_path: str | Path) -> list[tuple[Path, int]]:
             continue
         parsed = _parse_line(line)
         if parsed is None:
-            raise ValueError(
+            raise UserError(
                 f"{csv_path}:{number}: expected 'path label' (label an integer, space or comma "
                 f"separated), got {raw!r}"
             )
@@ -74,7 +75,7 @@ def read_folder_index(folder: str | Path) -> list[tuple[Path, int]]:
     nested = [p for p in files if p.parent != folder]
     if nested and len(nested) < len(files):
         loose = next(p for p in files if p.parent == folder)
-        raise ValueError(f"{folder}: holds both class sub-folders and loose files such as {loose.name}")
+        raise UserError(f"{folder}: holds both class sub-folders and loose files such as {loose.name}")
     classes = sorted({p.relative_to(folder).parts[0] for p in nested})
     label_of = {name: i for i, name in enumerate(classes)}
     return [(p, label_of.get(p.relative_to(folder).parts[0], 0)) for p in files]
@@ -84,10 +85,10 @@ def read_index(source: str | Path) -> list[tuple[Path, int]]:
     """(path, label) pairs from a CSV/text index file or a folder."""
     source = Path(source)
     if not source.exists():
-        raise FileNotFoundError(f"data source not found: {source}")
+        raise MissingPathError(f"data source not found: {source}")
     samples = read_folder_index(source) if source.is_dir() else read_csv_index(source)
     if not samples:
-        raise ValueError(f"{source}: no videos or images listed")
+        raise UserError(f"{source}: no videos or images listed")
     return samples
 
 
@@ -96,7 +97,7 @@ def balanced_subset(samples: list[tuple[Path, int]], count: int, seed: int) -> l
     class with too few gives all it has), drawn with ``seed``: the split of a low-shot evaluation.
     The same samples, count and seed give the same subset, so feature sources can be compared on it."""
     if not 0 < count <= len(samples):
-        raise ValueError(f"low-shot subset: asked for {count} clips of {len(samples)}")
+        raise UserError(f"low-shot subset: asked for {count} clips of {len(samples)}")
     rng = np.random.default_rng(seed)
     by_class: dict[int, list[int]] = {}
     for i, (_, label) in enumerate(samples):
@@ -224,11 +225,11 @@ class MixtureDataset(torch.utils.data.Dataset):
     def __init__(self, datasets: list[torch.utils.data.Dataset], weights: list[float] | None = None):
         weights = [1.0] * len(datasets) if weights is None else list(weights)
         if len(weights) != len(datasets) or not datasets:
-            raise ValueError(
+            raise UserError(
                 f"need one weight per data set: {len(datasets)} data sets, {len(weights)} weights"
             )
         if any(w < 0 for w in weights) or sum(weights) <= 0:
-            raise ValueError(f"mixture weights must be >= 0 with a positive sum, got {weights}")
+            raise UserError(f"mixture weights must be >= 0 with a positive sum, got {weights}")
         self.datasets, self.weights = list(datasets), weights
         self.offsets = np.cumsum([0] + [len(d) for d in datasets])
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vjepa2.data.video import VideoReadError, decode_frames, probe_video, write_video
+from vjepa2.errors import UserError
 
 FORMAT = "vjepa2-episode"
 VERSION = 1
@@ -31,7 +32,7 @@ INDEX = "index.csv"
 VIDEO, FRAMES_NPY, DATA, META = "frames.mp4", "frames.npy", "data.npz", "meta.json"
 
 
-class EpisodeError(ValueError):
+class EpisodeError(UserError):
     """An episode that does not follow the format; the message names the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str):

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
+
 
 @dataclass
 class Trajectory:
@@ -41,7 +43,7 @@ class Trajectory:
         if len(self.actions) == T:  # stored per frame: the last action leads nowhere
             self.actions = self.actions[:-1]
         if len(self.states) != T or len(self.actions) != T - 1:
-            raise ValueError(
+            raise UserError(
                 f"{self.meta.get('path', 'trajectory')}: {T} frames need {T} states and {T - 1} actions, "
                 f"got {len(self.states)} states and {len(self.actions)} actions"
             )
@@ -79,9 +81,9 @@ class NormStats:
         try:
             stats = cls(**{k: [float(v) for v in data[k]] for k in cls.__dataclass_fields__})
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{where}: not normalization statistics ({type(err).__name__}: {err})") from None
+            raise UserError(f"{where}: not normalization statistics ({type(err).__name__}: {err})") from None
         if len(stats.action_mean) != len(stats.action_std) or len(stats.state_mean) != len(stats.state_std):
-            raise ValueError(f"{where}: mean and std lengths differ")
+            raise UserError(f"{where}: mean and std lengths differ")
         return stats
 
     def save(self, path: str | Path) -> None:
@@ -91,12 +93,12 @@ class NormStats:
     def load(cls, path: str | Path) -> NormStats:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: normalization statistics not found")
+            raise MissingPathError(f"{path}: normalization statistics not found")
         return cls.from_dict(json.loads(path.read_text()), str(path))
 
     def _apply(self, x: torch.Tensor, mean: list[float], std: list[float], what: str) -> torch.Tensor:
         if x.shape[-1] != len(mean):
-            raise ValueError(f"{what} have {x.shape[-1]} dims, the statistics {len(mean)}")
+            raise UserError(f"{what} have {x.shape[-1]} dims, the statistics {len(mean)}")
         mean_t = torch.tensor(mean, dtype=x.dtype, device=x.device)
         std_t = torch.tensor(std, dtype=x.dtype, device=x.device)
         return (x - mean_t) / std_t
@@ -120,7 +122,7 @@ def window_index(lengths: list[int], num_frames: int, stride: int = 1) -> np.nda
         (i, start) for i, length in enumerate(lengths) for start in range(0, length - num_frames + 1, stride)
     ]
     if not rows:
-        raise ValueError(f"no trajectory has {num_frames} frames (lengths: {sorted(set(lengths))[:10]})")
+        raise UserError(f"no trajectory has {num_frames} frames (lengths: {sorted(set(lengths))[:10]})")
     return np.asarray(rows, dtype=np.int64)
 
 
@@ -209,10 +211,10 @@ def read_droid_csv(path: str | Path) -> list[Path]:
     """Trajectory folders listed in a DROID CSV (first space-separated column of each line)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: DROID trajectory list not found")
+        raise MissingPathError(f"{path}: DROID trajectory list not found")
     folders = [Path(line.split()[0]) for line in path.read_text().splitlines() if line.strip()]
     if not folders:
-        raise ValueError(f"{path}: the DROID trajectory list is empty")
+        raise UserError(f"{path}: the DROID trajectory list is empty")
     return [f if f.is_absolute() else path.parent / f for f in folders]
 
 
@@ -221,8 +223,8 @@ def _droid_metadata(folder: Path) -> dict:
         try:
             return json.loads(file.read_text())
         except json.JSONDecodeError as err:
-            raise ValueError(f"{file}: invalid JSON metadata ({err})") from None
-    raise FileNotFoundError(f"{folder}: no metadata *.json in this DROID trajectory folder")
+            raise UserError(f"{file}: invalid JSON metadata ({err})") from None
+    raise MissingPathError(f"{folder}: no metadata *.json in this DROID trajectory folder")
 
 
 def _droid_states(h5_path: Path) -> np.ndarray:
@@ -231,14 +233,14 @@ def _droid_states(h5_path: Path) -> np.ndarray:
     except ImportError:
         raise ImportError(f"reading {h5_path} needs h5py, which is not installed: pip install h5py") from None
     if not h5_path.is_file():
-        raise FileNotFoundError(f"{h5_path}: missing trajectory.h5")
+        raise MissingPathError(f"{h5_path}: missing trajectory.h5")
     with h5py.File(h5_path, "r") as h5:
         try:
             robot = h5["observation"]["robot_state"]
             cartesian = np.asarray(robot["cartesian_position"], dtype=np.float64)
             gripper = np.asarray(robot["gripper_position"], dtype=np.float64).reshape(-1, 1)
         except KeyError as err:
-            raise ValueError(f"{h5_path}: no observation/robot_state/{err.args[0]}") from None
+            raise UserError(f"{h5_path}: no observation/robot_state/{err.args[0]}") from None
     return np.concatenate([cartesian, gripper], axis=1)  # (T, 7)
 
 
@@ -255,9 +257,9 @@ def _decode_every(path: Path, step: int, size: int | None) -> tuple[np.ndarray, 
                     frames.append(frame.to_ndarray(format="rgb24", **kw))
                 count += 1
     except (av.error.FFmpegError, OSError) as err:
-        raise ValueError(f"{path}: cannot decode the video ({err})") from None
+        raise UserError(f"{path}: cannot decode the video ({err})") from None
     if not frames:
-        raise ValueError(f"{path}: the video has no frames")
+        raise UserError(f"{path}: the video has no frames")
     return np.stack(frames), count
 
 
@@ -275,17 +277,17 @@ def read_droid_trajectory(
     folder = Path(folder)
     meta = _droid_metadata(folder)
     if camera not in meta:
-        raise KeyError(f"{folder}: metadata has no camera {camera!r}; keys: {sorted(meta)[:10]}")
+        raise UnknownKeyError(f"{folder}: metadata has no camera {camera!r}; keys: {sorted(meta)[:10]}")
     video = folder / "recordings" / "MP4" / str(meta[camera]).split("recordings/MP4/")[-1]
     if not video.is_file():
-        raise FileNotFoundError(f"{video}: the recording named by {camera!r} is missing")
+        raise MissingPathError(f"{video}: the recording named by {camera!r} is missing")
     states = _droid_states(folder / "trajectory.h5")
     with av.open(str(video)) as container:
         video_fps = float(container.streams.video[0].average_rate or fps)
     step = max(1, math.ceil(video_fps / fps))
     frames, count = _decode_every(video, step, size)
     if len(states) < count:
-        raise ValueError(f"{folder}: {len(states)} robot states for {count} video frames")
+        raise UserError(f"{folder}: {len(states)} robot states for {count} video frames")
     states = states[::step][: len(frames)]
     actions = poses_to_actions(states)
     return Trajectory(
@@ -302,9 +304,9 @@ def read_trajectories(sources: list[str], format: str = "episodes", **droid) -> 
     """Trajectories of every source, concatenated: episode indexes/folders (``format="episodes"``)
     or DROID CSVs (``format="droid"``, keyword options of ``read_droid_trajectory``)."""
     if not sources:
-        raise ValueError("no trajectory source given (episode folders/indexes or DROID CSVs)")
+        raise UserError("no trajectory source given (episode folders/indexes or DROID CSVs)")
     if format not in ("episodes", "droid"):
-        raise ValueError(f"unknown trajectory format {format!r}; expected 'episodes' or 'droid'")
+        raise UserError(f"unknown trajectory format {format!r}; expected 'episodes' or 'droid'")
     trajectories = []
     for source in sources:
         trajectories += read_episodes(source) if format == "episodes" else read_droid(source, **droid)

@@ -19,11 +19,12 @@ import numpy as np
 
 from vjepa2.data.frames import sample_indices
 from vjepa2.data.transforms import repeat_image
+from vjepa2.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(UserError, RuntimeError):
     """A video or image that cannot be read; the message names the file and the problem."""
 
     def __init__(self, path: str | Path, problem: str):

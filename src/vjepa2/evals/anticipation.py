@@ -31,6 +31,7 @@ from vjepa2.config import opt
 from vjepa2.data.annotations import Annotation, read_annotations
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import decode_frames
+from vjepa2.errors import UserError
 from vjepa2.evals.features import FeatureCache, load_encoder, weights_fingerprint
 from vjepa2.evals.probe_train import (
     best_head,
@@ -221,7 +222,7 @@ def load_anticipation_probe(path: str | Path) -> tuple[AnticipationProbe, Classe
     path = Path(path)
     config = json.loads((path / "config.json").read_text())
     if config.get("format") != "vjepa2-anticipation":
-        raise ValueError(f"{path}/config.json: not an anticipation probe")
+        raise UserError(f"{path}/config.json: not an anticipation probe")
     classes = Classes(**config["classes"])
     probe = AnticipationProbe(ProbeConfig(**config["probe"]), {n: len(getattr(classes, n)) for n in OUTPUTS})
     probe.load_state_dict(load_file(path / "model.safetensors"))
@@ -248,7 +249,7 @@ def prepare(cfg: AnticipationConfig, model, out: Path):
     """Classes, the feature spec, and (features, labels) of the train and validation rows."""
     if not cfg.train:
         if cfg.synthetic <= 0:
-            raise ValueError("anticipate: give --train annotations (or synthetic=N for a demo data set)")
+            raise UserError("anticipate: give --train annotations (or synthetic=N for a demo data set)")
         cfg.train, cfg.val = make_event_videos(out / "data", cfg.synthetic, cfg.seed)
     train_rows = read_annotations(cfg.train)
     classes = Classes.from_annotations(train_rows)
@@ -273,7 +274,7 @@ def run_anticipation(cfg: AnticipationConfig) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
     if cfg.use_predictor and model.predictor is None:
-        raise ValueError(f"{cfg.encoder}: no predictor in this checkpoint; set use_predictor=false")
+        raise UserError(f"{cfg.encoder}: no predictor in this checkpoint; set use_predictor=false")
     classes, spec, (train_x, train_y), (val_x, val_y) = prepare(cfg, model, out)
     val_y = {n: v.to(cfg.device) for n, v in val_y.items()}
     sizes = {name: len(getattr(classes, name)) for name in OUTPUTS}

@@ -1,7 +1,7 @@
 """Frozen-encoder features for the evaluations: encoders, clips, chosen layers and a disk cache.
 
 - ``load_encoder("random:tiny")`` builds a seeded, randomly initialised model of a preset (the
-  baseline every probe table needs); any other source goes to ``vjepa2.load``.
+  baseline every probe table needs); any other source is a checkpoint (``checkpoints.loading``).
 - ``ClipDataset`` gives every sample as views (M, S, T, C, H, W): S segments (windows spread over
   the video whose tokens are concatenated into one sequence, as the reference's multi-segment
   probes) times M = clips x spatial views (scored separately, softmax averaged at test time).
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-import vjepa2
+from vjepa2.checkpoints.loading import load_encoder  # noqa: F401 - the evals' way to an encoder
 from vjepa2.data.datasets import IndexedVideos, read_index
 from vjepa2.data.transforms import (
     eval_transform,
@@ -36,45 +36,12 @@ from vjepa2.data.transforms import (
     train_transform,
 )
 from vjepa2.data.video import read_clip
-from vjepa2.models.encoder import VideoEncoder
+from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import autocast, resolve_dtype
-from vjepa2.models.predictor import MaskPredictor
-from vjepa2.models.presets import encoder_config, predictor_config
 from vjepa2.models.quantize import for_inference
 
 log = logging.getLogger(__name__)
-
-RANDOM_PREFIX = "random:"
-# Predictor preset paired with each encoder preset for random models (anticipation needs one).
-RANDOM_PREDICTOR = {"tiny": "tiny", "small": "small"}
-
-
-def load_encoder(source: str, device: str = "cpu", seed: int = 0, encoder_key: str = "target_encoder"):
-    """A frozen model (eval mode, no grad) from ``source``.
-
-    ``random:<preset>`` (e.g. ``random:tiny``) is a randomly initialised encoder (and predictor) of
-    that preset, and ``random:<checkpoint>`` one of the checkpoint's shape (the baseline a
-    pretrained model must beat), drawn from ``seed`` without touching the global RNG; anything
-    else is passed to ``vjepa2.load`` (reference .pt, transformers directory, our directory,
-    training checkpoint).
-    """
-    if source.startswith(RANDOM_PREFIX):
-        name = source[len(RANDOM_PREFIX) :]
-        if Path(name).exists():
-            shape = vjepa2.load(name, encoder_key=encoder_key)
-            enc_cfg, pred_cfg = shape.encoder.cfg, shape.predictor.cfg if shape.predictor else None
-        else:
-            enc_cfg = encoder_config(name)
-            pred_cfg = predictor_config(enc_cfg.dim, RANDOM_PREDICTOR.get(name, "default"))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = VJEPA2(VideoEncoder(enc_cfg), MaskPredictor(pred_cfg) if pred_cfg else None)
-        model = model.to(device).eval()
-    else:
-        model = vjepa2.load(source, encoder_key=encoder_key, device=device)
-    model.requires_grad_(False)
-    return model
 
 
 def weights_fingerprint(model: VJEPA2) -> str:
@@ -227,7 +194,7 @@ class FeatureExtractor:
         cache: FeatureCache | None = None,
     ):
         if concat not in ("tokens", "features"):
-            raise ValueError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
+            raise UserError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
         self.model, self.layers, self.concat = model, list(layers or []), concat
         self.dtype = resolve_dtype(dtype, model.device, inference=True)
         self.single_frame, self.cache = single_frame, cache

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-import vjepa2
+from vjepa2.checkpoints.probes import load_probe, probe_folder
 from vjepa2.config import opt
+from vjepa2.errors import MissingPathError, UserError
 from vjepa2.evals.features import FeatureExtractor, load_encoder, make_loader, weights_fingerprint
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
 from vjepa2.models.precision import choose_dtype
@@ -75,9 +76,7 @@ def probe_spec(probe_dir: Path) -> dict:
         return json.loads(file.read_text())
     config = json.loads((probe_dir / "config.json").read_text())
     if "hidden_size" not in config:
-        raise ValueError(
-            f"{probe_dir}: no {FEATURES_FILE}; pass the encoder it was trained on with --encoder"
-        )
+        raise UserError(f"{probe_dir}: no {FEATURES_FILE}; pass the encoder it was trained on with --encoder")
     return {
         "encoder": str(probe_dir), "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
         "layers": [], "layer_concat": "tokens", "single_frame": False,
@@ -98,10 +97,10 @@ def saved_label_names(probe_dir: Path) -> list[str] | None:
 
 def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dtype: str):
     """(probe, feature extractor, spec, label names) for a saved probe folder."""
-    path = Path(probe_dir)
+    path = probe_folder(probe_dir)
     if not path.is_dir():
-        raise FileNotFoundError(f"probe folder not found: {path}")
-    probe = vjepa2.load_probe(path).to(device).eval()
+        raise UserError(f"{path}: not a probe folder (written by `vjepa2 probe train` or transformers)")
+    probe = load_probe(path).to(device).eval()
     spec = probe_spec(path)
     if encoder:
         spec = {**spec, "encoder": encoder, "weights": None}
@@ -188,11 +187,11 @@ def plot_confusion(confusion: list[list[int]], names: list[str], path: Path, tit
 # -- the commands ---------------------------------------------------------------------------------
 def run_probe_eval(cfg: ProbeEvalConfig) -> int:
     if not cfg.probe or not cfg.data:
-        raise ValueError("probe eval: give --probe (a probe folder) and --data (an index to evaluate)")
+        raise UserError("probe eval: give --probe (a probe folder) and --data (an index to evaluate)")
     probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
     dataset = clip_dataset(cfg.data, spec, num_clips=cfg.num_clips, num_views=cfg.num_views)
     if max(dataset.labels) >= len(names):
-        raise ValueError(f"{cfg.data}: label {max(dataset.labels)} but the probe has {len(names)} classes")
+        raise UserError(f"{cfg.data}: label {max(dataset.labels)} but the probe has {len(names)} classes")
     loader = make_loader(dataset, cfg.batch_size, False, cfg.workers)
     all_probs, all_labels, all_paths = [], [], []
     for probs, labels, paths in predict(probe, extract, loader):
@@ -200,7 +199,7 @@ def run_probe_eval(cfg: ProbeEvalConfig) -> int:
         all_labels.append(labels)
         all_paths += paths
     if not all_paths:
-        raise ValueError(f"{cfg.data}: no readable video")
+        raise UserError(f"{cfg.data}: no readable video")
     probs, labels = torch.cat(all_probs), torch.cat(all_labels)
     metrics = classification_metrics(probs, labels, names)
     metrics.update(
@@ -228,10 +227,10 @@ def run_probe_eval(cfg: ProbeEvalConfig) -> int:
 
 def run_classify(cfg: ClassifyConfig) -> int:
     if not cfg.videos or not cfg.checkpoint:
-        raise ValueError("classify: give one or more videos and --checkpoint (a probe folder)")
+        raise UserError("classify: give one or more videos and --checkpoint (a probe folder)")
     missing = [v for v in cfg.videos if not Path(v).exists()]
     if missing:
-        raise FileNotFoundError(f"video not found: {missing[0]}")
+        raise MissingPathError(f"video not found: {missing[0]}")
     probe, extract, spec, names = load_probe_setup(
         cfg.checkpoint, cfg.encoder, cfg.labels, cfg.device, cfg.dtype
     )

@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import vjepa2
+from vjepa2.checkpoints.probes import PROBE_DIR, save_probe
 from vjepa2.config import opt
 from vjepa2.data.datasets import balanced_subset, read_index
+from vjepa2.errors import MissingPathError, UserError
 from vjepa2.evals.features import (
     CachedClips,
     ClipDataset,
@@ -34,15 +35,15 @@ from vjepa2.evals.features import (
     make_loader,
     weights_fingerprint,
 )
-from vjepa2.models.precision import choose_dtype
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
-from vjepa2.train.log import MetricsLogger, progress
+from vjepa2.train.run import Run, RunConfig
 
 log = logging.getLogger(__name__)
 
 REFERENCE_LRS = [5e-3, 3e-3, 1e-3, 3e-4, 1e-4]
 REFERENCE_WDS = [0.01, 0.1, 0.4, 0.8]
 FEATURES_FILE = "features.json"
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclass
@@ -86,9 +87,9 @@ class ProbeTrainConfig:
     wds: list[float] = opt(REFERENCE_WDS, help="weight decays of the head grid (heads = lrs x wds)")
     epochs: int = opt(20, help="passes over the training set")
     eval_every: int = opt(
-        1, help="validate every n epochs and after the last (low-shot runs with many short epochs)"
+        1, help="validate every n epochs and after the last (low-shot runs with many short epochs)", min=1
     )
-    batch_size: int = opt(16, help="clips per step")
+    batch_size: int = opt(16, help="clips per step", min=1)
     warmup_epochs: float = opt(0.0, help="linear warmup from 0, in epochs (reference: 0)")
     device: str = opt("cpu", help="cpu, cuda, cuda:1, ...")
     dtype: str = opt(
@@ -105,7 +106,7 @@ def label_names(index: str, labels_file: str = "", num_classes: int | None = Non
     if labels_file:
         path = Path(labels_file)
         if not path.is_file():
-            raise FileNotFoundError(f"label names file not found: {path}")
+            raise MissingPathError(f"label names file not found: {path}")
         text = path.read_text()
         names = json.loads(text) if path.suffix == ".json" else [ln.strip() for ln in text.splitlines()]
         names = [n for n in names if n]
@@ -119,7 +120,7 @@ def label_names(index: str, labels_file: str = "", num_classes: int | None = Non
             return None
         names = list(tasks[task]["classes"])
     if num_classes is not None and len(names) < num_classes:
-        raise ValueError(f"{labels_file or index}: {len(names)} label names for {num_classes} classes")
+        raise UserError(f"{labels_file or index}: {len(names)} label names for {num_classes} classes")
     return names
 
 
@@ -134,7 +135,7 @@ class Head:
 def make_heads(build: Callable[[], nn.Module], lrs: list[float], wds: list[float], seed: int) -> list[Head]:
     """One head per (wd, lr) pair, wd-major as the reference lists them; each drawn from ``seed``."""
     if not lrs or not wds:
-        raise ValueError("the head grid needs at least one learning rate and one weight decay")
+        raise UserError("the head grid needs at least one learning rate and one weight decay")
     heads = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -274,12 +275,27 @@ def train_epoch(heads, optimizer, loader, extract: FeatureExtractor, step: int, 
 
 def run_probe_train(cfg: ProbeTrainConfig) -> int:
     if not cfg.train:
-        raise ValueError("probe train: give a training index with --train (CSV 'path label' or a folder)")
-    if cfg.eval_every < 1:
-        raise ValueError(f"probe train: eval_every must be 1 or more, got {cfg.eval_every}")
-    cfg.dtype = choose_dtype(cfg.dtype, cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+        raise UserError("give a training index with --train (CSV 'path label' or a folder)")
+    train_samples = read_index(cfg.train)  # before anything is written
+    if cfg.train_clips:
+        train_samples = balanced_subset(train_samples, cfg.train_clips, cfg.seed)
+    settings = RunConfig(
+        out=cfg.out,
+        batch_size=cfg.batch_size,
+        dtype=cfg.dtype,
+        device=cfg.device,
+        seed=cfg.seed,
+        parallel="none",
+    )
+    with Run("probe train", cfg, settings, parallel=("none",), section="", log_file=METRICS_FILE) as run:
+        cfg.dtype = run.dtype  # the feature spec and config.yaml record what runs, not 'auto'
+        train_grid(cfg, run, train_samples)
+    return 0
+
+
+def train_grid(cfg: ProbeTrainConfig, run: Run, train_samples: list) -> None:
+    """Train the head grid on ``train_samples`` and save the best head in ``run.out``."""
+    out = run.out
     model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
     crop = cfg.crop or model.encoder.cfg.crop
     spec = feature_spec(cfg, model, crop)
@@ -287,9 +303,6 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
     cache = FeatureCache(cfg.cache_dir or out / "features", spec) if use_cache else None
     extract = FeatureExtractor(model, cfg.layers, cfg.layer_concat, cfg.single_frame, cfg.dtype, cache)
 
-    train_samples = read_index(cfg.train)
-    if cfg.train_clips:
-        train_samples = balanced_subset(train_samples, cfg.train_clips, cfg.seed)
     train_set = clip_dataset(train_samples, spec, train=cfg.augment, cfg=cfg)
     num_classes = max(train_set.labels) + 1
     val_set = clip_dataset(cfg.val, spec) if cfg.val else None
@@ -308,24 +321,23 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
     optimizer = make_optimizer(heads)
     steps_per_epoch = len(train_loader)
     total, warmup = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
-    logger = MetricsLogger(out / "metrics.jsonl")
+    run.start(0, total, desc="probe train")
     print(f"probe train: {len(heads)} heads, {len(train_set)} train / {len(val_set or [])} val clips, "
           f"{num_classes} classes, tokens of width {extract.dim}")  # fmt: skip
 
     step, history = 0, {}
-    bar = progress(total, desc="probe train")
     for epoch in range(cfg.epochs):
         train_set.set_epoch(epoch)
         start = time.time()
         step, train_loss, train_top1 = train_epoch(
-            heads, optimizer, train_loader, extract, step, (total, warmup), bar
+            heads, optimizer, train_loader, extract, step, (total, warmup), run.bar
         )
         # Validation costs a pass over the whole val split: low-shot runs skip most epochs.
         validate = val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
         val_top1 = evaluate_heads(heads, val_loader, extract) if validate else None
         if validate or val_loader is None:
             history[epoch + 1] = val_top1 or train_top1
-        row = logger.log(
+        row = run.log(
             step,
             epoch=epoch + 1,
             lr_factor=cosine_factor(max(0, step - 1), total, warmup),
@@ -337,19 +349,18 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
             seconds=time.time() - start,
         )
         kind = "val" if validate else "train"
-        bar.write(f"epoch {epoch + 1}: best {kind} top-1 {row['best_top1']:.2f}%")
-    bar.close()
-    logger.close()
-    return save_results(out, heads, history, spec, names, cfg, has_val=val_loader is not None)
+        run.bar.write(f"epoch {epoch + 1}: best {kind} top-1 {row['best_top1']:.2f}%")
+    save_results(out, heads, history, spec, names, cfg, has_val=val_loader is not None)
+    run.finish(step, f"{PROBE_DIR}/", "heads.json")
 
 
-def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> int:
+def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> None:
     """Save the best head (our probe format + features.json) and every head's results;
     ``history`` maps each evaluated epoch to every head's top-1 (%), the last one picks the head."""
     final = history[max(history)] if history else [0.0] * len(heads)
     best = best_head(final)
-    probe_dir = out / "probe"
-    vjepa2.save_probe(heads[best].module.cpu(), probe_dir, names)
+    probe_dir = out / PROBE_DIR
+    save_probe(heads[best].module.cpu(), probe_dir, names)
     (probe_dir / FEATURES_FILE).write_text(json.dumps(spec, indent=1))
     metric = "val_top1" if has_val else "train_top1"
     results = {
@@ -369,5 +380,3 @@ def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> 
     }
     (out / "heads.json").write_text(json.dumps(results, indent=1))
     print(f"best head {best} (lr {heads[best].lr:g}, wd {heads[best].wd:g}): {metric} {final[best]:.2f}%")
-    print(f"saved {probe_dir}")
-    return 0

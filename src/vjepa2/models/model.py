@@ -81,6 +81,7 @@ class VJEPA2(nn.Module):
 
     def save(self, path) -> None:
         """Write our own format: ``path/model.safetensors`` + ``path/config.json``."""
-        from vjepa2.models.weights import save_model
+        # The formats live in vjepa2.checkpoints, above the architectures: imported on use.
+        from vjepa2.checkpoints.ours import save_model
 
         save_model(self, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from vjepa2.errors import UnknownKeyError
 from vjepa2.models.ac_predictor import ACPredictorConfig
 from vjepa2.models.encoder import EncoderConfig
 from vjepa2.models.predictor import PredictorConfig
@@ -38,17 +39,17 @@ AC_PREDICTORS: dict[str, ACPredictorConfig] = {
 
 def encoder_config(name: str, **overrides) -> EncoderConfig:
     if name not in ENCODERS:
-        raise KeyError(f"unknown encoder preset {name!r}; known presets: {sorted(ENCODERS)}")
+        raise UnknownKeyError(f"unknown encoder preset {name!r}; known presets: {sorted(ENCODERS)}")
     return replace(ENCODERS[name], **overrides)
 
 
 def predictor_config(enc_dim: int, name: str = "default", **overrides) -> PredictorConfig:
     if name not in PREDICTORS:
-        raise KeyError(f"unknown predictor preset {name!r}; known presets: {sorted(PREDICTORS)}")
+        raise UnknownKeyError(f"unknown predictor preset {name!r}; known presets: {sorted(PREDICTORS)}")
     return replace(PREDICTORS[name], enc_dim=enc_dim, **overrides)
 
 
 def ac_predictor_config(enc_dim: int, name: str = "vjepa2-ac", **overrides) -> ACPredictorConfig:
     if name not in AC_PREDICTORS:
-        raise KeyError(f"unknown AC predictor preset {name!r}; known presets: {sorted(AC_PREDICTORS)}")
+        raise UnknownKeyError(f"unknown AC predictor preset {name!r}; known presets: {sorted(AC_PREDICTORS)}")
     return replace(AC_PREDICTORS[name], enc_dim=enc_dim, **overrides)

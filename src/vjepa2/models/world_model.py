@@ -176,9 +176,9 @@ class WorldModel:
     @classmethod
     def load(cls, directory: str | Path, device="cpu") -> WorldModel:
         """A directory written by ``vjepa2 train-ac`` (model.safetensors, config.json, world_model.json)."""
-        import vjepa2
+        from vjepa2.checkpoints.loading import load  # the formats sit above the architectures
 
-        model = vjepa2.load(directory, device=device)
+        model = load(directory, device=device)
         if model.ac_predictor is None:
             raise ValueError(f"{directory}: the model has no action-conditioned predictor")
         spec = WorldModelSpec.load(directory)
@@ -244,8 +244,8 @@ def save_world_model(
 ) -> None:
     """Write what ``WorldModel.load`` reads: weights (our format: model.safetensors + config.json),
     world_model.json and, for standardized latents, latent_stats.safetensors."""
+    from vjepa2.checkpoints.ours import save_model  # the formats sit above the architectures
     from vjepa2.models.model import VJEPA2
-    from vjepa2.models.weights import save_model
 
     save_model(VJEPA2(encoder, ac_predictor=predictor), directory)
     spec.save(directory)

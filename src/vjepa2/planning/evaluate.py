@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from vjepa2.config import opt, to_dict
+from vjepa2.errors import UserError
 from vjepa2.planning.cem import CEMConfig, cem
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
 from vjepa2.planning.oracle import Simulator, state_energy
@@ -82,7 +83,7 @@ def _goal_path(env, cfg: PlanEvalConfig, seed: int) -> tuple[np.ndarray, list[np
     if cfg.goal == "random":
         return start, [info["goal"]]
     if not cfg.goal.startswith("expert:"):
-        raise ValueError(f"unknown goal mode {cfg.goal!r}; expected 'random' or 'expert:N'")
+        raise UserError(f"unknown goal mode {cfg.goal!r}; expected 'random' or 'expert:N'")
     rng = np.random.default_rng(seed)
     path = []
     for _ in range(int(cfg.goal.split(":", 1)[1])):
@@ -193,12 +194,12 @@ def summarize(rows: list[dict]) -> dict:
 def _policies(cfg: PlanEvalConfig) -> dict:
     unknown = [m for m in cfg.methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        raise UserError(f"unknown methods {unknown}; choose from {list(METHODS)}")
     policies = {}
     for method in cfg.methods:
         if method == "world_model":
             if not cfg.model:
-                raise ValueError(
+                raise UserError(
                     "plan-eval: the world_model method needs --model (a train-ac output model dir)"
                 )
             policies[method] = WorldModelPolicy(Planner(cfg.model, cfg.planner))

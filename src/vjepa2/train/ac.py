@@ -17,7 +17,6 @@ each rank draws its own windows. The result is ``out/model``: our weight format 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -26,17 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vjepa2.config import opt, save_yaml, to_dict
+from vjepa2.config import opt
 from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
+from vjepa2.errors import UserError
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
-from vjepa2.models.precision import DTYPES, autocast, choose_dtype
+from vjepa2.models.precision import autocast
 from vjepa2.models.world_model import LatentStats, WorldModelSpec, save_world_model
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
-from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vjepa2.train.jepa import param_groups
-from vjepa2.train.log import MetricsLogger, progress
+from vjepa2.train.run import Run, RunConfig
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
 
 
@@ -76,24 +75,13 @@ class ACOptimConfig:
 
 
 @dataclass
-class ACRunConfig:
-    out: str = opt("runs/ac", help="output folder: latest.pt, log.jsonl, model/, features cache")
-    steps: int = opt(0, help="optimizer steps (0: warmup + constant + cooldown of the schedule)")
-    batch_size: int = opt(32, help="windows per process and step")
+class ACRunConfig(RunConfig):
     rollout_steps: int = opt(2, help="autoregressive steps of the rollout loss (0: teacher forcing only)")
-    dtype: str = opt(
-        "auto",
-        help="autocast dtype: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
-    )
-    device: str = opt("auto", help="auto, cpu, cuda, cuda:N")
-    threads: int = opt(0, help="CPU threads of torch (0: its default; 1 is fastest on a busy machine)")
-    parallel: str = opt("ddp", help="under torchrun: ddp or none")
-    checkpoint_every: int = opt(200, help="write latest.pt every this many steps (and at the end)")
-    log_every: int = opt(10, help="write a log line every this many steps")
-    eval_every: int = opt(200, help="validation loss every this many steps (and at the end)")
-    seed: int = opt(0, help="seed of the predictor init, window sampling and a random encoder")
-    resume: bool = opt(True, help="continue from out/latest.pt when it exists")
-    stop_after: int = opt(0, help="stop after this many steps in this invocation (0: run to the end)")
+    eval_every: int = opt(200, help="validation loss every this many steps (and at the end)", min=1)
+
+
+def ac_run() -> ACRunConfig:
+    return ACRunConfig(out="runs/ac", batch_size=32, checkpoint_every=200, log_every=10, seed=0)
 
 
 def ac_schedule() -> LRScheduleConfig:
@@ -109,7 +97,7 @@ class TrainACConfig:
     model: ACModelConfig = opt(ACModelConfig, help="frozen encoder and AC predictor")
     optim: ACOptimConfig = opt(ACOptimConfig, help="AdamW")
     schedule: LRScheduleConfig = opt(help="warmup-constant-decay learning rate", default_factory=ac_schedule)
-    run: ACRunConfig = opt(ACRunConfig, help="run folder, steps, batch, precision, checkpoints")
+    run: ACRunConfig = opt(help="run folder, steps, batch, precision, checkpoints", default_factory=ac_run)
 
 
 # -- the loss ------------------------------------------------------------------------------------
@@ -157,24 +145,6 @@ class ACObjective(torch.nn.Module):
 
 
 # -- the run -------------------------------------------------------------------------------------
-@torch.no_grad()
-def validation_loss(
-    predictor, data: WindowData, windows: np.ndarray, latents_of, grid_hw, cfg: ACRunConfig, device, renorm
-):
-    """Mean teacher-forcing and rollout losses over ``windows`` (eval mode, batches of run.batch_size)."""
-    predictor.eval()
-    totals, count = np.zeros(2), 0
-    for start in range(0, len(windows), cfg.batch_size):
-        chunk = windows[start : start + cfg.batch_size]
-        latents, actions, states = (x.to(device) for x in data.batch(chunk, latents_of))
-        with autocast(device, cfg.dtype):
-            losses = ac_losses(predictor, latents, actions, states, grid_hw, cfg.rollout_steps, renorm)
-        totals += np.array([float(x) for x in losses]) * len(chunk)
-        count += len(chunk)
-    predictor.train()
-    return {"val_teacher": totals[0] / count, "val_rollout": totals[1] / count}
-
-
 @dataclass
 class Prepared:
     """Everything training reads, built once from the config."""
@@ -188,21 +158,24 @@ class Prepared:
     latent_stats: LatentStats | None
     grid_hw: tuple[int, int]
 
+    @property
+    def renorm(self) -> bool:
+        """Whether predictions are layer-normed as the targets are (not for standardized latents)."""
+        return not self.spec.standardize
+
 
 def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
     """Trajectories, split, statistics, frozen encoder, (cached) latents and windows."""
     run = cfg.run
-    if run.dtype not in DTYPES:
-        raise ValueError(f"unknown run.dtype {run.dtype!r}; expected one of {DTYPES}")
     if not 0 <= run.rollout_steps < cfg.data.num_frames:
-        raise ValueError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
+        raise UserError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
     d = cfg.data
     trajectories = read_trajectories(d.source, d.format, camera=d.droid_camera, fps=d.droid_fps)
     encoder, description = build_encoder(cfg.model.encoder, cfg.model.encoder_overrides, run.seed)
     encoder.to(device)
     crop = cfg.model.crop or frame_size(trajectories)
     if crop % encoder.cfg.patch:
-        raise ValueError(f"model.crop {crop} is not a multiple of the encoder patch {encoder.cfg.patch}")
+        raise UserError(f"model.crop {crop} is not a multiple of the encoder patch {encoder.cfg.patch}")
     train_ids, val_ids = split_trajectories(len(trajectories), cfg.data.val_fraction, run.seed)
     stats = NormStats.compute(
         [trajectories[i].actions for i in train_ids], [trajectories[i].states for i in train_ids]
@@ -247,94 +220,83 @@ def build_predictor(cfg: ACModelConfig, p: Prepared, seed: int) -> ACPredictor:
         )
 
 
-def checkpoint_state(cfg: TrainACConfig, p: Prepared, predictor: ACPredictor, optimizer, step: int) -> dict:
-    """Weights (readable by ``vjepa2.load``), optimizer, step and random state for exact resume."""
-    return {
-        "encoder": p.encoder.state_dict(),
-        "predictor": predictor.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "step": step,
-        "rng": rng_state(),
-        "config": {
-            "encoder": dataclasses.asdict(p.encoder.cfg),
-            "predictor": dataclasses.asdict(predictor.cfg),
-        },
-        "train_config": to_dict(cfg),
-    }
+@torch.no_grad()
+def validation_loss(predictor: ACPredictor, p: Prepared, run: Run, rollout_steps: int) -> dict:
+    """Mean teacher-forcing and rollout losses over the validation windows (eval mode, batches of
+    run.batch_size)."""
+    predictor.eval()
+    totals, count, batch_size = np.zeros(2), 0, run.settings.batch_size
+    for start in range(0, len(p.val_windows), batch_size):
+        chunk = p.val_windows[start : start + batch_size]
+        latents, actions, states = (x.to(run.device) for x in p.data.batch(chunk, p.latents_of))
+        with autocast(run.device, run.dtype):
+            losses = ac_losses(predictor, latents, actions, states, p.grid_hw, rollout_steps, p.renorm)
+        totals += np.array([float(x) for x in losses]) * len(chunk)
+        count += len(chunk)
+    predictor.train()
+    return {"val_teacher": totals[0] / count, "val_rollout": totals[1] / count}
+
+
+def train_step(cfg: TrainACConfig, run: Run, step: int, p: Prepared, model, optimizer) -> dict:
+    """One AdamW step on ``run.batch_size * run.accum`` windows drawn for this step and rank."""
+    settings = cfg.run
+    lr = warmup_constant_decay(step, cfg.schedule)
+    set_lr(optimizer, lr)
+    rng = np.random.default_rng([settings.seed, step, run.info.rank])  # windows depend on the step only
+    draws = p.train_windows[rng.integers(0, len(p.train_windows), settings.batch_size * settings.accum)]
+    optimizer.zero_grad(set_to_none=True)
+    sums = torch.zeros(3, device=run.device)
+    for micro in range(settings.accum):
+        windows = draws[micro * settings.batch_size : (micro + 1) * settings.batch_size]
+        latents, actions, states = (x.to(run.device) for x in p.data.batch(windows, p.latents_of))
+        with dist.grad_sync(model, micro == settings.accum - 1):
+            with autocast(run.device, run.dtype):
+                teacher, rollout = model(
+                    latents, actions, states, p.grid_hw, settings.rollout_steps, p.renorm
+                )
+                loss = teacher + rollout
+            (loss / settings.accum).backward()
+        sums += torch.stack([loss, teacher, rollout]).detach().float()
+    optimizer.step()
+    return dict(zip(("loss", "teacher", "rollout"), sums / settings.accum), lr=lr)
 
 
 def run_train_ac(cfg: TrainACConfig) -> int:
     """Train the AC predictor on a frozen encoder; writes ``<out>/model`` for the Planner."""
-    info = dist.setup(cfg.run.device)
-    device, run = info.device, cfg.run
-    run.dtype = choose_dtype(run.dtype, device, announce=dist.is_main())
-    if run.threads > 0:
-        torch.set_num_threads(run.threads)
-    out = Path(run.out)
-    out.mkdir(parents=True, exist_ok=True)
-    p = prepare(cfg, out, device)
-    renorm = not p.spec.standardize
-    predictor = build_predictor(cfg.model, p, run.seed).to(device)
-    optimizer = torch.optim.AdamW(
-        param_groups(predictor, cfg.optim.weight_decay),
-        lr=cfg.schedule.start_lr,
-        betas=tuple(cfg.optim.betas),
-    )
-    step = 0
-    latest = find_latest(out) if run.resume else None
-    if latest is not None:
-        ckpt = load_checkpoint(latest)
-        predictor.load_state_dict(ckpt["predictor"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
-        set_rng_state(ckpt["rng"])
-    model = dist.wrap_model(ACObjective(predictor), info, "none" if run.parallel == "none" else "ddp")
-    total = run.steps or cfg.schedule.total_steps
-    if dist.is_main():
-        save_yaml(cfg, out / "config.yaml")
-    log = MetricsLogger(out / "log.jsonl", resume_step=step if latest else None) if dist.is_main() else None
-    bar = progress(total, initial=step, enabled=dist.is_main(), desc="train-ac")
-    done, tick = 0, time.perf_counter()
-    model.train()
-    while step < total and not (run.stop_after and done >= run.stop_after):
-        lr = warmup_constant_decay(step, cfg.schedule)
-        set_lr(optimizer, lr)
-        rng = np.random.default_rng([run.seed, step, info.rank])  # windows depend on the step only
-        windows = p.train_windows[rng.integers(0, len(p.train_windows), run.batch_size)]
-        latents, actions, states = (x.to(device) for x in p.data.batch(windows, p.latents_of))
-        with autocast(device, run.dtype):
-            teacher, rollout = model(latents, actions, states, p.grid_hw, run.rollout_steps, renorm)
-            loss = teacher + rollout
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        step, done = step + 1, done + 1
-        bar.update(1)
-        if step % run.log_every == 0 or step == total:
-            losses = {
-                k: dist.all_reduce_mean(v.detach())
-                for k, v in (("loss", loss), ("teacher", teacher), ("rollout", rollout))
-            }
-            seconds, tick = (time.perf_counter() - tick) / run.log_every, time.perf_counter()
-            if log is not None:
-                log.log(step, **losses, lr=lr, sec_per_step=seconds, dtype=run.dtype)
-                bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
-        if p.val_windows is not None and log is not None and (step % run.eval_every == 0 or step == total):
-            log.log(
-                step,
-                **validation_loss(
-                    predictor, p.data, p.val_windows, p.latents_of, p.grid_hw, run, device, renorm
-                ),
-            )
-        if step % run.checkpoint_every == 0 or step == total:
-            if dist.is_main():
-                save_checkpoint(checkpoint_state(cfg, p, predictor, optimizer, step), out, step)
-            dist.barrier()
-    bar.close()
-    if dist.is_main():
-        if step % run.checkpoint_every and step != total:
-            save_checkpoint(checkpoint_state(cfg, p, predictor, optimizer, step), out, step)
-        save_world_model(out / "model", p.encoder, predictor, p.spec, p.latent_stats)
-        log.close()
-    dist.cleanup(wait=True)
+    with Run("train-ac", cfg, cfg.run, parallel=("ddp", "none")) as run:
+        settings = cfg.run
+        p = prepare(cfg, run.out, run.device)
+        predictor = build_predictor(cfg.model, p, settings.seed).to(run.device)
+        # built before ACObjective freezes the unused extrinsics: the optimizer holds every parameter
+        optimizer = torch.optim.AdamW(
+            param_groups(predictor, cfg.optim.weight_decay),
+            lr=cfg.schedule.start_lr,
+            betas=tuple(cfg.optim.betas),
+        )
+        model = dist.wrap_model(ACObjective(predictor), run.info, settings.parallel)
+        frozen = {"encoder": p.encoder}
+        step = run.restore(model, optimizer, frozen)
+        run.start(step, settings.steps or cfg.schedule.total_steps)
+        tick = time.perf_counter()
+        model.train()
+        while step < run.stop:
+            metrics = train_step(cfg, run, step, p, model, optimizer)
+            step += 1
+            run.bar.update(1)
+            if step % settings.log_every == 0 or step == run.total:
+                losses = {k: dist.all_reduce_mean(metrics[k]) for k in ("loss", "teacher", "rollout")}
+                seconds, tick = (time.perf_counter() - tick) / settings.log_every, time.perf_counter()
+                if run.log(step, **losses, lr=metrics["lr"], sec_per_step=seconds, dtype=run.dtype):
+                    run.bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
+            if (
+                p.val_windows is not None
+                and run.is_main
+                and (step % settings.eval_every == 0 or step == run.total)
+            ):
+                run.log(step, **validation_loss(predictor, p, run, settings.rollout_steps))
+            if run.checkpoint_due(step):
+                run.save(step, model, optimizer, frozen)
+        if run.is_main:
+            save_world_model(run.out / "model", p.encoder, predictor, p.spec, p.latent_stats)
+        run.finish(step, "model/")
     return 0

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from vjepa2.checkpoints.loading import RANDOM_PREFIX, load_encoder
 from vjepa2.data.trajectories import Trajectory
 from vjepa2.models.encoder import VideoEncoder
-from vjepa2.models.presets import encoder_config
 from vjepa2.models.world_model import LatentStats, WorldModelSpec, encode_frames
 from vjepa2.train import distributed as dist
 from vjepa2.train.log import progress
@@ -26,20 +26,13 @@ from vjepa2.train.log import progress
 def build_encoder(source: str, overrides: dict, seed: int) -> tuple[VideoEncoder, str]:
     """The frozen encoder, ``random:<preset>`` (seeded) or loaded from a checkpoint, and a
     description of it (part of the feature cache key)."""
-    if source.startswith("random:"):
-        preset = source.split(":", 1)[1]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            encoder = VideoEncoder(encoder_config(preset, **overrides))
+    model = load_encoder(source, seed=seed, predictor=False, **overrides)
+    if source.startswith(RANDOM_PREFIX):
         description = f"{source} seed={seed} {sorted(overrides.items())}"
     else:
-        import vjepa2
-
-        path = Path(source)
-        encoder = vjepa2.load(path).encoder
-        stat = path.stat()
-        description = f"{path.resolve()} {stat.st_size} {stat.st_mtime_ns}"
-    return encoder.eval().requires_grad_(False), description
+        stat = Path(source).stat()
+        description = f"{Path(source).resolve()} {stat.st_size} {stat.st_mtime_ns}"
+    return model.encoder, description
 
 
 def frame_size(trajectories: list[Trajectory]) -> int:

@@ -20,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vjepa2.config import opt
+from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
 
 
 def _plain(value: Any) -> Any:
@@ -35,7 +36,7 @@ def read_log(path: str | Path) -> list[dict]:
     """Rows of a JSONL or CSV log (CSV numbers parsed to float; empty cells dropped)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"log file not found: {path}")
+        raise MissingPathError(f"log file not found: {path}")
     rows = []
     with open(path, newline="") as fh:
         if path.suffix == ".csv":
@@ -47,7 +48,7 @@ def read_log(path: str | Path) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as err:
-                    raise ValueError(f"{path}:{lineno}: not a JSON line ({err})") from None
+                    raise UserError(f"{path}:{lineno}: not a JSON line ({err})") from None
     return rows
 
 
@@ -201,16 +202,16 @@ def run_plot_log(cfg: PlotLogConfig) -> int:
     import matplotlib.pyplot as plt
 
     if not cfg.log:
-        raise ValueError("plot-log: give the path of a JSONL or CSV log")
+        raise UserError("plot-log: give the path of a JSONL or CSV log")
     rows = read_log(cfg.log)
     if not rows:
-        raise ValueError(f"{cfg.log}: the log is empty")
+        raise UserError(f"{cfg.log}: the log is empty")
     numeric = [k for k in dict.fromkeys(k for r in rows for k in r) if k != cfg.x]
     numeric = [k for k in numeric if any(isinstance(r.get(k), (int, float)) for r in rows)]
     keys = cfg.keys or numeric
     missing = [k for k in keys if k not in numeric]
     if missing:
-        raise KeyError(f"{cfg.log}: no numeric column {missing}; columns: {numeric}")
+        raise UnknownKeyError(f"{cfg.log}: no numeric column {missing}; columns: {numeric}")
     fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.4 * len(keys)), sharex=True, squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
         points = [

@@ -14,28 +14,29 @@ checkpoint produces the same losses as one that was never interrupted.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from vjepa2.config import opt, save_yaml, to_dict
+from vjepa2.config import opt
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.data.memory import DecodedVideos
-from vjepa2.masks import MaskSpec, make_generators, rank_masks, vjepa2_masks
+from vjepa2.errors import MissingPathError, UserError
+from vjepa2.masks import MaskGenerator, MaskSpec, make_generators, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import VideoEncoder
-from vjepa2.models.precision import DTYPES, autocast, choose_dtype
+from vjepa2.models.precision import autocast
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import encoder_config, predictor_config
 from vjepa2.train import distributed as dist
-from vjepa2.train.checkpoint import find_latest, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
-from vjepa2.train.log import MetricsLogger, collapse_stats, progress
+from vjepa2.train.log import collapse_stats
+from vjepa2.train.run import Run, RunConfig
 from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
 
 
@@ -83,24 +84,12 @@ class CooldownConfig:
 
 
 @dataclass
-class RunConfig:
-    out: str = opt("runs/pretrain", help="output folder: checkpoints, log.jsonl, config.yaml")
-    steps: int = opt(0, help="optimizer steps (0: the schedule's warmup + constant + cooldown)")
-    batch_size: int = opt(24, help="clips per process and micro-batch")
-    accum: int = opt(1, help="gradient accumulation: micro-batches per optimizer step")
-    dtype: str = opt(
-        "auto",
-        help="autocast dtype: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
-    )
-    device: str = opt("auto", help="auto, cpu, cuda, cuda:N")
+class PretrainRunConfig(RunConfig):
     compile: bool = opt(False, help="torch.compile the encoder, target encoder and predictor")
-    parallel: str = opt("ddp", help="under torchrun: ddp or fsdp (FSDP2 fully_shard)")
-    checkpoint_every: int = opt(100, help="write latest.pt every this many steps (and at the end)")
-    save_every: int = opt(0, help="also keep step_XXXXXX.pt every this many steps (0: never)")
-    log_every: int = opt(1, help="write a log line every this many steps")
-    seed: int = opt(239, help="seed of model init, data order, augmentation and masks")
-    resume: bool = opt(True, help="continue from out/latest.pt when it exists")
-    stop_after: int = opt(0, help="stop after this many steps in this invocation (0: run to the end)")
+
+
+def pretrain_run() -> PretrainRunConfig:
+    return PretrainRunConfig(out="runs/pretrain", batch_size=24, checkpoint_every=100, log_every=1, seed=239)
 
 
 @dataclass
@@ -117,7 +106,9 @@ class PretrainConfig:
     schedule: LRScheduleConfig = opt(LRScheduleConfig, help="warmup-constant-decay learning rate")
     ema: EMAConfig = opt(EMAConfig, help="target encoder EMA momentum")
     cooldown: CooldownConfig = opt(CooldownConfig, help="clip settings of the cooldown phase")
-    run: RunConfig = opt(RunConfig, help="run folder, steps, batch, precision, checkpoints")
+    run: PretrainRunConfig = opt(
+        help="run folder, steps, batch, precision, checkpoints", default_factory=pretrain_run
+    )
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -127,7 +118,7 @@ def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
         overrides = {"checkpointing": cfg.checkpointing, **cfg.predictor_overrides}
         pred_cfg = predictor_config(enc_cfg.dim, cfg.predictor, **overrides)
     except TypeError as err:  # dataclasses.replace on an unknown field
-        raise ValueError(f"model.encoder_overrides / predictor_overrides: {err}") from None
+        raise UserError(f"model.encoder_overrides / predictor_overrides: {err}") from None
     return VideoEncoder(enc_cfg), MaskPredictor(pred_cfg)
 
 
@@ -213,85 +204,71 @@ def micro_batches(cfg: PretrainConfig, phase: Phase, sources: list[str], info: d
         epoch, start = epoch + 1, 0
 
 
-# -- checkpoints ----------------------------------------------------------------------------------
-def save(cfg: PretrainConfig, step: int, model: nn.Module, target: nn.Module, optimizer, extra: dict) -> None:
-    """latest.pt (+ step_XXXXXX.pt): our module state dicts, optimizer, RNG, step and configs."""
-    model_state, optim_state = dist.full_state(model, optimizer)
-    target_state, _ = dist.full_state(target)
-    if dist.is_main():
-        student = dist.unwrap(model)
-        state = {name: {} for name in ("encoder", "predictor")}
-        for key, value in model_state.items():
-            name, _, rest = key.partition(".")  # "encoder.blocks.0..." -> our module's own keys
-            state[name][rest] = value
-        configs = {name: dataclasses.asdict(getattr(student, name).cfg) for name in state}
-        state.update(target_encoder=target_state, opt=optim_state, step=step, rng=rng_state(), **extra)
-        state.update(config=configs, pretrain_config=to_dict(cfg))
-        save_checkpoint(state, cfg.run.out, step, cfg.run.save_every)
-    dist.barrier()
-
-
-def restore(cfg: PretrainConfig, model: nn.Module, target: nn.Module, optimizer) -> int:
-    """Resume from out/latest.pt (-> its step), or start from model.init_from (-> 0), or do nothing."""
-    latest = find_latest(cfg.run.out) if cfg.run.resume else None
-    path = latest or (Path(cfg.model.init_from) if cfg.model.init_from else None)
-    if path is None:
-        return 0
-    state = load_checkpoint(path)
-    if "config" not in state:  # a reference checkpoint: weights only, through the key maps
-        from vjepa2.models.weights import load
-
-        online, ema = load(path, encoder_key="encoder"), load(path, encoder_key="target_encoder")
-        state = {
-            "encoder": online.encoder.state_dict(),
-            "predictor": online.predictor.state_dict(),
-            "target_encoder": ema.encoder.state_dict(),
-        }
-    student_state = {f"{name}.{k}": v for name in ("encoder", "predictor") for k, v in state[name].items()}
-    try:
-        dist.load_full_state(model, student_state, optimizer, state.get("opt"))
-        dist.load_full_state(target, state["target_encoder"])
-    except (RuntimeError, KeyError, ValueError) as err:
-        raise ValueError(f"{path}: does not fit the model of this config ({err})") from err
-    if latest is None:
-        print(f"initialised from {path}")
-        return 0
-    set_rng_state(state["rng"])
-    print(f"resumed from {path} at step {state['step']}")
-    return int(state["step"])
-
-
 # -- the loop -------------------------------------------------------------------------------------
-def train_step(cfg, step, phase, batches, generators, nets, optimizer, info) -> dict:
+@dataclass
+class Nets:
+    """What a pretraining step updates."""
+
+    model: nn.Module  # the student (encoder + predictor) as wrapped for training: DDP, FSDP2 or plain
+    student: Student  # the same, unwrapped
+    target: nn.Module  # the EMA target encoder (FSDP2-sharded under run.parallel=fsdp)
+    model_fn: Callable  # model, or torch.compile(model)
+    target_fn: Callable  # target, or torch.compile(target)
+    optimizer: torch.optim.Optimizer
+
+    @property
+    def others(self) -> dict[str, nn.Module]:
+        """Modules checkpointed beside the student's encoder and predictor."""
+        return {"target_encoder": self.target}
+
+
+@dataclass
+class Stream:
+    """What one phase draws: this rank's micro-batches and the mask generators of its clip grid."""
+
+    phase: Phase
+    batches: Iterator[dict]
+    generators: list[MaskGenerator]
+
+
+def open_stream(
+    cfg: PretrainConfig, phase: Phase, sources: list[str], run: Run, nets: Nets, step: int
+) -> Stream:
+    grid = nets.student.encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
+    batches = micro_batches(cfg, phase, sources, run.info, step)
+    return Stream(phase, batches, make_generators(cfg.masks, grid, cfg.run.seed))
+
+
+def train_step(cfg: PretrainConfig, run: Run, step: int, stream: Stream, nets: Nets) -> dict:
     """One optimizer step over ``run.accum`` micro-batches, then the EMA update -> metrics."""
-    model, student, target, model_fn, target_fn = nets
+    info, phase, optimizer = run.info, stream.phase, nets.optimizer
     lr = warmup_constant_decay(step, cfg.schedule)
     set_lr(optimizer, lr)
     loss_sum, clips_seen, skipped = torch.zeros((), device=info.device), 0, 0
     per_rank = phase.batch_size * cfg.run.accum
-    masks = rank_masks(generators, step, info.rank, info.world_size, per_rank)  # this step, this rank
+    masks = rank_masks(stream.generators, step, info.rank, info.world_size, per_rank)  # this step, this rank
     for micro in range(cfg.run.accum):
-        batch = next(batches)
+        batch = next(stream.batches)
         skipped += batch["num_skipped"]
         while batch["clip"] is None:  # every file of the micro-batch was unreadable: take the next
-            batch = next(batches)
+            batch = next(stream.batches)
             skipped += batch["num_skipped"]
         clips = batch["clip"].to(info.device, non_blocking=True)
         rows = slice(micro * phase.batch_size, micro * phase.batch_size + len(clips))
         context_idx, target_idx = ([m[rows].to(info.device) for m in group] for group in masks)
-        with dist.grad_sync(model, micro == cfg.run.accum - 1):
-            with autocast(info.device, cfg.run.dtype):
-                loss, features = jepa_loss(model_fn, target_fn, clips, context_idx, target_idx)
+        with dist.grad_sync(nets.model, micro == cfg.run.accum - 1):
+            with autocast(info.device, run.dtype):
+                loss, features = jepa_loss(nets.model_fn, nets.target_fn, clips, context_idx, target_idx)
             (loss / cfg.run.accum).backward()
         loss_sum += loss.detach()
         clips_seen += len(clips)
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
-    grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), max_norm)
+    grad_norm = torch.nn.utils.clip_grad_norm_(nets.student.parameters(), max_norm)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     momentum = ema_momentum(step, cfg.ema)
-    dist.reshard(target)
-    ema_update(target, student.encoder, momentum)
+    dist.reshard(nets.target)
+    ema_update(nets.target, nets.student.encoder, momentum)
     full = getattr(grad_norm, "full_tensor", None)  # FSDP2 returns a DTensor
     grad_norm = full() if full else grad_norm
     return dict(
@@ -318,8 +295,8 @@ def log_row(metrics: dict, phase: Phase, seconds: float, info: dist.DistInfo) ->
     return row
 
 
-def build(cfg: PretrainConfig, info: dist.DistInfo):
-    """Models (seeded), wrappers and the optimizer: (model, student, target, model_fn, target_fn), AdamW."""
+def build(cfg: PretrainConfig, info: dist.DistInfo) -> Nets:
+    """Models (seeded), wrappers and the optimizer."""
     torch.manual_seed(cfg.run.seed)
     encoder, predictor = build_models(cfg.model)
     target = copy.deepcopy(encoder).requires_grad_(False).to(info.device)
@@ -336,67 +313,45 @@ def build(cfg: PretrainConfig, info: dist.DistInfo):
     model_fn, target_fn = (
         (torch.compile(model), torch.compile(target)) if cfg.run.compile else (model, target)
     )
-    return (model, student, target, model_fn, target_fn), optimizer
+    return Nets(model, student, target, model_fn, target_fn, optimizer)
 
 
 def check(cfg: PretrainConfig) -> None:
-    if cfg.run.dtype not in DTYPES:
-        raise ValueError(f"run.dtype must be one of {DTYPES}, got {cfg.run.dtype!r}")
-    if cfg.run.batch_size < 1 or cfg.run.accum < 1:
-        raise ValueError("run.batch_size and run.accum must be >= 1")
+    missing = [source for source in cfg.sources if not Path(source).exists()]
+    if missing:
+        raise MissingPathError(f"data source not found: {missing[0]}")
     if not cfg.masks:
-        raise ValueError("masks: give at least one mask generator")
+        raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
-        raise ValueError(f"data.weights: {len(cfg.data.weights)} weights for {len(cfg.sources)} sources")
+        raise UserError(f"data.weights: {len(cfg.data.weights)} weights for {len(cfg.sources)} sources")
 
 
 def run_pretrain(cfg: PretrainConfig) -> int:
     """Train (or resume) the run in ``cfg.run.out``; single process or under torchrun."""
     check(cfg)
-    info = dist.setup(cfg.run.device)
-    cfg.run.dtype = choose_dtype(cfg.run.dtype, info.device, announce=info.is_main)
-    try:
-        nets, optimizer = build(cfg, info)
-        step = restore(cfg, nets[0], nets[2], optimizer)
+    with Run("pretrain", cfg, cfg.run, parallel=("ddp", "fsdp")) as run:
+        nets = build(cfg, run.info)
+        step = run.restore(nets.model, nets.optimizer, nets.others, cfg.model.init_from)
         plan = phases(cfg)
-        total = plan[-1].end
-        stop = min(total, step + cfg.run.stop_after) if cfg.run.stop_after else total
         sources = cfg.sources or [
             str(synthetic_source(cfg.data, max(p.frames for p in plan), max(p.crop for p in plan)))
         ]
-        out = Path(cfg.run.out)
-        logger = None
-        if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            save_yaml(cfg, out / "config.yaml")
-            logger = MetricsLogger(out / "log.jsonl", resume_step=step if step else None)
-            global_batch = cfg.run.batch_size * cfg.run.accum * info.world_size
-            print(
-                f"pretraining steps {step}..{stop} of {total}, global batch {global_batch}, on {info.device}"
-            )
-        bar = progress(total, step, info.is_main)
-        phase = None
-        while step < stop:
-            if phase is None or step >= phase.end:
-                phase = next(p for p in plan if p.start <= step < p.end)
-                batches = micro_batches(cfg, phase, sources, info, step)
-                grid = nets[1].encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
-                generators = make_generators(cfg.masks, grid, cfg.run.seed)
+        run.start(step, plan[-1].end, desc="train")
+        stream = None
+        while step < run.stop:
+            if stream is None or step >= stream.phase.end:
+                stream = open_stream(
+                    cfg, next(p for p in plan if p.start <= step < p.end), sources, run, nets, step
+                )
             start = time.perf_counter()
-            metrics = train_step(cfg, step, phase, batches, generators, nets, optimizer, info)
+            metrics = train_step(cfg, run, step, stream, nets)
             step += 1
-            if step % cfg.run.log_every == 0 or step == stop:
-                row = log_row(metrics, phase, time.perf_counter() - start, info)
-                if logger:
-                    logger.log(step, **row, dtype=cfg.run.dtype)
-                    bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
-            if step % cfg.run.checkpoint_every == 0 or step == stop:
-                save(cfg, step, nets[0], nets[2], optimizer, {"loss": float(metrics["loss"])})
-            bar.update(1)
-        bar.close()
-        if logger:
-            logger.close()
-        dist.cleanup(wait=True)  # every rank finishes before any tears the process group down
-    finally:
-        dist.cleanup()
+            if step % cfg.run.log_every == 0 or step == run.stop:
+                row = log_row(metrics, stream.phase, time.perf_counter() - start, run.info)
+                if run.log(step, **row, dtype=run.dtype):
+                    run.bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
+            if run.checkpoint_due(step):
+                run.save(step, nets.model, nets.optimizer, nets.others, {"loss": float(metrics["loss"])})
+            run.bar.update(1)
+        run.finish(step)
     return 0

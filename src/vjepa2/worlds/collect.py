@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from vjepa2.config import opt
 from vjepa2.data.episodes import write_episode, write_index
+from vjepa2.errors import UserError
 from vjepa2.worlds.envs import make_env
 
 POLICIES = ("random", "noisy-scripted")
@@ -75,7 +76,7 @@ def episode_seed(seed: int, index: int) -> int:
 
 def run_collect(cfg: CollectConfig) -> int:
     if cfg.policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {cfg.policy!r}")
+        raise UserError(f"policy must be one of {POLICIES}, got {cfg.policy!r}")
     env = make_env(cfg.env, size=cfg.size or None, max_steps=cfg.steps + 1, terminate_on_success=False)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

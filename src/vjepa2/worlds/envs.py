@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from vjepa2.errors import UserError
 from vjepa2.worlds.render import SQUARE_HALF_SIDE, Drawing, Sprite, render
 
 AGENT_COLOUR = np.array((60, 120, 240), dtype=np.float32)
@@ -293,5 +294,5 @@ def make_env(name: str, size: int | None = None, **kw) -> gym.Env:
 
         return PushTAdapter(**kw)
     if name not in ENVS:
-        raise ValueError(f"unknown environment {name!r}; known: {[*ENVS, 'pusht']}")
+        raise UserError(f"unknown environment {name!r}; known: {[*ENVS, 'pusht']}")
     return ENVS[name](**kw)

@@ -30,6 +30,7 @@ import numpy as np
 
 from vjepa2.config import opt
 from vjepa2.data.video import write_video
+from vjepa2.errors import UserError
 from vjepa2.worlds.physics import Bodies, Motion, simulate
 from vjepa2.worlds.render import COLOUR_NAMES, COLOURS, SHAPES, Occluder, render
 from vjepa2.worlds.sampling import (
@@ -170,7 +171,7 @@ def build_pair(rng, motion: Motion, bodies: Bodies, b: int, violation: str, size
 def sample_pair(seed: int, index: int, violation: str, size: int, cfg: SceneConfig) -> PhysicsPair:
     """Pair ``index`` of one violation type; depends only on (seed, violation, index)."""
     if violation not in VIOLATIONS:
-        raise ValueError(f"unknown violation {violation!r}; known: {VIOLATIONS}")
+        raise UserError(f"unknown violation {violation!r}; known: {VIOLATIONS}")
     rng = np.random.default_rng([seed, VIOLATIONS.index(violation), index])
     for _ in range(cfg.max_batches):
         bodies = random_bodies(rng, cfg.candidates, cfg)

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from vjepa2.config import opt
 from vjepa2.data.video import write_video
+from vjepa2.errors import UserError
 from vjepa2.worlds.physics import Bodies
 from vjepa2.worlds.render import (
     COLOUR_NAMES,
@@ -298,7 +299,7 @@ def selected_tasks(task: str) -> list[str]:
     names = list(TASKS) if task == "all" else [t.strip() for t in task.split(",") if t.strip()]
     unknown = [t for t in names if t not in TASKS]
     if unknown or not names:
-        raise ValueError(f"task must be one of {list(TASKS)} or 'all' (comma-separated), got {task!r}")
+        raise UserError(f"task must be one of {list(TASKS)} or 'all' (comma-separated), got {task!r}")
     return names
 
 

@@ -1,53 +1,56 @@
-"""Reading and writing attentive probes: reference probe dicts ({'classifiers': [...]}),
-``transformers`` VJEPA2ForVideoClassification directories (read, and written together with the
-encoder) and our own format. Key maps are in ``keymaps.py``; the probe's shape is inferred from
-its weights.
+"""Attentive probes: reference probe dicts (``{'classifiers': [...]}``), ``transformers``
+VJEPA2ForVideoClassification directories (read, and written together with the encoder) and our
+own format. The probe's shape is read off its weights where the file does not store it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
-from vjepa2.models import keymaps as km
-from vjepa2.models.model import VJEPA2
-from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
-from vjepa2.models.weights import (
-    ENCODER_HEADS,
-    FORMAT,
+from vjepa2.checkpoints import keymaps as km
+from vjepa2.checkpoints.files import (
+    CheckpointError,
     atomic_save_file,
-    block_depth,
+    read_json,
     read_safetensors_dir,
+    read_torch,
     sub_state,
-    torch_load,
-    transformers_config,
-    transformers_tensors,
     write_json,
 )
+from vjepa2.checkpoints.hf import transformers_config, transformers_tensors
+from vjepa2.checkpoints.ours import FORMAT, is_ours
+from vjepa2.checkpoints.shapes import probe_config_from_state
+from vjepa2.errors import MissingPathError, UserError
+from vjepa2.models.model import VJEPA2
+from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
+
+PROBE_DIR = "probe"  # where ``vjepa2 probe train`` saves the best head inside its run folder
 
 
-def probe_config_from_state(state: dict, where: str = "", **overrides) -> ProbeConfig:
-    num_classes, dim = state["linear.weight"].shape
-    cfg = ProbeConfig(
-        dim=dim,
-        heads=overrides.pop("heads", None) or ENCODER_HEADS.heads(dim, where),
-        depth=block_depth(state, "pooler.blocks.") + 1,
-        mlp_ratio=state["pooler.cross_attention_block.mlp.fc1.weight"].shape[0] / dim,
-        num_queries=state["pooler.query_tokens"].shape[1],
-        num_classes=num_classes,
-    )
-    return dataclasses.replace(cfg, **overrides)
+def probe_folder(path: str | Path) -> Path:
+    """A probe folder as given, or the one a ``probe train`` run folder holds in ``probe/``."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingPathError(f"{path}: probe folder not found")
+    if (
+        path.is_dir()
+        and not (path / "config.json").is_file()
+        and (path / PROBE_DIR / "config.json").is_file()
+    ):
+        return path / PROBE_DIR
+    return path
 
 
 def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClassifier:
     """A probe: reference ``{'classifiers': [...]}`` .pt (head ``index``), a ``transformers``
-    VJEPA2ForVideoClassification directory, or our own probe directory."""
-    path = Path(source)
+    VJEPA2ForVideoClassification directory, or our own probe directory (or the run folder of
+    ``vjepa2 probe train`` that holds it)."""
+    path = probe_folder(source)
     if path.is_dir():
-        config = json.loads((path / "config.json").read_text())
+        config = read_json(path / "config.json")
         state = read_safetensors_dir(path)
-        if config.get("format") == FORMAT:
+        if is_ours(config):
             cfg = ProbeConfig(**config["probe"])
             probe_state = sub_state(state, "probe.")
         else:
@@ -62,11 +65,10 @@ def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClas
                 **overrides,
             )
     else:
-        ckpt = torch_load(path)
-        if "classifiers" not in ckpt:
-            raise ValueError(
-                f"{path}: not a probe checkpoint (no 'classifiers' key; found {sorted(ckpt)[:6]})"
-            )
+        ckpt = read_torch(path)
+        if not isinstance(ckpt, dict) or "classifiers" not in ckpt:
+            found = sorted(ckpt)[:6] if isinstance(ckpt, dict) else type(ckpt).__name__
+            raise CheckpointError(f"{path}: not a probe checkpoint (no 'classifiers' key; found {found})")
         probe_state = km.to_ours(km.strip_prefixes(ckpt["classifiers"][index]), km.REFERENCE_PROBE)
         cfg = probe_config_from_state(probe_state, str(path), **overrides)
     probe = AttentiveClassifier(cfg)
@@ -89,8 +91,8 @@ def probe_labels(path: str | Path) -> list[str] | None:
     config_file = Path(path) / "config.json"
     if not config_file.is_file():
         return None
-    config = json.loads(config_file.read_text())
-    if config.get("format") == FORMAT:
+    config = read_json(config_file)
+    if is_ours(config):
         return config.get("labels")
     id2label = config.get("id2label") or {}
     return [id2label[k] for k in sorted(id2label, key=int)] or None
@@ -105,7 +107,7 @@ def export_classifier_transformers(
 ) -> Path:
     """Write encoder + probe as a ``transformers`` VJEPA2ForVideoClassification directory."""
     if probe.cfg.num_queries != 1 or probe.cfg.dim != model.encoder.cfg.dim:
-        raise ValueError("transformers' classifier needs one query and the encoder's width")
+        raise UserError("transformers' classifier needs one query and the encoder's width")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {f"vjepa2.{k}": v for k, v in transformers_tensors(model).items()}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
+from vjepa2.checkpoints import probes
+from vjepa2.checkpoints.hf import export_transformers
+from vjepa2.checkpoints.loading import load
 from vjepa2.config import opt
-from vjepa2.models import probe_weights, weights
+from vjepa2.errors import UserError
 
 
 @dataclass
@@ -26,24 +28,24 @@ class ConvertConfig:
 
 
 def run_convert(cfg: ConvertConfig) -> int:
+    if cfg.to not in ("ours", "transformers"):
+        raise UserError(f"--to must be 'ours' or 'transformers', got {cfg.to!r}")
     if not cfg.source:
-        raise SystemExit("vjepa2 convert: give the checkpoint to convert")
-    model = weights.load(cfg.source, encoder_key=cfg.encoder_key)
+        raise UserError("give the checkpoint to convert")
+    model = load(cfg.source, encoder_key=cfg.encoder_key)
     if cfg.to == "ours":
         model.save(cfg.out)
     elif cfg.to == "transformers" and cfg.probe:
-        probe_dir = Path(cfg.probe)
-        labels = probe_weights.probe_labels(probe_dir)
-        probe_weights.export_classifier_transformers(
+        probe_dir = probes.probe_folder(cfg.probe)
+        labels = probes.probe_labels(probe_dir)
+        probes.export_classifier_transformers(
             model,
-            probe_weights.load_probe(probe_dir),
+            probes.load_probe(probe_dir),
             cfg.out,
             labels=labels,
             crop_size=cfg.crop_size or None,
         )
-    elif cfg.to == "transformers":
-        weights.export_transformers(model, cfg.out, crop_size=cfg.crop_size or None)
     else:
-        raise SystemExit(f"vjepa2 convert: --to must be 'ours' or 'transformers', got {cfg.to!r}")
+        export_transformers(model, cfg.out, crop_size=cfg.crop_size or None)
     print(f"{cfg.source} -> {cfg.out} ({cfg.to})")
     return 0

@@ -12,6 +12,8 @@ import re
 
 import torch
 
+from vjepa2.errors import UserError
+
 Table = list[tuple[str, str]]
 
 # -- reference (facebookresearch/vjepa2) layouts, after stripping "module." / "backbone." --------
@@ -175,7 +177,7 @@ def to_ours(theirs: dict[str, torch.Tensor], table: Table, ignore: tuple[str, ..
         order = pieces.pop("__order__")
         missing = [p for p in order if p not in pieces]
         if missing:
-            raise KeyError(f"{target}: their checkpoint lacks the parts {missing} of a fused tensor")
+            raise UserError(f"{target}: their checkpoint lacks the parts {missing} of a fused tensor")
         out[target] = torch.cat([pieces[p] for p in order], dim=0)
     for target, items in stacks.items():
         out[target] = torch.stack([items[k] for k in sorted(items)], dim=0)
@@ -204,7 +206,7 @@ def check_state_dict(module: torch.nn.Module, state: dict[str, torch.Tensor], wh
             )
         if shapes:
             lines.append(f"  shape mismatches ({len(shapes)}): " + "; ".join(shapes[:8]))
-        raise ValueError("\n".join(lines))
+        raise UserError("\n".join(lines))
 
 
 def load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], where: str) -> None:

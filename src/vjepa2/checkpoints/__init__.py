@@ -1,0 +1,14 @@
+"""Checkpoint reading, writing and conversion: every file layout of weights, in one room.
+
+- ``files``: safe loads (``weights_only``) that name the file, atomic saves;
+- ``keymaps``: key-map tables between our module names and the reference / transformers layouts;
+- ``shapes``: architectures read off weights (``HeadRule`` head counts), strict module building;
+- ``reference``, ``hf``, ``ours``: the reference ``.pt``, ``transformers`` and our own layouts;
+- ``training``: the training checkpoint schema (old schemas included) and exact-resume state;
+- ``probes``: attentive probes in every layout;
+- ``loading``: ``load`` (any layout -> ``VJEPA2``) and the random-model factory;
+- ``convert``: the ``vjepa2 convert`` command.
+
+Imports go down only: this package uses ``models`` (architectures) and ``errors``, and nothing
+above it; ``models`` reaches it only lazily, from ``VJEPA2.save`` and the world-model files.
+"""

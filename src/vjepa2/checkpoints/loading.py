@@ -1,0 +1,129 @@
+"""What a model argument names, made into a ``VJEPA2``: a checkpoint of any layout, or a random one.
+
+``load`` tells the layouts apart: our directory (``config.json`` with ``format: vjepa2``), a
+``transformers`` directory, a training checkpoint of this package (``.pt`` with ``config``) or a
+reference ``.pt``. ``random_model`` is the one factory of randomly initialised models (the
+baseline every probe table needs, and the frozen encoder of a quick world model);
+``load_encoder`` takes either, as every ``--encoder`` / ``--checkpoint`` option does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from vjepa2.checkpoints.files import read_json, read_torch
+from vjepa2.checkpoints.hf import read_transformers
+from vjepa2.checkpoints.ours import is_ours, read_ours
+from vjepa2.checkpoints.reference import read_reference
+from vjepa2.checkpoints.shapes import Modules
+from vjepa2.checkpoints.training import is_training_checkpoint, read_training_modules
+from vjepa2.errors import MissingPathError, UserError
+from vjepa2.models.ac_predictor import ACPredictor
+from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.model import VJEPA2
+from vjepa2.models.predictor import MaskPredictor
+from vjepa2.models.presets import encoder_config, predictor_config
+
+RANDOM_PREFIX = "random:"
+# Predictor preset paired with each encoder preset for random models (anticipation needs one).
+RANDOM_PREDICTOR = {"tiny": "tiny", "small": "small"}
+
+
+def as_model(modules: Modules) -> VJEPA2:
+    encoder, predictor = modules
+    if isinstance(predictor, ACPredictor):
+        return VJEPA2(encoder, ac_predictor=predictor)
+    return VJEPA2(encoder, predictor)
+
+
+def load(
+    source: str | Path,
+    encoder_key: str = "target_encoder",
+    device: str | torch.device = "cpu",
+    heads: int | None = None,
+    predictor_heads: int | None = None,
+) -> VJEPA2:
+    """Load a model from any supported layout (see module docstring); eval mode on ``device``.
+
+    heads / predictor_heads: head counts for reference ``.pt`` files, which do not store them
+    (known release widths are recognised; another width warns and assumes the usual head size).
+    Every other layout records its head counts, and these arguments must then be left unset.
+    """
+    path = Path(source)
+    if not path.exists():
+        raise MissingPathError(f"{path}: no such file or directory (weights cannot be downloaded here)")
+    if path.is_dir() or path.suffix == ".safetensors":
+        directory = path if path.is_dir() else path.parent
+        if not (directory / "config.json").is_file():
+            where = "in this folder" if path.is_dir() else "beside this file"
+            raise MissingPathError(f"{path}: no config.json {where}; a model folder holds config.json and "
+                                   "model.safetensors (written by model.save, vjepa2 convert or transformers)")  # fmt: skip
+        _no_heads_for_recorded(path, heads, predictor_heads)
+        config = read_json(directory / "config.json")
+        modules = read_ours(path) if is_ours(config) else read_transformers(directory)
+    else:
+        ckpt = read_torch(path)  # read once: released checkpoints weigh gigabytes
+        keys = set(ckpt) if isinstance(ckpt, dict) else set()
+        if is_training_checkpoint(keys):
+            _no_heads_for_recorded(path, heads, predictor_heads)
+            modules = read_training_modules(path, encoder_key, ckpt)
+        elif "classifiers" in keys:
+            raise UserError(f"{path}: this is a probe checkpoint; load it with vjepa2.load_probe")
+        else:
+            modules = read_reference(path, encoder_key, ckpt, heads, predictor_heads)
+    return as_model(modules).to(device).eval()
+
+
+def _no_heads_for_recorded(path: Path, heads: int | None, predictor_heads: int | None) -> None:
+    if heads is not None or predictor_heads is not None:
+        raise UserError(f"{path}: this layout records its head counts; heads= applies to reference .pt files")
+
+
+def random_model(
+    name: str, seed: int = 0, encoder_key: str = "target_encoder", predictor: bool = True, **encoder_overrides
+) -> VJEPA2:
+    """A randomly initialised model drawn from ``seed``, leaving the global RNG as it was.
+
+    name: an encoder preset (with its paired predictor preset) or a checkpoint whose shapes are
+    copied. encoder_overrides: EncoderConfig fields to change. predictor=False: the encoder
+    alone (its weights are the same either way: it is drawn first).
+    """
+    if Path(name).exists():
+        shape = load(name, encoder_key=encoder_key)
+        enc_cfg, pred_cfg = shape.encoder.cfg, shape.predictor.cfg if shape.predictor else None
+    elif "/" in name or Path(name).suffix:
+        raise MissingPathError(f"{name}: no such checkpoint (random:<name> takes a preset or a checkpoint)")
+    else:
+        enc_cfg = encoder_config(name)
+        pred_cfg = predictor_config(enc_cfg.dim, RANDOM_PREDICTOR.get(name, "default"))
+    try:
+        enc_cfg = dataclasses.replace(enc_cfg, **encoder_overrides)
+    except TypeError as err:  # an unknown field
+        raise UserError(f"encoder overrides {encoder_overrides}: {err}") from None
+    if pred_cfg is not None:
+        pred_cfg = dataclasses.replace(pred_cfg, enc_dim=enc_cfg.dim)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = VideoEncoder(enc_cfg)
+        return VJEPA2(encoder, MaskPredictor(pred_cfg) if predictor and pred_cfg else None)
+
+
+def load_encoder(
+    source: str, device: str = "cpu", seed: int = 0, encoder_key: str = "target_encoder", **random_options
+) -> VJEPA2:
+    """A frozen model (eval mode, no grad) from ``source``.
+
+    ``random:<preset>`` (e.g. ``random:tiny``) is ``random_model(<preset>, seed)``, and
+    ``random:<checkpoint>`` one of the checkpoint's shape (the baseline a pretrained model must
+    beat); random_options go to ``random_model``. Anything else is passed to ``load``
+    (reference .pt, transformers directory, our directory, training checkpoint).
+    """
+    if source.startswith(RANDOM_PREFIX):
+        model = random_model(source[len(RANDOM_PREFIX) :], seed, encoder_key, **random_options)
+        model = model.to(device).eval()
+    else:
+        model = load(source, encoder_key=encoder_key, device=device)
+    return model.requires_grad_(False)

@@ -1,0 +1,59 @@
+"""Our own format: a directory of ``model.safetensors`` (``encoder.*``, ``predictor.*`` or
+``ac_predictor.*``) and ``config.json`` (``format: vjepa2`` and each module's config).
+
+``VJEPA2.save`` writes it through ``save_model``, so this module must not import ``models.model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from vjepa2.checkpoints.files import atomic_save_file, read_json, read_safetensors, sub_state, write_json
+from vjepa2.checkpoints.shapes import Modules, build_encoder, build_predictor
+from vjepa2.errors import UserError
+from vjepa2.models.ac_predictor import ACPredictorConfig
+from vjepa2.models.encoder import EncoderConfig
+from vjepa2.models.predictor import PredictorConfig
+
+FORMAT = "vjepa2"
+PREDICTORS = {"predictor": PredictorConfig, "ac_predictor": ACPredictorConfig}
+
+
+def is_ours(config: dict) -> bool:
+    return config.get("format") == FORMAT
+
+
+def read_ours(path: str | Path) -> Modules:
+    """The modules of one of our model directories (or of its ``model.safetensors``)."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    config = read_json(directory / "config.json")
+    if not is_ours(config) or "encoder" not in config:
+        raise UserError(
+            f"{directory}/config.json: not a vjepa2 model config (format={config.get('format')!r})"
+        )
+    state = read_safetensors(path if path.is_file() else directory / "model.safetensors")
+    encoder_state = sub_state(state, "encoder.")
+    encoder = build_encoder(encoder_state, str(directory), EncoderConfig(**config["encoder"]))
+    predictor = None
+    for key, cls in PREDICTORS.items():
+        if config.get(key):
+            where = f"{directory} [{key}]"
+            predictor = build_predictor(sub_state(state, key + "."), where, cls(**config[key]))
+    return Modules(encoder, predictor)
+
+
+def save_model(model, path: str | Path) -> None:
+    """Write a ``VJEPA2`` (its encoder and predictor, if any) in our format to the folder ``path``."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, "version": 1, "encoder": dataclasses.asdict(model.encoder.cfg)}
+    tensors = {f"encoder.{k}": v for k, v in model.encoder.state_dict().items()}
+    for name in PREDICTORS:
+        module = getattr(model, name)
+        config[name] = dataclasses.asdict(module.cfg) if module is not None else None
+        if module is not None:
+            tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+    atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
+    write_json(config, directory / "config.json")
