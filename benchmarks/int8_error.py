@@ -144,7 +144,9 @@ def main() -> None:
     probe = args.probe
     if not probe:
         cfg = load_config(
-            ProbeTrainConfig, "configs/probe/tiny-cpu.yaml", [f"encoder={args.encoder}", "dtype=fp32"]
+            ProbeTrainConfig,
+            "configs/probe/tiny-cpu.yaml",
+            [f"encoder={args.encoder}", "dtype=fp32", f"epochs={args.epochs}"],
         )
         cfg.train, cfg.val, cfg.out = (
             str(data / f"{args.task}_train.csv"),
