@@ -41,7 +41,7 @@ from vjepa2.evals.probe_train import (
     make_optimizer,
     set_head_lrs,
 )
-from vjepa2.models.precision import autocast, choose_dtype
+from vjepa2.models.precision import DTYPE_HELP, autocast, choose_dtype
 from vjepa2.models.probe import AttentivePooler, ProbeConfig
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.worlds.events import make_event_videos
@@ -79,7 +79,7 @@ class AnticipationConfig:
     device: str = opt("cpu", help="cpu, cuda, ...")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+        help=f"encoder precision: {DTYPE_HELP}",
     )
 
 

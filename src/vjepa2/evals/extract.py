@@ -23,7 +23,7 @@ from vjepa2.data.datasets import read_index
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import VideoReadError, read_clip
 from vjepa2.evals.features import load_encoder
-from vjepa2.models.precision import INFERENCE_DTYPES, autocast, choose_dtype
+from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
 from vjepa2.models.quantize import for_inference
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,7 @@ class ExtractConfig:
     device: str = opt("cpu", help="cpu, cuda or cuda:N")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), "
-        "bf16, fp32, or int8 (CPU: dynamic int8 Linear layers, ~1.4x faster than fp32 on AVX2; error in BENCHMARKS.md)",
+        help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
 
 

@@ -24,7 +24,7 @@ from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.evals.features import FeatureExtractor, load_encoder, make_loader, weights_fingerprint
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
-from vjepa2.models.precision import choose_dtype
+from vjepa2.models.precision import INFERENCE_DTYPE_HELP, choose_dtype
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class ProbeEvalConfig:
     device: str = opt("cpu", help="cpu, cuda, ...")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16, "
-        "fp32, or int8 (CPU: dynamic int8 Linear layers)",
+        help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
     workers: int = opt(2, help="data loader worker processes")
 
@@ -62,8 +61,7 @@ class ClassifyConfig:
     device: str = opt("cpu", help="cpu, cuda, ...")
     dtype: str = opt(
         "auto",
-        help="encoder precision: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16, "
-        "fp32, or int8 (CPU: dynamic int8 Linear layers)",
+        help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
     json: str = opt("", help="also write the results to this JSON file")
 

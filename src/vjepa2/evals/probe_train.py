@@ -35,6 +35,7 @@ from vjepa2.evals.features import (
     make_loader,
     weights_fingerprint,
 )
+from vjepa2.models.precision import DTYPE_HELP
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 from vjepa2.train.run import Run, RunConfig
 
@@ -94,7 +95,7 @@ class ProbeTrainConfig:
     device: str = opt("cpu", help="cpu, cuda, cuda:1, ...")
     dtype: str = opt(
         "auto",
-        help="precision of the encoder and the heads: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32",
+        help=f"precision of the encoder and the heads: {DTYPE_HELP}",
     )
     workers: int = opt(2, help="data loader worker processes")
 

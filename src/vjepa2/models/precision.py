@@ -23,31 +23,38 @@ import torch
 DTYPES = ("auto", "bf16", "fp32")
 # Inference may also take int8 (dynamic int8 Linear layers, CPU; ``models/quantize.py``).
 INFERENCE_DTYPES = (*DTYPES, "int8")
+# --help text of every command's dtype option
+_AUTO_HELP = "auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32)"
+DTYPE_HELP = f"{_AUTO_HELP}, bf16 or fp32"
+INFERENCE_DTYPE_HELP = (
+    f"{_AUTO_HELP}, bf16, fp32, or int8 (CPU: dynamic int8 Linear layers, ~1.4x faster than fp32 on "
+    "an AVX2 CPU; its error is in BENCHMARKS.md)"
+)
 # CPU flags (as /proc/cpuinfo names them) that make bf16 matmuls native.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 CACHE_FILE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vjepa2" / "precision.json"
 
 
-def cpu_flags() -> set[str] | None:
-    """The CPU's feature flags from /proc/cpuinfo, or None where they cannot be read."""
+def _cpuinfo(field: str) -> str | None:
+    """The first ``field`` of /proc/cpuinfo (Linux), or None where it cannot be read."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.startswith(field):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return None
 
 
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags from /proc/cpuinfo, or None where they cannot be read."""
+    flags = _cpuinfo("flags")
+    return set(flags.split()) if flags is not None else None
+
+
 def cpu_name() -> str:
     """The CPU model as the OS names it (printed beside every figure)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def machine_summary() -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vjepa2.config import opt
-from vjepa2.models.precision import autocast, resolve_dtype
+from vjepa2.models.precision import INFERENCE_DTYPE_HELP, autocast, resolve_dtype
 from vjepa2.models.quantize import quantize_int8
 from vjepa2.models.world_model import WorldModel
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy
@@ -35,8 +35,7 @@ class PlannerConfig:
     device: str = opt("cpu", help="torch device of the world model")
     dtype: str = opt(
         "auto",
-        help="world-model precision: auto (bf16 only where native, else fp32), bf16, fp32, or int8 "
-        "(CPU: dynamic int8 Linear layers in the encoder and predictor; plan agreement in BENCHMARKS.md)",
+        help=f"world-model precision (encoder and predictor): {INFERENCE_DTYPE_HELP}",
     )
 
 

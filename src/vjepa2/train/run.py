@@ -40,15 +40,12 @@ from vjepa2.checkpoints.training import (
 )
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.errors import UserError
-from vjepa2.models.precision import choose_dtype
+from vjepa2.models.precision import DTYPE_HELP, choose_dtype
 from vjepa2.train import distributed as dist
 from vjepa2.train.log import MetricsLogger, progress
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
-DTYPE_HELP = (
-    "autocast dtype: auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32), bf16 or fp32"
-)
 
 
 @dataclasses.dataclass
@@ -59,7 +56,7 @@ class RunConfig:
     steps: int = opt(0, help="optimizer steps (0: the schedule's warmup + constant + cooldown)")
     batch_size: int = opt(32, help="samples per process and micro-batch", min=1)
     accum: int = opt(1, help="gradient accumulation: micro-batches per optimizer step", min=1)
-    dtype: str = opt("auto", help=DTYPE_HELP)
+    dtype: str = opt("auto", help=f"autocast dtype: {DTYPE_HELP}")
     device: str = opt("auto", help="auto, cpu, cuda, cuda:N")
     threads: int = opt(0, help="CPU threads of torch (0: its default; 1 is fastest on a busy machine)")
     parallel: str = opt(
