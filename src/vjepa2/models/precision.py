@@ -2,8 +2,8 @@
 
 ``auto`` (the default everywhere) means bf16 autocast only where bf16 matrix work is native and
 fast: a CUDA device with bf16, or a CPU with AMX or AVX512-BF16. Elsewhere bf16 is emulated and
-5-100x slower than fp32 (measured on an AVX2-only AMD EPYC: a 1024 x 1024 matmul 30.7 GFLOP/s in
-fp32 against 0.4 in bf16), so ``auto`` is fp32 there. When the CPU flags cannot be read (not
+10-200x slower than fp32 (measured on an AVX2-only AMD EPYC: a 1024 x 1024 matmul 66-117 GFLOP/s in
+fp32 against 0.55-0.88 in bf16), so ``auto`` is fp32 there. When the CPU flags cannot be read (not
 Linux), a short timed matmul decides, cached per machine. ``bf16`` / ``fp32`` still force a
 choice. Parameters stay fp32 either way; ``int8`` (inference only) is ``models/quantize.py``.
 """
