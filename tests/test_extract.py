@@ -48,6 +48,10 @@ def test_extract_tokens_one_file_from_csv(videos, tmp_path):
     assert sorted(feats) == ["a", "c"] and feats["a"].shape == (1, 8, 384)
 
 
-def test_extract_needs_a_checkpoint(videos):
-    with pytest.raises(SystemExit, match="checkpoint"):
-        main(["extract", str(videos)])
+def test_extract_needs_a_checkpoint(videos, capsys):
+    # a user's mistake: one line naming the command, exit status 2
+    assert main(["extract", str(videos)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("vjepa2 extract: error: --checkpoint is required") and "\n" not in err
+    assert main(["extract", str(videos), "--checkpoint", "random:tiny", "dtype=fp16"]) == 2
+    assert "dtype must be one of" in capsys.readouterr().err

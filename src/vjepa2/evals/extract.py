@@ -22,6 +22,7 @@ from vjepa2.config import opt
 from vjepa2.data.datasets import read_index
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import VideoReadError, read_clip
+from vjepa2.errors import UserError
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
 from vjepa2.models.quantize import for_inference
@@ -113,18 +114,16 @@ class Writer:
 
 def _check(cfg: ExtractConfig) -> None:
     if not cfg.inputs:
-        raise SystemExit("vjepa2 extract: give at least one video, folder or CSV")
+        raise UserError("give at least one video, folder or CSV")
     if not cfg.checkpoint:
-        raise SystemExit(
-            "vjepa2 extract: --checkpoint is required (a weights file, directory or random:<preset>)"
-        )
+        raise UserError("--checkpoint is required (a weights file, directory or random:<preset>)")
     for name, value, allowed in (
         ("pooling", cfg.pooling, ("none", "mean")),
         ("format", cfg.format, ("npy", "safetensors")),
         ("dtype", cfg.dtype, INFERENCE_DTYPES),
     ):
         if value not in allowed:
-            raise SystemExit(f"vjepa2 extract: {name} must be one of {allowed}, got {value!r}")
+            raise UserError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 def run_extract(cfg: ExtractConfig) -> int:
