@@ -20,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from vjepa2.checkpoints.world_models import load_world_model
 from vjepa2.data.trajectories import NormStats
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder
@@ -80,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = WorldModel.load(args.model) if args.model else random_world_model(args.size)
+    model = load_world_model(args.model) if args.model else random_world_model(args.size)
     size = model.spec.crop
     cem_cfg = CEMConfig(
         samples=args.samples,

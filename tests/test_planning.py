@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from vjepa2.checkpoints.world_models import SPEC_FILE, load_world_model, save_world_model
 from vjepa2.cli import main
 from vjepa2.data.trajectories import NormStats
+from vjepa2.errors import MissingPathError, UserError
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
-from vjepa2.models.world_model import WorldModel, WorldModelSpec, save_world_model
+from vjepa2.models.world_model import LatentStats, WorldModel, WorldModelSpec
 from vjepa2.planning.cem import CEMConfig
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
 
@@ -89,6 +91,28 @@ def test_goal_schedule_and_subgoals():
     assert planner._goal_key != first  # moved on to the second goal image
     with pytest.raises(ValueError, match="goal"):
         Planner(_world_model()).act(frames[0])
+
+
+def test_world_model_folder_round_trip_and_its_errors(tmp_path):
+    model = _world_model("add")
+    model.spec.standardize = True
+    stats = LatentStats.compute(torch.randn(8, model.tokens_per_frame, 192))
+    save_world_model(tmp_path / "wm", model.encoder, model.predictor, model.spec, stats)
+    back = load_world_model(tmp_path / "wm")
+    assert back.spec == model.spec and torch.equal(back.latent_stats.std, stats.std)
+    frames = _frames(2)
+    standardized = LatentStats.apply(stats, model.encode(frames))
+    torch.testing.assert_close(back.encode(frames), standardized)
+    (tmp_path / "wm" / "latent_stats.safetensors").unlink()
+    with pytest.raises(MissingPathError, match="latent_stats.safetensors: missing"):
+        load_world_model(tmp_path / "wm")
+    spec = json.loads((tmp_path / "wm" / SPEC_FILE).read_text())
+    (tmp_path / "wm" / SPEC_FILE).write_text(json.dumps({**spec, "horizon": 3}))
+    with pytest.raises(UserError, match="world_model.json: unexpected fields"):
+        load_world_model(tmp_path / "wm")
+    (tmp_path / "wm" / SPEC_FILE).unlink()
+    with pytest.raises(MissingPathError, match="written by `vjepa2 train-ac`"):
+        load_world_model(tmp_path / "wm")
 
 
 def test_plan_eval_reach_end_to_end(tmp_path):

@@ -7,11 +7,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from vjepa2.checkpoints.world_models import load_world_model
 from vjepa2.cli import main
 from vjepa2.data.episodes import write_episode, write_index
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
-from vjepa2.models.world_model import WorldModel, encode_frames
+from vjepa2.models.world_model import encode_frames
 from vjepa2.train.ac import ac_losses
 from vjepa2.train.ac_features import build_encoder
 
@@ -84,7 +85,7 @@ def test_train_resume_and_export(episodes, tmp_path, capsys):
         == f"train-ac: done at step 6 of 6; wrote model/, latest.pt, log.jsonl, config.yaml in {tmp_path / 'full'}"
     )
     model_dir = tmp_path / "full" / "model"
-    world = WorldModel.load(model_dir)
+    world = load_world_model(model_dir)
     assert world.action_dim == 2 and world.state_dim == 2 and world.grid_hw == (2, 2)
     spec = json.loads((model_dir / "world_model.json").read_text())
     assert spec["crop"] == 32 and len(spec["stats"]["action_mean"]) == 2
@@ -154,7 +155,7 @@ def test_cache_reuse_and_no_cache(episodes, tmp_path):
     )
     loss = [json.loads(r) for r in (tmp_path / "d" / "log.jsonl").read_text().splitlines()][0]["loss"]
     assert np.isfinite(loss)
-    world = WorldModel.load(tmp_path / "d" / "model")
+    world = load_world_model(tmp_path / "d" / "model")
     assert world.latent_stats is not None and world.latent_stats.std.shape == (4, 192)
     frames = np.zeros((1, 32, 32, 3), dtype=np.uint8)
     torch.testing.assert_close(world.encode(frames), world.latent_stats.apply(encode_raw(world, frames)))

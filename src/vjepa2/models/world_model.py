@@ -5,31 +5,27 @@ and the tokens are layer-normed (parameter-free), as in the reference. The predi
 normalized actions and states (statistics of the training data) and predicts the next frame's
 tokens; predictions are layer-normed again before they are fed back, so a rollout stays in the
 space of encoded frames. ``rollout`` runs every candidate action sequence of a CEM iteration in
-one batched predictor call per horizon step.
+one batched predictor call per horizon step. Its folders (weights, spec, latent statistics) are
+read and written by ``vjepa2.checkpoints.world_models``.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 
 from vjepa2.data.trajectories import NormStats
 from vjepa2.data.transforms import normalize, resize_uint8, to_clip
 from vjepa2.models.ac_predictor import ACPredictor
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
 
-SPEC_FILE = "world_model.json"
-
 
 @dataclass
 class WorldModelSpec:
-    """What a trained world model needs besides its weights (saved as ``world_model.json``).
+    """What a trained world model needs besides its weights (its file: ``checkpoints.world_models``).
 
     crop: frames are resized to crop x crop pixels before encoding (no center crop: nothing at
     the border of a scene is lost). blur: std in pixels of a Gaussian blur applied after resizing
@@ -51,36 +47,13 @@ class WorldModelSpec:
     use_states: bool = True
     stats: NormStats | None = None
 
-    def save(self, directory: str | Path) -> None:
-        data = asdict(self)
-        data["stats"] = self.stats.to_dict() if self.stats is not None else None
-        (Path(directory) / SPEC_FILE).write_text(json.dumps(data, indent=2))
-
-    @classmethod
-    def load(cls, directory: str | Path) -> WorldModelSpec:
-        path = Path(directory) / SPEC_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: missing; a world model directory is written by `vjepa2 train-ac`"
-            )
-        data = json.loads(path.read_text())
-        stats = data.pop("stats", None)
-        try:
-            spec = cls(**data)
-        except TypeError as err:
-            raise ValueError(f"{path}: unexpected fields ({err})") from None
-        spec.stats = NormStats.from_dict(stats, str(path)) if stats else None
-        return spec
-
 
 @dataclass
 class LatentStats:
-    """Mean and std (K, D) of encoded frames per token and feature (saved as safetensors)."""
+    """Mean and std (K, D) of encoded frames per token and feature."""
 
     mean: torch.Tensor
     std: torch.Tensor
-
-    FILE = "latent_stats.safetensors"
 
     @classmethod
     def compute(cls, latents: torch.Tensor, floor: float = 0.1) -> LatentStats:
@@ -93,17 +66,6 @@ class LatentStats:
     def apply(self, latents: torch.Tensor) -> torch.Tensor:
         """(..., K, D) -> standardized (..., K, D)."""
         return (latents - self.mean.to(latents.device)) / self.std.to(latents.device)
-
-    def save(self, directory: str | Path) -> None:
-        save_file({"mean": self.mean.contiguous(), "std": self.std.contiguous()}, Path(directory) / self.FILE)
-
-    @classmethod
-    def load(cls, directory: str | Path) -> LatentStats:
-        path = Path(directory) / cls.FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing, but world_model.json asks for standardized latents")
-        tensors = load_file(path)
-        return cls(tensors["mean"], tensors["std"])
 
 
 def gaussian_blur(clip: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -173,18 +135,6 @@ class WorldModel:
         self.grid_hw = (spec.crop // patch, spec.crop // patch)
         self.tokens_per_frame = self.grid_hw[0] * self.grid_hw[1]
 
-    @classmethod
-    def load(cls, directory: str | Path, device="cpu") -> WorldModel:
-        """A directory written by ``vjepa2 train-ac`` (model.safetensors, config.json, world_model.json)."""
-        from vjepa2.checkpoints.loading import load  # the formats sit above the architectures
-
-        model = load(directory, device=device)
-        if model.ac_predictor is None:
-            raise ValueError(f"{directory}: the model has no action-conditioned predictor")
-        spec = WorldModelSpec.load(directory)
-        latent_stats = LatentStats.load(directory) if spec.standardize else None
-        return cls(model.encoder, model.ac_predictor, spec, device, latent_stats)
-
     def encode(self, frames) -> torch.Tensor:
         """uint8 frames (T, H, W, 3) or one frame (H, W, 3) -> latents (T, K, D)."""
         frames = np.asarray(frames)
@@ -233,21 +183,3 @@ class WorldModel:
             if h + 1 < H:
                 states = torch.cat([states, self.next_state(states[:, -1], actions[:, h])[:, None]], dim=1)
         return latents[:, 1:]
-
-
-def save_world_model(
-    directory: str | Path,
-    encoder: VideoEncoder,
-    predictor: ACPredictor,
-    spec: WorldModelSpec,
-    latent_stats: LatentStats | None = None,
-) -> None:
-    """Write what ``WorldModel.load`` reads: weights (our format: model.safetensors + config.json),
-    world_model.json and, for standardized latents, latent_stats.safetensors."""
-    from vjepa2.checkpoints.ours import save_model  # the formats sit above the architectures
-    from vjepa2.models.model import VJEPA2
-
-    save_model(VJEPA2(encoder, ac_predictor=predictor), directory)
-    spec.save(directory)
-    if latent_stats is not None:
-        latent_stats.save(directory)

@@ -5,11 +5,13 @@
     action = planner.act(observation, goal_image, state)  # uint8 (H, W, 3) images -> (A,) action
 
 - ``cem``: the cross-entropy method, action bounds (box or L1 ball), the latent L1 energy;
-- ``world_model``: frozen encoder + AC predictor, batched rollouts of many action sequences;
+- ``WorldModel`` (``models.world_model``): frozen encoder + AC predictor, batched rollouts;
+  ``load_world_model`` reads the folder ``vjepa2 train-ac`` writes;
 - ``mpc``: the ``Planner`` (receding horizon, sub-goal sequences);
 - ``evaluate``: ``vjepa2 plan-eval`` with the random and simulator-oracle baselines.
 """
 
+from vjepa2.checkpoints.world_models import load_world_model, save_world_model
 from vjepa2.models.world_model import LatentStats, WorldModel, WorldModelSpec
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy, project_l1_ball
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
@@ -26,4 +28,6 @@ __all__ = [
     "LatentStats",
     "WorldModel",
     "WorldModelSpec",
+    "load_world_model",
+    "save_world_model",
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.checkpoints.world_models import load_world_model
 from vjepa2.config import opt
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, autocast, resolve_dtype
 from vjepa2.models.quantize import quantize_int8
@@ -70,7 +71,7 @@ class Planner:
             raise ValueError(
                 f"execute must be in 1..horizon ({self.cfg.cem.horizon}), got {self.cfg.execute}"
             )
-        self.model = model if isinstance(model, WorldModel) else WorldModel.load(model, self.cfg.device)
+        self.model = model if isinstance(model, WorldModel) else load_world_model(model, self.cfg.device)
         self.dtype = resolve_dtype(self.cfg.dtype, self.model.device, inference=True)
         if self.dtype == "int8":  # quantized copies: the caller's WorldModel stays fp32
             self.model = copy.copy(self.model)

@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.checkpoints.world_models import save_world_model
 from vjepa2.config import opt
 from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
 from vjepa2.errors import UserError
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
 from vjepa2.models.precision import autocast
-from vjepa2.models.world_model import LatentStats, WorldModelSpec, save_world_model
+from vjepa2.models.world_model import LatentStats, WorldModelSpec
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
 from vjepa2.train.jepa import param_groups
