@@ -19,7 +19,9 @@ class ConvertConfig:
     out: str = opt("converted", help="output directory")
     to: str = opt("ours", help="ours (safetensors + config.json) or transformers")
     encoder_key: str = opt(
-        "target_encoder", help="encoder to take from a reference .pt: target_encoder or encoder"
+        "target_encoder",
+        help="encoder to take from a reference .pt: target_encoder (the EMA one; 2.1 B/L files name it "
+        "ema_encoder, read when target_encoder is absent) or encoder (the online one)",
     )
     crop_size: int = opt(
         0, help="transformers only: input size the exported model will see (0: the model's crop)"

@@ -76,6 +76,11 @@ def transformers_config(
     must be the size the exported model will be fed (default: the encoder config's crop).
     """
     e = encoder.cfg
+    if e.version != "2.0":
+        raise UserError(
+            f"transformers has no V-JEPA {e.version} class yet (its VJEPA2Model is 2.0): "
+            "convert to our format instead (--to ours), which keeps the version"
+        )
     if e.rope_interleaved:
         raise UserError("transformers' VJEPA2 only implements the tiled RoPE of the released weights")
     p = predictor.cfg if predictor is not None else PredictorConfig(enc_dim=e.dim)

@@ -22,6 +22,11 @@ REFERENCE_ENCODER: Table = [
     ("patch_embed.proj",        "patch_embed.proj"),
     ("blocks.{i}",              "blocks.{i}"),
     ("norm",                    "norm"),
+    # V-JEPA 2.1 (app/vjepa_2_1)
+    ("image_patch_embed.proj",  "patch_embed_img.proj"),
+    ("image_embed",             "img_mod_embed"),
+    ("video_embed",             "video_mod_embed"),
+    ("level_norms.{i}",         "norms_block.{i}"),
 ]  # fmt: skip
 
 REFERENCE_PREDICTOR: Table = [  # mask-token and action-conditioned predictors
@@ -34,6 +39,10 @@ REFERENCE_PREDICTOR: Table = [  # mask-token and action-conditioned predictors
     ("blocks.{i}",              "predictor_blocks.{i}"),
     ("norm",                    "predictor_norm"),
     ("proj",                    "predictor_proj"),
+    # V-JEPA 2.1 (app/vjepa_2_1); embed may be a Sequential: embed.0, embed.2 as theirs
+    ("proj_context",            "predictor_proj_context"),
+    ("image_embed",             "img_mod_embed"),
+    ("video_embed",             "video_mod_embed"),
 ]  # fmt: skip
 
 REFERENCE_PROBE: Table = [

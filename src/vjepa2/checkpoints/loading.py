@@ -25,11 +25,9 @@ from vjepa2.models.ac_predictor import ACPredictor
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import MaskPredictor
-from vjepa2.models.presets import encoder_config, predictor_config
+from vjepa2.models.presets import PAIRED_PREDICTOR, encoder_config, paired_predictor
 
 RANDOM_PREFIX = "random:"
-# Predictor preset paired with each encoder preset for random models (anticipation needs one).
-RANDOM_PREDICTOR = {"tiny": "tiny", "small": "small"}
 
 
 def as_model(modules: Modules) -> VJEPA2:
@@ -94,17 +92,21 @@ def random_model(
     if Path(name).exists():
         shape = load(name, encoder_key=encoder_key)
         enc_cfg, pred_cfg = shape.encoder.cfg, shape.predictor.cfg if shape.predictor else None
+        try:
+            enc_cfg = dataclasses.replace(enc_cfg, **encoder_overrides)
+        except TypeError as err:  # an unknown field
+            raise UserError(f"encoder overrides {encoder_overrides}: {err}") from None
+        if pred_cfg is not None and enc_cfg.dim != shape.encoder.cfg.dim:
+            raise UserError(f"random:{name}: a new width would not fit the checkpoint's predictor")
     elif "/" in name or Path(name).suffix:
         raise MissingPathError(f"{name}: no such checkpoint (random:<name> takes a preset or a checkpoint)")
     else:
-        enc_cfg = encoder_config(name)
-        pred_cfg = predictor_config(enc_cfg.dim, RANDOM_PREDICTOR.get(name, "default"))
-    try:
-        enc_cfg = dataclasses.replace(enc_cfg, **encoder_overrides)
-    except TypeError as err:  # an unknown field
-        raise UserError(f"encoder overrides {encoder_overrides}: {err}") from None
-    if pred_cfg is not None:
-        pred_cfg = dataclasses.replace(pred_cfg, enc_dim=enc_cfg.dim)
+        try:
+            enc_cfg = encoder_config(name, **encoder_overrides)
+        except TypeError as err:  # an unknown field
+            raise UserError(f"encoder overrides {encoder_overrides}: {err}") from None
+        # the predictor paired with the preset (anticipation needs one), fitted to its width
+        pred_cfg = paired_predictor(enc_cfg, PAIRED_PREDICTOR.get(name, "default"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         encoder = VideoEncoder(enc_cfg)

@@ -35,13 +35,25 @@ def read_ours(path: str | Path) -> Modules:
         )
     state = read_safetensors(path if path.is_file() else directory / "model.safetensors")
     encoder_state = sub_state(state, "encoder.")
-    encoder = build_encoder(encoder_state, str(directory), EncoderConfig(**config["encoder"]))
+    encoder = build_encoder(
+        encoder_state, str(directory), module_config(EncoderConfig, config, "encoder", directory)
+    )
     predictor = None
     for key, cls in PREDICTORS.items():
         if config.get(key):
             where = f"{directory} [{key}]"
-            predictor = build_predictor(sub_state(state, key + "."), where, cls(**config[key]))
+            predictor = build_predictor(
+                sub_state(state, key + "."), where, module_config(cls, config, key, directory)
+            )
     return Modules(encoder, predictor)
+
+
+def module_config(cls, config: dict, key: str, directory: Path):
+    """``cls(**config[key])``, or an error naming the file and the module."""
+    try:
+        return cls(**config[key])
+    except (TypeError, ValueError) as err:
+        raise UserError(f"{directory}/config.json [{key}]: {err}") from None
 
 
 def save_model(model, path: str | Path) -> None:

@@ -1,8 +1,9 @@
-"""Reference checkpoints (facebookresearch/vjepa2 ``.pt``): pretraining and V-JEPA 2-AC.
+"""Reference checkpoints (facebookresearch/vjepa2 ``.pt``): V-JEPA 2.0, 2-AC and 2.1.
 
-A dict of state dicts under ``encoder`` / ``target_encoder`` / ``predictor``, keys prefixed by
-``module.`` and ``backbone.``; the predictor is action-conditioned when it has an action encoder.
-No architecture is stored: it is read off the weights (``shapes``).
+A dict of state dicts under ``encoder`` / ``target_encoder`` (2.1 B/L: ``ema_encoder``) /
+``predictor``, keys prefixed by ``module.`` and ``backbone.``; the predictor is
+action-conditioned when it has an action encoder; level norms (``norms_block``) make a 2.1
+encoder. No architecture is stored: it is read off the weights (``shapes``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from vjepa2.checkpoints import keymaps as km
 from vjepa2.checkpoints.files import CheckpointError, read_torch
 from vjepa2.checkpoints.shapes import Modules, build_encoder, build_predictor
 
+EMA_KEYS = ("target_encoder", "ema_encoder")
+
 
 def read_reference(
     path: str | Path,
@@ -21,7 +24,8 @@ def read_reference(
     heads: int | None = None,
     predictor_heads: int | None = None,
 ) -> Modules:
-    """The encoder ``encoder_key`` (else ``encoder``) and the predictor of a reference ``.pt``.
+    """The encoder ``encoder_key`` (else the EMA encoder, else ``encoder``) and the predictor of a
+    reference ``.pt`` (V-JEPA 2.0, 2-AC or 2.1: the weights tell).
 
     ckpt: the file's content when the caller has read it already (released files weigh
     gigabytes). heads / predictor_heads: head counts, which these files do not store; by default
@@ -29,11 +33,13 @@ def read_reference(
     ckpt = read_torch(path) if ckpt is None else ckpt
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: expected a dict checkpoint, found {type(ckpt).__name__}")
-    key = encoder_key if encoder_key in ckpt else "encoder"
-    if key not in ckpt:
+    # The EMA encoder is what the hub reads: ``target_encoder`` (2.0, 2.1 g/G) or ``ema_encoder``
+    # (the distilled 2.1 B/L); ``encoder`` is the online one.
+    wanted = list(dict.fromkeys([encoder_key, *EMA_KEYS, "encoder"]))
+    key = next((k for k in wanted if isinstance(ckpt.get(k), dict)), None)
+    if key is None:
         keys = [k for k in ckpt if isinstance(ckpt[k], dict)]
-        wanted = repr(encoder_key) + (" (or 'encoder')" if encoder_key != "encoder" else "")
-        raise CheckpointError(f"{path}: no encoder state {wanted}; the dict holds {keys}")
+        raise CheckpointError(f"{path}: no encoder state (tried {wanted}); the dict holds {keys}")
     encoder_state = km.to_ours(km.strip_prefixes(ckpt[key]), km.REFERENCE_ENCODER, km.REFERENCE_UNUSED)
     encoder = build_encoder(encoder_state, f"{path} [{key}]", heads=heads)
     predictor = None

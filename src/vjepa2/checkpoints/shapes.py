@@ -17,6 +17,7 @@ from vjepa2.errors import UserError
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import EncoderConfig, VideoEncoder
 from vjepa2.models.predictor import MaskPredictor, PredictorConfig
+from vjepa2.models.presets import V21, V21_PREDICTOR, level_layers
 from vjepa2.models.probe import ProbeConfig
 
 
@@ -67,24 +68,45 @@ def block_depth(state: dict, prefix: str) -> int:
 
 
 def encoder_config_from_state(state: dict, where: str = "", **overrides) -> EncoderConfig:
-    """Infer an encoder config from our-layout weights."""
+    """Infer an encoder config from our-layout weights (level norms make it V-JEPA 2.1)."""
     dim, in_chans, tubelet, patch, _ = state["patch_embed.proj.weight"].shape
     hidden = state["blocks.0.mlp.fc1.weight"].shape[0]
+    depth = block_depth(state, "blocks.")
     cfg = EncoderConfig(
         dim=dim,
-        depth=block_depth(state, "blocks."),
+        depth=depth,
         heads=overrides.pop("heads", None) or ENCODER_HEADS.heads(dim, where),
         mlp_ratio=hidden / dim,
         patch=patch,
         tubelet=tubelet,
         in_chans=in_chans,
+        **(v21_encoder_fields(state, depth, where) if "level_norms.0.weight" in state else {}),
     )
     return dataclasses.replace(cfg, **overrides)
 
 
+def v21_encoder_fields(state: dict, depth: int, where: str) -> dict:
+    """The V-JEPA 2.1 options of reference-layout weights: the depth fixes the levels (the
+    released table; ``presets.level_layers`` for other depths); the tokenizers and embeddings
+    are read off the keys."""
+    levels, layers = block_depth(state, "level_norms."), level_layers(depth)
+    if levels != len(layers):
+        raise UserError(
+            f"{where}: a V-JEPA 2.1 encoder with {depth} blocks has {len(layers)} levels "
+            f"{list(layers)}, but the weights hold {levels} level norms"
+        )
+    fields = dict(V21, level_layers=layers, crop=384, frames=64)  # the release's resolution
+    fields["image_tokenizer"] = "image_patch_embed.proj.weight" in state
+    fields["modality_embed"] = "video_embed" in state
+    return fields
+
+
 def _predictor_fields(state: dict, rule: HeadRule, where: str, heads: int | None) -> dict:
     """Fields shared by both predictors, read off our-layout weights."""
-    dim, enc_dim = state["embed.weight"].shape
+    if "embed.0.weight" in state:  # 2.1 g/G: Linear -> GELU -> Linear
+        dim, enc_dim = state["embed.2.weight"].shape[0], state["embed.0.weight"].shape[1]
+    else:
+        dim, enc_dim = state["embed.weight"].shape
     return dict(
         enc_dim=enc_dim,
         dim=dim,
@@ -99,6 +121,12 @@ def predictor_config_from_state(
 ) -> PredictorConfig:
     fields = _predictor_fields(state, PREDICTOR_HEADS, where, heads)
     fields["num_mask_tokens"] = state["mask_tokens"].shape[0]
+    if "proj_context.weight" in state or "video_embed" in state:  # V-JEPA 2.1
+        out_dim = state["proj.weight"].shape[0]
+        fields |= dict(V21_PREDICTOR, out_dim=0 if out_dim == fields["enc_dim"] else out_dim)
+        fields["embed_hidden"] = state["embed.0.weight"].shape[0] if "embed.0.weight" in state else 0
+        fields["context_proj"] = "proj_context.weight" in state
+        fields["modality_embed"] = "video_embed" in state
     return PredictorConfig(**(fields | overrides))
 
 
@@ -135,7 +163,7 @@ def build_encoder(
             f"{where}: no encoder weights (expected 'patch_embed.proj.weight'), found {sorted(state)[:6]}"
         )
     encoder = VideoEncoder(cfg or encoder_config_from_state(state, where, heads=heads))
-    km.load_checked(encoder, state, where)
+    km.load_checked(encoder, state, f"{where} (read as a V-JEPA {encoder.cfg.version} encoder)")
     return encoder
 
 
@@ -144,8 +172,12 @@ def build_predictor(
 ) -> MaskPredictor | ACPredictor:
     """The mask-token or (if it has an action encoder) action-conditioned predictor of ``state``."""
     if "action_encoder.weight" in state:
-        predictor = ACPredictor(cfg or ac_config_from_state(state, where, heads))
+        predictor, what = (
+            ACPredictor(cfg or ac_config_from_state(state, where, heads)),
+            "V-JEPA 2-AC predictor",
+        )
     else:
         predictor = MaskPredictor(cfg or predictor_config_from_state(state, where, heads))
-    km.load_checked(predictor, state, where)
+        what = f"V-JEPA {predictor.cfg.version} predictor"
+    km.load_checked(predictor, state, f"{where} (read as a {what})")
     return predictor

@@ -3,6 +3,13 @@
 A clip (B, T, C, H, W) is cut into tubelets of ``tubelet x patch x patch`` pixels by a Conv3d;
 tokens are ordered time, row, column; position comes only from RoPE on the actual token grid,
 so any T, H, W works. Masked (context-only) encoding keeps each token's original position.
+
+V-JEPA 2.1 is the same network with four options (``EncoderConfig.version == "2.1"``): the
+textbook (interleaved) RoPE table with rows and columns rescaled onto the 16 x 16 pretraining
+grid; a second tokenizer for single images (a 1-frame Conv3d; a 2-frame clip stays a video);
+learned image / video embeddings added to every token; and, instead of one final norm, a norm
+per "level" (four blocks spread over the depth), whose outputs concatenated make the 4-level
+output (B, N, 4D). The default output is the last level.
 """
 
 from __future__ import annotations
@@ -31,6 +38,23 @@ class EncoderConfig:
     eps: float = 1e-6
     rope_interleaved: bool = False
     checkpointing: bool = False
+    # V-JEPA 2.1 options (see the module docstring); the 2.0 values are the defaults
+    version: str = "2.0"
+    rope_rescale: int = 0  # > 0: rows and columns rescaled onto a grid of this many patches
+    image_tokenizer: bool = False
+    modality_embed: bool = False
+    level_layers: tuple[int, ...] = ()  # blocks whose normed outputs make the multi-level output
+
+    def __post_init__(self):
+        self.level_layers = tuple(self.level_layers)  # a list when read from JSON or YAML
+        v21 = {
+            k: getattr(self, k) for k in ("rope_rescale", "image_tokenizer", "modality_embed", "level_layers")
+        }
+        check_version(self.version, bool(self.level_layers), v21, "encoder")
+        if self.level_layers and self.level_layers[-1] != self.depth - 1:
+            raise ValueError(
+                f"the last level must be the last block ({self.depth - 1}), got {self.level_layers}"
+            )
 
     @property
     def mlp_hidden(self) -> int:
@@ -45,16 +69,25 @@ class VideoEncoder(nn.Module):
     def __init__(self, cfg: EncoderConfig):
         super().__init__()
         self.cfg = cfg
-        kernel = (cfg.tubelet, cfg.patch, cfg.patch)
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv3d(cfg.in_chans, cfg.dim, kernel_size=kernel, stride=kernel)
+        self.patch_embed = tokenizer(cfg, cfg.tubelet)
+        if cfg.image_tokenizer:
+            self.image_patch_embed = tokenizer(cfg, 1)
+        if cfg.modality_embed:
+            self.image_embed = nn.Parameter(torch.zeros(1, 1, cfg.dim))
+            self.video_embed = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.blocks = nn.ModuleList(
             Block(cfg.dim, cfg.heads, cfg.mlp_hidden, cfg.eps) for _ in range(cfg.depth)
         )
-        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.eps)
+        if cfg.level_layers:
+            self.level_norms = nn.ModuleList(nn.LayerNorm(cfg.dim, eps=cfg.eps) for _ in cfg.level_layers)
+        else:
+            self.norm = nn.LayerNorm(cfg.dim, eps=cfg.eps)
         self.rope = RoPE3D(cfg.head_dim, interleaved=cfg.rope_interleaved)
         init_weights(self)
         rescale_blocks(self.blocks)
+        if cfg.modality_embed:
+            nn.init.normal_(self.image_embed, std=1e-6)
+            nn.init.normal_(self.video_embed, std=1e-6)
 
     @property
     def dim(self) -> int:
@@ -66,50 +99,117 @@ class VideoEncoder(nn.Module):
         t = max(T, self.cfg.tubelet) // self.cfg.tubelet
         return t, H // self.cfg.patch, W // self.cfg.patch
 
+    def is_image(self, clips: torch.Tensor) -> bool:
+        """Whether ``clips`` go through the image tokenizer (2.1, one frame)."""
+        return self.cfg.image_tokenizer and (clips.ndim == 4 or clips.shape[1] == 1)
+
     def embed(self, clips: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Tubelet embedding: clips (B, T, C, H, W) -> tokens (B, N, dim) and grid (t, h, w)."""
         if clips.ndim == 4:  # a batch of images (B, C, H, W)
             clips = clips.unsqueeze(1)
         if clips.ndim != 5:
             raise ValueError(f"expected clips of shape (B, T, C, H, W), got {tuple(clips.shape)}")
-        T = clips.shape[1]
-        tub = self.cfg.tubelet
-        if T < tub:  # single images are repeated in time
+        image = self.is_image(clips)
+        proj = self.image_patch_embed.proj if image else self.patch_embed.proj
+        T, tub = clips.shape[1], proj.kernel_size[0]
+        if T < tub:  # single images are repeated in time (2.0 has no image tokenizer)
             clips = clips.repeat_interleave(tub // T + (tub % T > 0), dim=1)[:, :tub]
         elif T % tub:  # pad to a whole tubelet by repeating the last frame
             clips = torch.cat([clips, clips[:, -1:].expand(-1, tub - T % tub, -1, -1, -1)], dim=1)
-        x = self.patch_embed.proj(clips.transpose(1, 2).to(self.patch_embed.proj.weight.dtype))
+        x = proj(clips.transpose(1, 2).to(proj.weight.dtype))
         grid = tuple(x.shape[2:])  # x: (B, dim, t, h, w)
-        return x.flatten(2).transpose(1, 2), grid
+        x = x.flatten(2).transpose(1, 2)  # (B, N, dim)
+        if self.cfg.modality_embed:
+            x = x + (self.image_embed if image else self.video_embed).to(x.dtype)
+        return x, grid
+
+    def positions(self, idx: torch.Tensor | None, grid: tuple[int, int, int], device) -> torch.Tensor:
+        """RoPE coordinates (..., N, 3) of token indices ``idx`` (all tokens when None)."""
+        coords = grid_coords(grid, device) if idx is None else token_coords(idx, grid)
+        side = self.cfg.rope_rescale
+        if side:
+            _, h, w = grid
+            if h < 2 or w < 2:
+                raise ValueError(f"V-JEPA 2.1 positions need at least 2 x 2 patches, got a {h} x {w} grid")
+            # multiply first, then divide, in float32: the reference's order, bit for bit
+            rows = coords[..., 1] * (side - 1) / (h - 1)
+            cols = coords[..., 2] * (side - 1) / (w - 1)
+            coords = torch.stack((coords[..., 0], rows, cols), dim=-1)
+        return coords
 
     def forward(
         self,
         clips: torch.Tensor,
         context_idx: torch.Tensor | None = None,
         out_layers: list[int] | None = None,
+        levels: bool = False,
     ) -> torch.Tensor | list[torch.Tensor]:
         """Encode clips (B, T, C, H, W) -> tokens (B, N, dim).
 
         context_idx: optional (B, K) long indices of the tokens to keep (masked encoding);
             they keep their positions in the full clip. Output is then (B, K, dim).
         out_layers: block indices (negative allowed); returns the list of their outputs, each
-            through the final LayerNorm, instead of the last output.
+            through the final LayerNorm (2.1: through its level's norm; levels only), instead
+            of the last output.
+        levels: (2.1) the multi-level output, each level through its own norm, concatenated
+            along channels in layer order -> (B, N, len(level_layers) * dim).
         """
+        if levels and not self.cfg.level_layers:
+            raise ValueError(
+                f"levels=True needs a multi-level (V-JEPA 2.1) encoder; this one is {self.cfg.version}"
+            )
         x, grid = self.embed(clips)
-        if context_idx is None:
-            coords = grid_coords(grid, x.device)  # (N, 3), shared by the batch
-            rope = self.rope.tables(coords)
-        else:
+        if context_idx is not None:
             x = x.gather(1, context_idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-            rope = self.rope.tables(token_coords(context_idx, grid))  # (B, K, head_dim) each
-        layers = None
-        if out_layers is not None:
-            layers = [i % len(self.blocks) for i in out_layers]
+        # (N, 3) shared by the batch, or (B, K, 3) for a masked clip
+        rope = self.rope.tables(self.positions(context_idx, grid, x.device))
+        layers = self._layers(out_layers, levels)
         x, outs = run_blocks(self.blocks, x, rope, None, self.cfg.checkpointing and self.training, layers)
+        by_layer = dict(zip(sorted(set(layers or ())), outs))
+        if levels:
+            return torch.cat([self.level_norm(i)(by_layer[i]) for i in self.cfg.level_layers], dim=-1)
         if out_layers is not None:
-            by_layer = dict(zip(sorted(set(layers)), outs))
-            return [self.norm(by_layer[i]) for i in layers]
-        return self.norm(x)
+            return [self.level_norm(i % len(self.blocks))(by_layer[i % len(self.blocks)]) for i in out_layers]
+        return self.level_norm(len(self.blocks) - 1)(x)
+
+    def _layers(self, out_layers: list[int] | None, levels: bool) -> list[int] | None:
+        """The blocks whose outputs a forward pass must keep."""
+        layers = [i % len(self.blocks) for i in out_layers or ()]
+        if self.cfg.level_layers:
+            wrong = [i for i in layers if i not in self.cfg.level_layers]
+            if wrong:
+                raise ValueError(
+                    f"out_layers {wrong} are not levels of this V-JEPA 2.1 encoder: "
+                    f"only the blocks {list(self.cfg.level_layers)} have a norm"
+                )
+        if levels:
+            layers += list(self.cfg.level_layers)
+        return layers if (out_layers is not None or levels) else None
+
+    def level_norm(self, layer: int) -> nn.LayerNorm:
+        """The norm applied to the output of block ``layer`` (2.0: the final norm for every block)."""
+        if not self.cfg.level_layers:
+            return self.norm
+        return self.level_norms[self.cfg.level_layers.index(layer)]
+
+
+def check_version(version: str, is_v21: bool, options: dict, what: str) -> None:
+    """A config's version label must say what its options build."""
+    if version not in ("2.0", "2.1"):
+        raise ValueError(f"unknown V-JEPA version {version!r} of a {what}; expected '2.0' or '2.1'")
+    used = {k: v for k, v in options.items() if v}
+    if version == "2.0" and used:
+        raise ValueError(f"a V-JEPA 2.0 {what} has no 2.1 options, but this config sets {used}")
+    if version == "2.1" and not is_v21:
+        raise ValueError(f"this V-JEPA 2.1 {what} config lacks the 2.1 options (got {options})")
+
+
+def tokenizer(cfg: EncoderConfig, tubelet: int) -> nn.Module:
+    """The Conv3d cutting clips into ``tubelet x patch x patch`` tubelets, as ``.proj``."""
+    kernel = (tubelet, cfg.patch, cfg.patch)
+    module = nn.Module()
+    module.proj = nn.Conv3d(cfg.in_chans, cfg.dim, kernel_size=kernel, stride=kernel)
+    return module
 
 
 def layer_norm_features(tokens: torch.Tensor) -> torch.Tensor:

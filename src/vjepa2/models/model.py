@@ -15,6 +15,7 @@ class VJEPA2(nn.Module):
 
     ``encode`` takes normalized clips (B, T, C, H, W) (see ``vjepa2.preprocess``) and returns
     tokens (B, N, D) ordered time, row, column. ``predict`` runs the mask-token predictor.
+    ``version`` says which release the architecture follows: "2.0" or "2.1".
     """
 
     def __init__(
@@ -28,6 +29,11 @@ class VJEPA2(nn.Module):
         self.predictor = predictor
         self.ac_predictor = ac_predictor
         self._grid: tuple[int, int, int] | None = None
+        self._modality = "video"
+
+    @property
+    def version(self) -> str:
+        return self.encoder.cfg.version
 
     @property
     def device(self) -> torch.device:
@@ -38,16 +44,21 @@ class VJEPA2(nn.Module):
         clips: torch.Tensor,
         out_layers: list[int] | None = None,
         context_idx: torch.Tensor | None = None,
+        levels: bool = False,
     ) -> torch.Tensor | list[torch.Tensor]:
         """clips (B, T, C, H, W) (or images (B, C, H, W)) -> tokens (B, N, D).
 
         out_layers: return the normed outputs of these blocks instead (a list of (B, N, D)).
         context_idx: (B, K) to encode only those tokens (masked encoding) -> (B, K, D).
-        The token grid is remembered for ``predict``.
+        levels: (2.1) the 4-level output (B, N, 4D), each level normed by its own norm; the
+            last D channels are the default output.
+        2.1 encodes a single frame (T = 1, or (B, C, H, W)) with its image tokenizer. The token
+        grid and the modality are remembered for ``predict``.
         """
         clips = clips.to(self.device)
         self._grid = self.encoder.grid(clips.shape)
-        return self.encoder(clips, context_idx=context_idx, out_layers=out_layers)
+        self._modality = "image" if self.encoder.is_image(clips) else "video"
+        return self.encoder(clips, context_idx=context_idx, out_layers=out_layers, levels=levels)
 
     def predict(
         self,
@@ -56,15 +67,21 @@ class VJEPA2(nn.Module):
         target_idx: torch.Tensor | list[torch.Tensor],
         mask_index: int = 1,
         grid: tuple[int, int, int] | None = None,
-    ) -> torch.Tensor:
+        return_context: bool = False,
+        modality: str | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Predict the tokens at ``target_idx`` from those at ``context_idx``.
 
-        tokens: (B, N, D), the full-clip output of ``encode``; the context is gathered here.
+        tokens: the encoder output the predictor reads (2.0 and the distilled 2.1 B/L: the
+            default output; 2.1 g/G: the 4-level output, ``encode(..., levels=True)``), either of
+            the full clip (B, N, D_in), gathered here at ``context_idx``, or of the context alone
+            (B, K_context, D_in), as masked encoding (``encode(clips, context_idx=...)``) gives.
         context_idx, target_idx: (B, K) long, or lists of them (several mask sets, stacked along
-            the batch as ``transformers`` does: the output is then (len * B, K_target, D)).
-        grid: (t, h, w) of the clip; default: the grid of the last ``encode`` call, or the cube
-            root layout implied by N for square inputs.
-        Returns (B, K_target, D).
+            the batch as ``transformers`` does: the output is then (len * B, K_target, P)).
+        grid: (t, h, w) of the clip; default: the grid of the last ``encode`` call.
+        return_context: (2.1) also return the predictions at the context tokens (B, K_context, P).
+        modality: (2.1) "video" or "image"; default: that of the last ``encode`` call.
+        Returns (B, K_target, P): P is D for 2.0, 4D for 2.1 g/G, the teacher's 1664 for 2.1 B/L.
         """
         if self.predictor is None:
             raise RuntimeError("this checkpoint has no mask-token predictor")
@@ -75,9 +92,33 @@ class VJEPA2(nn.Module):
             context_idx = torch.cat(list(context_idx), dim=0)
             target_idx = torch.cat(list(target_idx), dim=0)
             tokens = tokens.repeat(context_idx.shape[0] // tokens.shape[0], 1, 1)
+        if tokens.shape[-1] != self.predictor.cfg.enc_dim:
+            levels = (
+                " (the 4-level output: encode(..., levels=True))" if self.predictor.cfg.embed_hidden else ""
+            )
+            raise ValueError(
+                f"this predictor reads tokens {self.predictor.cfg.enc_dim} wide{levels}, got {tokens.shape[-1]}"
+            )
         context_idx, target_idx = context_idx.to(tokens.device), target_idx.to(tokens.device)
-        context = gather_tokens(tokens, context_idx)
-        return self.predictor(context, context_idx, target_idx, grid, mask_index=mask_index)
+        n = grid[0] * grid[1] * grid[2]
+        if tokens.shape[1] == n:
+            context = gather_tokens(tokens, context_idx)
+        elif tokens.shape[1] == context_idx.shape[1]:
+            context = tokens
+        else:
+            raise ValueError(
+                f"tokens hold {tokens.shape[1]} positions: expected the full clip ({n}, grid {grid}) "
+                f"or the context alone ({context_idx.shape[1]})"
+            )
+        return self.predictor(
+            context,
+            context_idx,
+            target_idx,
+            grid,
+            mask_index=mask_index,
+            modality=modality or self._modality,
+            return_context=return_context,
+        )
 
     def save(self, path) -> None:
         """Write our own format: ``path/model.safetensors`` + ``path/config.json``."""

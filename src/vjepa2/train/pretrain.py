@@ -32,7 +32,7 @@ from vjepa2.masks import MaskGenerator, MaskSpec, make_generators, rank_masks, v
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.precision import autocast
 from vjepa2.models.predictor import MaskPredictor
-from vjepa2.models.presets import encoder_config, predictor_config
+from vjepa2.models.presets import encoder_config, paired_predictor
 from vjepa2.train import distributed as dist
 from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
 from vjepa2.train.log import collapse_stats
@@ -116,7 +116,7 @@ def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
     try:
         enc_cfg = encoder_config(cfg.encoder, checkpointing=cfg.checkpointing, **cfg.encoder_overrides)
         overrides = {"checkpointing": cfg.checkpointing, **cfg.predictor_overrides}
-        pred_cfg = predictor_config(enc_cfg.dim, cfg.predictor, **overrides)
+        pred_cfg = paired_predictor(enc_cfg, cfg.predictor, **overrides)
     except TypeError as err:  # dataclasses.replace on an unknown field
         raise UserError(f"model.encoder_overrides / predictor_overrides: {err}") from None
     return VideoEncoder(enc_cfg), MaskPredictor(pred_cfg)
