@@ -82,6 +82,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_anticipation",
         "action anticipation (EK100 protocol): train and evaluate verb/noun/action probes",
     ),
+    "physics-eval": (
+        "vjepa2.evals.physics.command",
+        "PhysicsEvalConfig",
+        "run_physics_eval",
+        "intuitive physics: surprise on possible / impossible video pairs (IntPhys 2, IntPhys, synthetic, CSV)",
+    ),
     "train-ac": (
         "vjepa2.train.ac",
         "TrainACConfig",

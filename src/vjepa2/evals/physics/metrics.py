@@ -1,0 +1,104 @@
+"""How the intuitive-physics benchmarks score surprise, with bootstrap intervals.
+
+Every metric reads per-pair surprises: ``possible`` and ``impossible`` (P,) arrays, one entry per
+pair (the pair's two videos, same index). A model "gets" a pair when the possible video is the
+less surprising one (relative accuracy); the single-video metrics score each video alone, the
+impossible one being the positive class (more surprise = more likely impossible):
+
+- relative accuracy: share of pairs with possible < impossible (ties count half);
+- absolute accuracy: a threshold calibrated on the possible videos (their 90th percentile, as the
+  reference protocol does), then the share of videos on the right side of it;
+- AUROC: the probability that a random impossible video is more surprising than a random possible
+  one (the Mann-Whitney statistic, ties half), the area under the ROC curve;
+- AUPRC: average precision with the impossible videos as positives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CALIBRATION_QUANTILE = 0.9  # the reference protocol's threshold: 90% of possible videos below it
+
+
+def relative_accuracy(possible: np.ndarray, impossible: np.ndarray) -> float:
+    """Share of pairs whose possible video is less surprising (ties count half)."""
+    possible, impossible = np.asarray(possible, float), np.asarray(impossible, float)
+    return float(np.mean((possible < impossible) + 0.5 * (possible == impossible)))
+
+
+def calibrated_threshold(possible: np.ndarray) -> float:
+    """The surprise below which the reference protocol expects possible videos: the sorted
+    possible surprises at index ceil(0.9 * n) (clipped to the last one)."""
+    ordered = np.sort(np.asarray(possible, float))
+    return float(ordered[min(int(np.ceil(CALIBRATION_QUANTILE * len(ordered))), len(ordered) - 1)])
+
+
+def absolute_accuracy(possible: np.ndarray, impossible: np.ndarray) -> float:
+    """Share of single videos classified right by the calibrated threshold (possible: below it)."""
+    threshold = calibrated_threshold(possible)
+    right = np.sum(np.asarray(possible) < threshold) + np.sum(np.asarray(impossible) > threshold)
+    return float(right / (len(possible) + len(impossible)))
+
+
+def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve of scores (positives should score higher), from ranks."""
+    scores = np.concatenate([negatives, positives]).astype(float)
+    ranks = average_ranks(scores)
+    n_neg, n_pos = len(negatives), len(positives)
+    rank_sum = ranks[n_neg:].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based ranks of ``scores``, tied values sharing their mean rank."""
+    order = np.argsort(scores, kind="mergesort")
+    ordered = scores[order]
+    ranks = np.empty(len(scores))
+    start = 0
+    for end in np.append(np.flatnonzero(np.diff(ordered)) + 1, len(scores)):
+        ranks[order[start:end]] = (start + end + 1) / 2  # mean of ranks start+1 .. end
+        start = end
+    return ranks
+
+
+def auprc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """Average precision of the positives ranked by score (ties broken against them)."""
+    scores = np.concatenate([negatives, positives]).astype(float)
+    is_positive = np.concatenate([np.zeros(len(negatives)), np.ones(len(positives))])
+    # highest score first; among equal scores negatives first (the pessimistic order)
+    order = np.lexsort((is_positive, -scores))
+    hits = is_positive[order]
+    precision_at_hit = np.cumsum(hits)[hits == 1] / (np.flatnonzero(hits) + 1)
+    return float(precision_at_hit.mean())
+
+
+METRICS = {
+    "relative_accuracy": relative_accuracy,
+    "absolute_accuracy": absolute_accuracy,
+    "auroc": auroc,
+    "auprc": auprc,
+}
+
+
+def score_pairs(
+    possible: np.ndarray, impossible: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Every metric of per-pair surprises (P,), each with a 95% bootstrap interval over pairs:
+    {metric: {"value", "low", "high"}}."""
+    possible, impossible = np.asarray(possible, float), np.asarray(impossible, float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(possible), size=(resamples, len(possible)))
+    out = {}
+    for name, metric in METRICS.items():
+        boot = [metric(possible[d], impossible[d]) for d in draws] if len(possible) > 1 else [np.nan]
+        low, high = np.nanpercentile(boot, [2.5, 97.5]) if len(possible) > 1 else (np.nan, np.nan)
+        out[name] = {"value": metric(possible, impossible), "low": float(low), "high": float(high)}
+    return out
+
+
+def roc_curve(negatives: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false positive rates, true positive rates) over every threshold, from (0, 0) to (1, 1)."""
+    thresholds = np.unique(np.concatenate([negatives, positives]))[::-1]
+    fpr = [0.0] + [float(np.mean(negatives >= t)) for t in thresholds]
+    tpr = [0.0] + [float(np.mean(positives >= t)) for t in thresholds]
+    return np.asarray(fpr), np.asarray(tpr)

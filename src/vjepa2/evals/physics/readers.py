@@ -1,0 +1,213 @@
+"""The intuitive-physics data sets as pairs of videos: one possible, its impossible twin.
+
+Layouts read (``read_pairs`` tells them apart):
+
+- ``synthetic``: ``vjepa2 worlds make-physics-pairs`` (``<violation>/scene_NNNN/{1,2}.mp4`` and a
+  ``status.json`` saying which is possible and where the violation is);
+- ``intphys2``: the IntPhys 2 release, ``<split>/metadata.csv`` (columns ``file_name``, ``type``
+  = 1_Possible / 1_Impossible / 2_Possible / 2_Impossible, ``SceneIndex``, ``condition``) beside
+  its videos; a scene's two pairs are its type numbers 1 and 2;
+- ``intphys``: the IntPhys dev set, ``O1/01/1/scene/*.png`` (block, scene, movie) with each
+  movie's ``status.json`` (``header.is_possible``); of a scene's four movies, each possible one
+  is paired with the impossible one that stays identical to it longest (the twins part only at
+  the violation);
+- ``csv``: any other set, a CSV with ``video,pair_id,possible`` (optional ``type``,
+  ``event_frame``), paths relative to the CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vjepa2.data.video import decode_frames, read_image
+from vjepa2.errors import MissingPathError, UserError
+
+LAYOUTS = ("auto", "synthetic", "intphys2", "intphys", "csv")
+
+
+@dataclass(frozen=True)
+class PhysicsVideo:
+    """One video of a pair. path: a video file or a folder of frames; kind: the violation type
+    (or property); event_frame: first frame of the violation when the data says it."""
+
+    path: Path
+    pair: str
+    possible: bool
+    kind: str
+    event_frame: int | None = None
+
+
+def read_pairs(root: str | Path, layout: str = "auto", split: str = "Main") -> list[PhysicsVideo]:
+    """Every video of the data set at ``root``, two per pair (possible first)."""
+    root = Path(root)
+    if not root.exists():
+        raise MissingPathError(f"{root}: no such file or folder")
+    layout = detect_layout(root, split) if layout == "auto" else layout
+    readers = {
+        "synthetic": read_synthetic,
+        "intphys2": read_intphys2,
+        "intphys": read_intphys,
+        "csv": read_csv,
+    }
+    if layout not in readers:
+        raise UserError(f"unknown layout {layout!r}; known: {LAYOUTS}")
+    videos = readers[layout](root, split) if layout == "intphys2" else readers[layout](root)
+    check_pairs(videos, root)
+    return videos
+
+
+def detect_layout(root: Path, split: str) -> str:
+    if root.suffix == ".csv":
+        return "csv"
+    if (root / "metadata.csv").is_file() or (root / split / "metadata.csv").is_file():
+        return "intphys2"
+    if any(root.glob("*/scene_*/status.json")):
+        return "synthetic"
+    if any(root.glob("*/*/1/scene")) or any(root.glob("*/1/scene")):
+        return "intphys"
+    raise UserError(
+        f"{root}: not a known physics data set: expected <type>/scene_*/status.json (synthetic pairs), "
+        f"{split}/metadata.csv (IntPhys 2), O1/01/1/scene/ (IntPhys dev) or a .csv of video,pair_id,possible"
+    )
+
+
+def read_synthetic(root: Path) -> list[PhysicsVideo]:
+    videos = []
+    for status_file in sorted(root.glob("*/scene_*/status.json")):
+        status = read_status(status_file)
+        folder, pair = status_file.parent, str(status_file.parent.relative_to(root))
+        try:
+            kind, event = status["violation"], int(status["violation_frame"])
+            names = (status["possible"], status["impossible"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise UserError(f"{status_file}: missing or bad field {err}") from None
+        for name, possible in zip(names, (True, False)):
+            videos.append(PhysicsVideo(folder / name, pair, possible, kind, event))
+    return videos
+
+
+def read_intphys2(root: Path, split: str = "Main") -> list[PhysicsVideo]:
+    folder = root if (root / "metadata.csv").is_file() else root / split
+    rows = read_csv_rows(folder / "metadata.csv", ("file_name", "type", "SceneIndex", "condition"))
+    videos = []
+    for row in rows:
+        kind, number, label = row["condition"], row["type"][:1], row["type"][2:]
+        if label not in ("Possible", "Impossible") or number not in ("1", "2"):
+            raise UserError(
+                f"{folder / 'metadata.csv'}: unknown type {row['type']!r} (expected e.g. 1_Possible)"
+            )
+        pair = f"{kind}/{row['SceneIndex']}/{number}"
+        videos.append(PhysicsVideo(folder / row["file_name"], pair, label == "Possible", kind))
+    return sorted(videos, key=lambda v: (v.pair, not v.possible))
+
+
+def read_intphys(root: Path) -> list[PhysicsVideo]:
+    videos = []
+    scenes = sorted({p.parent.parent for p in root.glob("**/1/scene")})
+    for scene in scenes:
+        movies = sorted(p for p in scene.iterdir() if (p / "scene").is_dir())
+        labels = [movie_is_possible(m) for m in movies]
+        kind = scene.parent.name if scene.parent != root else root.name
+        frames = [load_frames(m / "scene") for m in movies]
+        for i, j in twin_pairs(frames, labels):
+            pair = str(scene.relative_to(root)) + f"/{movies[i].name}-{movies[j].name}"
+            event = first_difference(frames[i], frames[j])
+            videos.append(PhysicsVideo(movies[i] / "scene", pair, True, kind, event))
+            videos.append(PhysicsVideo(movies[j] / "scene", pair, False, kind, event))
+    return videos
+
+
+def movie_is_possible(movie: Path) -> bool:
+    status = read_status(movie / "status.json")
+    header = status.get("header", status)
+    if "is_possible" not in header:
+        raise UserError(f"{movie / 'status.json'}: no header.is_possible field")
+    return bool(header["is_possible"])
+
+
+def twin_pairs(frames: list[np.ndarray], labels: list[bool]) -> list[tuple[int, int]]:
+    """(possible, impossible) index pairs: each possible movie with the impossible one that
+    stays identical to it longest, each impossible movie used once."""
+    left = [j for j, label in enumerate(labels) if not label]
+    pairs = []
+    for i in (i for i, label in enumerate(labels) if label):
+        if not left:
+            break
+        j = max(left, key=lambda j: first_difference(frames[i], frames[j]))
+        pairs.append((i, j))
+        left.remove(j)
+    return pairs
+
+
+def first_difference(a: np.ndarray, b: np.ndarray) -> int:
+    """First frame where two clips (T, H, W, 3) differ (their common length if never)."""
+    n = min(len(a), len(b))
+    differs = np.flatnonzero((a[:n] != b[:n]).reshape(n, -1).any(axis=1))
+    return int(differs[0]) if len(differs) else n
+
+
+def read_csv(path: Path) -> list[PhysicsVideo]:
+    rows = read_csv_rows(path, ("video", "pair_id", "possible"))
+    videos = []
+    for row in rows:
+        possible = row["possible"].strip().lower()
+        if possible not in ("1", "0", "true", "false"):
+            raise UserError(f"{path}: possible must be 1/0 or true/false, got {row['possible']!r}")
+        event = row.get("event_frame") or None
+        videos.append(
+            PhysicsVideo(
+                path.parent / row["video"],
+                row["pair_id"],
+                possible in ("1", "true"),
+                row.get("type") or "all",
+                int(event) if event is not None else None,
+            )
+        )
+    return sorted(videos, key=lambda v: (v.pair, not v.possible))
+
+
+def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict]:
+    if not path.is_file():
+        raise MissingPathError(f"{path}: file not found")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{path}: missing columns {missing} (found {reader.fieldnames})")
+        return list(reader)
+
+
+def read_status(path: Path) -> dict:
+    if not path.is_file():
+        raise MissingPathError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: not valid JSON ({err})") from None
+
+
+def check_pairs(videos: list[PhysicsVideo], root: Path) -> None:
+    """Each pair must hold exactly one possible and one impossible video."""
+    by_pair: dict[str, list[bool]] = {}
+    for v in videos:
+        by_pair.setdefault(v.pair, []).append(v.possible)
+    wrong = [p for p, labels in by_pair.items() if sorted(labels) != [False, True]]
+    if wrong:
+        raise UserError(f"{root}: pairs without exactly one possible and one impossible video: {wrong[:5]}")
+    if not videos:
+        raise UserError(f"{root}: no pairs found")
+
+
+def load_frames(path: Path) -> np.ndarray:
+    """uint8 (T, H, W, 3) of a video file or of a folder of frame images (sorted by name)."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if not files:
+            raise MissingPathError(f"{path}: a frame folder without .png / .jpg frames")
+        return np.stack([read_image(f) for f in files])
+    return decode_frames(path)[0]
