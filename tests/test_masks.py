@@ -163,3 +163,25 @@ def test_rank_masks_split_the_global_batch():
     # The generators are those of the spec list, seeded in turn.
     assert [g.num_blocks for g in gens] == [8, 2] and [g.seed for g in gens] == [4, 5]
     assert gens[1].spatial_scale == (0.7, 0.7)
+
+
+def test_future_masks_predict_the_last_time_steps():
+    from vjepa2.errors import UserError
+    from vjepa2.masks import FutureMaskGenerator, MaskSpec, make_generators
+
+    gen = FutureMaskGenerator((8, 4, 4), future=(0.25, 0.5), seed=3)
+    seen = set()
+    for step in range(20):
+        context, target = gen(3, step)
+        steps = target.shape[1] // 16
+        seen.add(steps)
+        assert 2 <= steps <= 4 and torch.equal(target[0], torch.arange(128 - steps * 16, 128))
+        assert torch.equal(context[1], torch.arange(0, 128 - steps * 16))  # every sample alike
+        assert torch.equal(gen(3, step)[1], target)  # a pure function of (seed, step)
+    assert len(seen) > 1
+    kinds = make_generators([MaskSpec(), MaskSpec(future=[0.5, 0.5])], (8, 4, 4))
+    assert [type(g).__name__ for g in kinds] == ["MaskGenerator", "FutureMaskGenerator"]
+    with pytest.raises(UserError, match="below 1"):
+        FutureMaskGenerator((8, 4, 4), future=1.0)
+    with pytest.raises(UserError, match="at least 2 time steps"):
+        FutureMaskGenerator((1, 4, 4), future=0.5)(2, 0)

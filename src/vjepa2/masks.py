@@ -137,6 +137,34 @@ class MaskGenerator:
         return keep_indices(~target), keep_indices(target)
 
 
+class FutureMaskGenerator(MaskGenerator):
+    """Past-to-future masks: the targets are the last time steps of the clip (every token of
+    them), the context is the steps before. ``future`` is the (min, max) fraction of the time
+    steps to predict, drawn once per batch; at least one step stays context and one is target.
+    Not a V-JEPA 2 generator: an option for a predictor that must foresee (intuitive physics
+    scores exactly this prediction)."""
+
+    def __init__(self, grid: Sequence[int], future: Range = 0.5, seed: int = 0):
+        super().__init__(grid, seed=seed)
+        self.future = _as_range(future, "future")
+        if self.future[1] >= 1:
+            raise UserError(f"future: the fraction of predicted time steps must be below 1, got {future!r}")
+
+    def __repr__(self) -> str:
+        return f"FutureMaskGenerator(grid={self.grid}, future={self.future}, seed={self.seed})"
+
+    def sample_target_masks(self, batch_size: int, step: int) -> torch.Tensor:
+        t, h, w = self.grid
+        if t < 2:
+            raise UserError(f"{self}: past-to-future masks need at least 2 time steps, the grid has {t}")
+        (u,) = torch.rand(1, generator=step_generator(self.seed, step)).tolist()
+        lo, hi = self.future
+        steps = min(t - 1, max(1, round(t * (lo + u * (hi - lo)))))
+        target = torch.zeros(t, h * w, dtype=torch.bool)
+        target[t - steps :] = True
+        return target.flatten().expand(batch_size, -1).clone()
+
+
 def keep_indices(keep: torch.Tensor) -> torch.Tensor:
     """Ascending indices of the True entries of ``keep`` (B, N), truncated to the row minimum -> (B, K)."""
     count = int(keep.sum(dim=1).min())
@@ -153,6 +181,11 @@ class MaskSpec:
     num_blocks: int = opt(8, help="blocks per sample; the target is their union")
     aspect_ratio: list[float] = opt([0.75, 1.5], help="block height / width (min, max)")
     temporal_scale: list[float] = opt([1.0, 1.0], help="block duration as a fraction of the clip (min, max)")
+    future: list[float] = opt(
+        [0.0, 0.0],
+        help="if > 0: a past-to-future generator instead of blocks, predicting this fraction of the "
+        "clip's last time steps (min, max); not in V-JEPA 2, an option for intuitive physics",
+    )
 
 
 def vjepa2_masks() -> list[MaskSpec]:
@@ -163,7 +196,11 @@ def vjepa2_masks() -> list[MaskSpec]:
 def make_generators(specs: Sequence[MaskSpec], grid: Sequence[int], seed: int = 0) -> list[MaskGenerator]:
     """One generator per spec on ``grid``; generator i is seeded with ``seed + i``."""
     return [
-        MaskGenerator(grid, m.spatial_scale, m.num_blocks, m.aspect_ratio, m.temporal_scale, seed=seed + i)
+        FutureMaskGenerator(grid, m.future, seed=seed + i)
+        if max(m.future) > 0
+        else MaskGenerator(
+            grid, m.spatial_scale, m.num_blocks, m.aspect_ratio, m.temporal_scale, seed=seed + i
+        )
         for i, m in enumerate(specs)
     ]
 

@@ -246,12 +246,12 @@ def table(results: dict) -> str:
     and AUROC (max), in % with their 95% intervals."""
 
     def cell(m: dict) -> str:
-        return f"{100 * m['value']:.1f} [{100 * m['low']:.0f}-{100 * m['high']:.0f}]"
+        return f"{100 * m['value']:.1f} [{100 * m['low']:.1f}, {100 * m['high']:.1f}]"
 
     lines = ["| source | type | pairs | rel. acc. (mean) | rel. acc. (max) | abs. acc. (max) | AUROC (max) |",
              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for source, result in results["sources"].items():
-        for kind, m in result["metrics"].items():
+        for kind, m in sorted(result["metrics"].items(), key=lambda item: (item[0] == "overall", item[0])):
             lines.append(
                 f"| {source} | {kind} | {m['pairs']} | {cell(m['mean']['relative_accuracy'])} | "
                 f"{cell(m['max']['relative_accuracy'])} | {cell(m['max']['absolute_accuracy'])} | "
