@@ -37,3 +37,12 @@ def user_error(capsys):
         return line
 
     return run
+
+
+def perturbed(module):
+    """Non-zero biases, norms, embeddings and mask tokens, so that every weight matters (eval mode)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return module.eval()

@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 import torch
+from conftest import perturbed
 
 import vjepa2
 from vjepa2.checkpoints import keymaps as km
@@ -17,15 +18,6 @@ from vjepa2.models import presets
 from vjepa2.models.ac_predictor import ACPredictor
 
 transformers = pytest.importorskip("transformers")
-
-
-def perturbed(module):
-    """Non-zero biases, norms and mask tokens, so that every weight matters."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    return module.eval()
 
 
 def reference_file(path, encoder, predictor=None):

@@ -10,6 +10,7 @@ import warnings
 
 import pytest
 import torch
+from conftest import perturbed
 
 import vjepa2
 from vjepa2.checkpoints import keymaps as km
@@ -44,15 +45,6 @@ def test_full_size_parameter_counts(name):
     predictor_entries = len(km.to_theirs(predictor.state_dict(), km.REFERENCE_PREDICTOR))
     want = {"vitb-2.1": (158, 162), "vitl-2.1": (302, 162), "vitg-2.1": (494, 308), "vitG-2.1": (590, 308)}
     assert (encoder_entries, predictor_entries) == want[name]
-
-
-def perturbed(module):
-    """Non-zero biases, norms, embeddings and mask tokens, so that every weight matters."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    return module.eval()
 
 
 def release_layout(path, key, encoder, predictor):

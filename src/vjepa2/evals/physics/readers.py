@@ -17,13 +17,13 @@ Layouts read (``read_pairs`` tells them apart):
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vjepa2.data.annotations import read_csv_rows
 from vjepa2.data.video import decode_frames, read_image
 from vjepa2.errors import MissingPathError, UserError
 
@@ -169,17 +169,6 @@ def read_csv(path: Path) -> list[PhysicsVideo]:
             )
         )
     return sorted(videos, key=lambda v: (v.pair, not v.possible))
-
-
-def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict]:
-    if not path.is_file():
-        raise MissingPathError(f"{path}: file not found")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: missing columns {missing} (found {reader.fieldnames})")
-        return list(reader)
 
 
 def read_status(path: Path) -> dict:
