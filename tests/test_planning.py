@@ -208,3 +208,34 @@ def test_oracle_solves_a_small_push_case():
     greedy.execute, greedy.contact = 1, 0.0
     assert not run_episode(env, OraclePolicy(greedy), spec, keep_frames=False)["success"]
 
+
+def test_plan_command_prints_the_next_actions_as_json(tmp_path, capsys):
+    from PIL import Image
+
+    model = _world_model()
+    save_world_model(tmp_path / "model", model.encoder, model.predictor, model.spec)
+    frames = _frames(2)
+    for name, frame in zip(("obs.png", "goal.png"), frames):
+        Image.fromarray(frame).save(tmp_path / name)
+    args = ["plan", "--model", str(tmp_path / "model"), "--observation", str(tmp_path / "obs.png")]
+    args += ["--goal", str(tmp_path / "goal.png"), "--state", "0.4,0.6", "--planner.cem.samples", "16"]
+    args += ["--planner.cem.iterations", "2", "--planner.cem.elites", "4", "--planner.cem.horizon", "3"]
+    args += ["--planner.cem.radius", "0.5", "--planner.execute", "2", "--out", str(tmp_path / "plan.json")]
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    answer = json.loads(printed)
+    assert json.loads((tmp_path / "plan.json").read_text()) == answer
+    assert (answer["horizon"], answer["action_dim"]) == (3, 2)
+    plan = np.array(answer["plan"])
+    assert plan.shape == (3, 2) and np.abs(plan).sum(-1).max() <= 0.5 + 1e-5  # the L1 ball
+    np.testing.assert_allclose(answer["actions"], plan[:2], atol=1e-6)  # execute 2: play these
+    np.testing.assert_allclose(answer["warm_start"], [plan[2], [0, 0], [0, 0]], atol=1e-6)
+    assert answer["energy"] >= 0 and len(answer["energy_history"]) == 2
+    # the next call warm-starts from it; mistakes are one-line user errors (exit 2)
+    assert main([*args, "--previous", str(tmp_path / "plan.json")]) == 0
+    assert main([*args[:-2], "--previous", str(tmp_path / "plan.json"), "--planner.cem.horizon", "4"]) == 2
+    assert "warm_start is (3, 2)" in capsys.readouterr().err
+    assert main([*args, "--state", "0.1,0.2,0.3"]) == 2
+    assert "takes 2 values, got 3" in capsys.readouterr().err
+    assert main([*args, "--goal", str(tmp_path / "none.png")]) == 2
