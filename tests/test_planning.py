@@ -14,7 +14,8 @@ from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
 from vjepa2.models.world_model import LatentStats, WorldModel, WorldModelSpec
-from vjepa2.planning.cem import CEMConfig
+from vjepa2.planning.cem import CEMConfig, cem
+from vjepa2.planning.evaluate import EpisodeSpec, run_episode
 from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
 
 
@@ -144,3 +145,97 @@ def test_plan_eval_reach_end_to_end(tmp_path):
     for name in ("strip_world_model.png", "strip_oracle.png", "energy_landscape.png"):
         assert (out / name).stat().st_size > 1000
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 6
+
+
+def test_mpc_warm_start_seeds_the_next_search_with_the_shifted_plan(monkeypatch):
+    import vjepa2.planning.mpc as mpc
+
+    seeds, plans = [], []
+
+    def recording_cem(energy, action_dim, cfg, init_mean=None, *args, **kw):
+        seeds.append(None if init_mean is None else init_mean.clone())
+        result = cem(energy, action_dim, cfg, init_mean, *args, **kw)
+        plans.append(result.actions.clone())
+        return result
+
+    monkeypatch.setattr(mpc, "cem", recording_cem)
+    cfg = CEMConfig(samples=16, iterations=2, elites=4, horizon=4, bound="box")
+    planner = Planner(_world_model(), PlannerConfig(cem=cfg, execute=3))
+    frames = _frames(2)
+    played = [planner.act(frames[0], frames[1]) for _ in range(6)]
+    assert len(seeds) == 2 and seeds[0] is None  # the first search starts from the prior
+    # the second starts from the last (unplayed) step of the first plan, then the prior's zeros
+    torch.testing.assert_close(seeds[1], torch.cat([plans[0][3:], torch.zeros(3, 2)]))
+    np.testing.assert_allclose(np.stack(played[:3]), plans[0][:3].numpy())
+    np.testing.assert_allclose(np.stack(played[3:]), plans[1][:3].numpy())
+    planner.cfg.warm_start = False
+    planner.act(frames[0], frames[1])
+    assert seeds[2] is None
+
+
+def test_goal_schedule_moves_on_when_a_subgoal_is_reached():
+    schedule = GoalSchedule([("a", 10), ("b", 10), ("c", 10)])
+    assert schedule.next() == "a" and schedule.next(reached=False) == "a"
+    assert schedule.next(reached=True) == "b" and schedule.current == "b"
+    assert schedule.next(reached=True) == "c"
+    assert schedule.next(reached=True) == "c"  # the last goal stays
+    # the planner: a sub-goal image equal to the observation is reached at once
+    cem_cfg = CEMConfig(samples=8, iterations=1, elites=2)
+    planner = Planner(_world_model(), PlannerConfig(cem=cem_cfg, subgoal_tolerance=1e-3))
+    frames = _frames(3)
+    planner.set_goals([(frames[0], 50), (frames[2], 50)])
+    planner.act(frames[0])
+    assert planner.schedule.index == 0  # pursued for one step first
+    planner.act(frames[0])
+    assert planner.schedule.index == 1
+    planner.act(frames[1])
+    assert planner.schedule.index == 1
+
+
+def test_oracle_solves_a_small_push_case():
+    from vjepa2.planning.oracle import OracleConfig, OraclePolicy
+    from vjepa2.worlds.envs import PushEnv
+
+    env = PushEnv(size=16, max_steps=40)
+    # the agent starts on the wrong side of the block (it must walk round it); the goal: the
+    # block 0.15 to the right (towards the agent's start), turned by 0.1 rad
+    start, goal = np.array([0.8, 0.5, 0.45, 0.5, 0.0]), np.array([0.5, 0.3, 0.6, 0.5, 0.1])
+    spec = EpisodeSpec(seed=0, start=start, goals=[(goal, 40)])
+    row = run_episode(env, OraclePolicy(OracleConfig()), spec, keep_frames=False)  # push's settings
+    assert row["success"] and row["steps"] < 40
+    # one greedy step at a time sees a flat energy until the agent touches the block: it fails
+    greedy = OracleConfig(cem=CEMConfig(samples=200, iterations=5, elites=10, horizon=1, bound="box"))
+    greedy.execute, greedy.contact = 1, 0.0
+    assert not run_episode(env, OraclePolicy(greedy), spec, keep_frames=False)["success"]
+
+
+def test_plan_command_prints_the_next_actions_as_json(tmp_path, capsys):
+    from PIL import Image
+
+    model = _world_model()
+    save_world_model(tmp_path / "model", model.encoder, model.predictor, model.spec)
+    frames = _frames(2)
+    for name, frame in zip(("obs.png", "goal.png"), frames):
+        Image.fromarray(frame).save(tmp_path / name)
+    args = ["plan", "--model", str(tmp_path / "model"), "--observation", str(tmp_path / "obs.png")]
+    args += ["--goal", str(tmp_path / "goal.png"), "--state", "0.4,0.6", "--planner.cem.samples", "16"]
+    args += ["--planner.cem.iterations", "2", "--planner.cem.elites", "4", "--planner.cem.horizon", "3"]
+    args += ["--planner.cem.radius", "0.5", "--planner.execute", "2", "--out", str(tmp_path / "plan.json")]
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    answer = json.loads(printed)
+    assert json.loads((tmp_path / "plan.json").read_text()) == answer
+    assert (answer["horizon"], answer["action_dim"]) == (3, 2)
+    plan = np.array(answer["plan"])
+    assert plan.shape == (3, 2) and np.abs(plan).sum(-1).max() <= 0.5 + 1e-5  # the L1 ball
+    np.testing.assert_allclose(answer["actions"], plan[:2], atol=1e-6)  # execute 2: play these
+    np.testing.assert_allclose(answer["warm_start"], [plan[2], [0, 0], [0, 0]], atol=1e-6)
+    assert answer["energy"] >= 0 and len(answer["energy_history"]) == 2
+    # the next call warm-starts from it; mistakes are one-line user errors (exit 2)
+    assert main([*args, "--previous", str(tmp_path / "plan.json")]) == 0
+    assert main([*args[:-2], "--previous", str(tmp_path / "plan.json"), "--planner.cem.horizon", "4"]) == 2
+    assert "warm_start is (3, 2)" in capsys.readouterr().err
+    assert main([*args, "--state", "0.1,0.2,0.3"]) == 2
+    assert "takes 2 values, got 3" in capsys.readouterr().err
+    assert main([*args, "--goal", str(tmp_path / "none.png")]) == 2

@@ -100,6 +100,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_plan_eval",
         "goal-image planning with CEM + MPC in an environment: success rate, timing, plots",
     ),
+    "plan": (
+        "vjepa2.planning.drive",
+        "PlanConfig",
+        "run_plan",
+        "one planning step for a robot loop: observation + goal image in, next actions out as JSON",
+    ),
     "worlds make-videos": (
         "vjepa2.worlds.scenes",
         "MakeVideosConfig",

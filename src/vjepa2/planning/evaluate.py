@@ -3,8 +3,9 @@
 Every method faces the same episodes (start state, goal state, optional sub-goals):
 - ``world_model``: the ``Planner`` (V-JEPA 2-AC latent energy, CEM, receding horizon);
 - ``random``: uniform random actions (a lower bound);
-- ``oracle``: the same CEM on the true simulator: energy = distance of the simulated state after
-  the horizon to the goal state (an upper bound for the planner, not for the model).
+- ``oracle``: the same CEM and MPC on the true simulator: energy = distance of the simulated
+  state after the horizon to the goal state, in the success rule's terms (an upper bound for the
+  planner, not for the model).
 
 Goals: ``random`` takes the environment's own random goal; ``expert:N`` the state reached after N
 steps of the noisy scripted expert from the start (reachable goals, as DINO-WM draws goals a
@@ -28,16 +29,11 @@ import torch
 
 from vjepa2.config import opt, to_dict
 from vjepa2.errors import UserError
-from vjepa2.planning.cem import CEMConfig, cem
-from vjepa2.planning.mpc import GoalSchedule, Planner, PlannerConfig
-from vjepa2.planning.oracle import Simulator, state_energy
+from vjepa2.planning.mpc import Planner, PlannerConfig
+from vjepa2.planning.oracle import OracleConfig, OraclePolicy, Simulator, state_energy
 from vjepa2.planning.plots import save_landscape, save_strips
 
 METHODS = ("world_model", "random", "oracle")
-
-
-def oracle_cem() -> CEMConfig:
-    return CEMConfig(samples=200, iterations=5, elites=10, horizon=1, bound="box")
 
 
 @dataclass
@@ -52,7 +48,7 @@ class PlanEvalConfig:
     goal_noise: float = opt(0.5, help="noise of the expert that draws expert:N goals")
     subgoals: int = opt(1, help="goal images per episode: K - 1 sub-goals on the expert path, then the goal")
     planner: PlannerConfig = opt(PlannerConfig, help="world-model planner (CEM + MPC)")
-    oracle: CEMConfig = opt(help="CEM of the oracle baseline", default_factory=oracle_cem)
+    oracle: OracleConfig = opt(OracleConfig, help="oracle baseline: CEM + MPC on the true simulator")
     seed: int = opt(0, help="seed of the episodes and of the random baseline")
     threads: int = opt(0, help="CPU threads of torch (0: its default; 1 is fastest on a busy machine)")
     out: str = opt("runs/plan-eval", help="output folder")
@@ -122,28 +118,6 @@ class RandomPolicy:
         return self.rng.uniform(-1.0, 1.0, self.shape).astype(np.float32)
 
 
-class OraclePolicy:
-    """CEM whose energy simulates the true environment from its current full state."""
-
-    def __init__(self, cfg: CEMConfig, seed: int):
-        self.cfg, self.generator = cfg, torch.Generator().manual_seed(seed)
-
-    def reset(self, env, spec: EpisodeSpec) -> None:
-        self.env, self.sim = env, Simulator(env)
-        self.schedule = GoalSchedule(spec.goals)
-
-    def __call__(self, observation, info) -> np.ndarray:
-        goal, state = self.schedule.next(), info["state"]
-
-        def energy(actions: torch.Tensor) -> torch.Tensor:
-            finals = [self.sim.rollout(state, seq) for seq in actions.double().numpy()]
-            return torch.tensor([state_energy(self.env, s, goal) for s in finals], dtype=torch.float32)
-
-        return (
-            cem(energy, self.env.action_space.shape[0], self.cfg, generator=self.generator).actions[0].numpy()
-        )
-
-
 class WorldModelPolicy:
     def __init__(self, planner: Planner):
         self.planner = planner
@@ -206,7 +180,7 @@ def _policies(cfg: PlanEvalConfig) -> dict:
         elif method == "random":
             policies[method] = RandomPolicy(cfg.seed)
         else:
-            policies[method] = OraclePolicy(cfg.oracle, cfg.seed)
+            policies[method] = OraclePolicy(cfg.oracle)
     return policies
 
 
@@ -225,11 +199,10 @@ def energy_landscape(policy: WorldModelPolicy, env, spec: EpisodeSpec, points: i
     latent = planner.model.encode(observation["pixels"])[0]
     goal_latent = planner.goal_latent(env.render_state(goal))
     energy = planner.energy_fn(latent, planner._state(observation["state"]), goal_latent)(actions)
-    sim = Simulator(env)
-    true = [state_energy(env, sim.rollout(info["state"], a.numpy()), goal) for a in actions]
+    true = state_energy(env, Simulator(env).rollout(info["state"], actions.numpy()), goal)
     panels = {
         "world model: |z_pred - z_goal|": energy.view(points, points).numpy(),
-        "simulator: distance to goal state": np.array(true).reshape(points, points),
+        "simulator: distance to goal state": true.reshape(points, points),
     }
     save_landscape(
         path, axis, panels, title=f"{env.unwrapped.__class__.__name__}: energy of the first action"

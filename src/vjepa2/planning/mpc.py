@@ -3,9 +3,11 @@
 ``Planner.act(observation, goal)`` encodes the observation (and the goal image, once), runs CEM
 over action sequences whose energy is the L1 distance between the latent predicted at the end of
 the horizon and the goal latent, and returns the next action: model-predictive control with a
-receding horizon (the first ``execute`` actions of each plan are played, then it replans).
-Sub-goals: ``set_goals([(image, steps), ...])`` plans towards each image for its step budget in
-turn (the paper's pick-and-place uses three goal images for 4, 10 and 4 steps).
+receding horizon (the first ``execute`` actions of each plan are played, then it replans from
+the rest of the plan, shifted: ``RecedingHorizon``, which the simulator oracle shares).
+Sub-goals: ``set_goals([(image, steps), ...])`` plans towards each image in turn, for its step
+budget or until the observation comes within ``subgoal_tolerance`` of it (the paper's
+pick-and-place uses three goal images for 4, 10 and 4 steps).
 """
 
 from __future__ import annotations
@@ -28,21 +30,72 @@ from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy
 
 
 @dataclass
-class PlannerConfig:
+class MPCConfig:
+    """Model-predictive control around CEM, shared by the world-model planner and the oracle."""
+
     cem: CEMConfig = opt(CEMConfig, help="cross-entropy method settings")
-    execute: int = opt(1, help="actions of each plan executed before replanning (receding horizon)")
+    execute: int = opt(1, help="actions of each plan executed before replanning (receding horizon)", min=1)
     warm_start: bool = opt(True, help="start CEM from the previous plan shifted by the executed steps")
     seed: int = opt(0, help="seed of the CEM sampler")
+
+
+@dataclass
+class PlannerConfig(MPCConfig):
     device: str = opt("cpu", help="torch device of the world model")
     dtype: str = opt(
         "auto",
         help=f"world-model precision (encoder and predictor): {INFERENCE_DTYPE_HELP}",
     )
+    subgoal_tolerance: float = opt(
+        0.0,
+        help="with set_goals: move on to the next goal image as soon as the observation's latent "
+        "is within this mean L1 distance of the current one (0: only when its step budget is spent)",
+    )
+
+
+class RecedingHorizon:
+    """The MPC bookkeeping: a queue of planned actions and the warm start of the next search.
+
+    ``due`` says a new plan is needed (the queue is empty); ``push(plan)`` queues the first
+    ``execute`` actions of a plan (H, A) and keeps the rest, shifted to the front and padded with
+    the prior mean (zeros), as ``init`` for the next CEM; ``pop()`` gives the next action (A,).
+    """
+
+    def __init__(self, cfg: MPCConfig):
+        if cfg.execute < 1 or cfg.execute > cfg.cem.horizon:
+            raise ValueError(f"execute must be in 1..horizon ({cfg.cem.horizon}), got {cfg.execute}")
+        self.cfg = cfg
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the queued actions and the warm start (a new episode or a new goal)."""
+        self.queue: deque[np.ndarray] = deque()
+        self.previous: torch.Tensor | None = None
+
+    @property
+    def due(self) -> bool:
+        return not self.queue
+
+    @property
+    def init(self) -> torch.Tensor | None:
+        """(H, A) the mean the next CEM starts from, or None (the prior: zeros)."""
+        return self.previous if self.cfg.warm_start else None
+
+    def push(self, plan: torch.Tensor) -> None:
+        k = self.cfg.execute
+        self.queue.extend(plan[:k].cpu().numpy().astype(np.float32))
+        # the first k actions are played before the next plan starts: what remains of this plan
+        # is where the next one should begin; the new last steps start at the prior mean
+        self.previous = torch.cat([plan[k:], torch.zeros_like(plan[:k])], dim=0)
+
+    def pop(self) -> np.ndarray:
+        return self.queue.popleft()
 
 
 class GoalSchedule:
-    """A sequence of (goal, step budget): ``next()`` returns the goal for this step and moves on
-    to the following goal once the budget of the current one is spent; the last goal stays."""
+    """A sequence of (goal, step budget). ``next(reached)`` returns the goal for this step: it
+    moves on to the following goal when the current one is reached or its budget is spent; the
+    last goal stays until the episode ends."""
 
     def __init__(self, goals: list[tuple[object, int]]):
         if not goals or any(int(steps) < 1 for _, steps in goals):
@@ -50,8 +103,16 @@ class GoalSchedule:
         self.goals = [(goal, int(steps)) for goal, steps in goals]
         self.index, self.used = 0, 0
 
-    def next(self):
-        if self.used >= self.goals[self.index][1] and self.index + 1 < len(self.goals):
+    @property
+    def current(self):
+        """The goal pursued now (the one the last ``next`` returned)."""
+        return self.goals[self.index][0]
+
+    def next(self, reached: bool = False):
+        """reached: the caller's verdict that ``current`` is met (for instance by the success
+        rule on the true state, or a latent distance below a tolerance)."""
+        spent = self.used >= self.goals[self.index][1]
+        if (reached or spent) and self.index + 1 < len(self.goals):
             self.index, self.used = self.index + 1, 0
         self.used += 1
         return self.goals[self.index][0]
@@ -67,10 +128,7 @@ class Planner:
 
     def __init__(self, model: WorldModel | str | Path, cfg: PlannerConfig | None = None):
         self.cfg = cfg or PlannerConfig()
-        if self.cfg.execute < 1 or self.cfg.execute > self.cfg.cem.horizon:
-            raise ValueError(
-                f"execute must be in 1..horizon ({self.cfg.cem.horizon}), got {self.cfg.execute}"
-            )
+        self.mpc = RecedingHorizon(self.cfg)
         self.model = model if isinstance(model, WorldModel) else load_world_model(model, self.cfg.device)
         self.dtype = resolve_dtype(self.cfg.dtype, self.model.device, inference=True)
         if self.dtype == "int8":  # quantized copies: the caller's WorldModel stays fp32
@@ -85,8 +143,7 @@ class Planner:
 
     def reset(self) -> None:
         """Forget queued actions, the warm start and any sub-goal sequence (a new episode)."""
-        self.queue: deque[np.ndarray] = deque()
-        self.previous: torch.Tensor | None = None
+        self.mpc.reset()
         self.schedule: GoalSchedule | None = None
 
     # -- goals ----------------------------------------------------------------------------
@@ -101,16 +158,24 @@ class Planner:
         key = hashlib.sha1(np.ascontiguousarray(goal).tobytes()).hexdigest()
         if key != self._goal_key:
             self._goal_key, self._goal_latent = key, self.model.encode(goal)[0]
-            self.queue.clear()
-            self.previous = None
+            self.mpc.reset()
         return self._goal_latent
 
-    def _current_goal(self, goal: np.ndarray | None) -> np.ndarray:
+    def _current_goal(self, goal: np.ndarray | None, observation: np.ndarray) -> np.ndarray:
         if goal is not None:
             return goal
         if self.schedule is None:
             raise ValueError("no goal: pass a goal image to act() or call set_goals() first")
-        return self.schedule.next()
+        return self.schedule.next(reached=self.reached(observation))
+
+    def reached(self, observation: np.ndarray) -> bool:
+        """Whether the observation is within ``subgoal_tolerance`` of the current goal image (in
+        latent mean L1); always False with the tolerance 0 or before the first goal is pursued."""
+        if self.cfg.subgoal_tolerance <= 0 or self.schedule is None or self._goal_key is None:
+            return False
+        goal_latent = self.goal_latent(self.schedule.current)
+        latent = self.model.encode(observation)[0]
+        return float(latent_energy(latent[None], goal_latent)[0]) < self.cfg.subgoal_tolerance
 
     # -- planning ---------------------------------------------------------------------------
     def _state(self, state) -> torch.Tensor:
@@ -134,19 +199,16 @@ class Planner:
         """One CEM search from ``observation`` towards ``goal``: the (H, A) plan and its energy."""
         latent = self.model.encode(observation)[0]
         energy = self.energy_fn(latent, self._state(state), self.goal_latent(goal))
-        init = self.previous if self.cfg.warm_start else None
-        self.last = cem(energy, self.model.action_dim, self.cfg.cem, init, self.generator, self.model.device)
+        self.last = cem(
+            energy, self.model.action_dim, self.cfg.cem, self.mpc.init, self.generator, self.model.device
+        )
         return self.last
 
     def act(self, observation: np.ndarray, goal: np.ndarray | None = None, state=None) -> np.ndarray:
         """The next action (A,) towards ``goal`` (or the current sub-goal); replans when the
         queue of planned actions is empty."""
-        goal = self._current_goal(goal)
+        goal = self._current_goal(goal, observation)
         self.goal_latent(goal)  # a new goal drops the queued actions
-        if not self.queue:
-            plan = self.plan(observation, goal, state).actions
-            k = self.cfg.execute
-            self.queue.extend(plan[:k].cpu().numpy().astype(np.float32))
-            # warm start: the unexecuted rest of the plan, padded with zeros
-            self.previous = torch.cat([plan[k:], torch.zeros_like(plan[:k])], dim=0)
-        return self.queue.popleft()
+        if self.mpc.due:
+            self.mpc.push(self.plan(observation, goal, state).actions)
+        return self.mpc.pop()

@@ -228,34 +228,53 @@ class PushEnv(PlanarEnv):
                 return np.array([*agent, *block, rng.uniform(0, np.pi / 2)])
 
     def contact(self, agent, block, angle):
-        """(depth, normal from block to agent, contact point) of the agent's disc and the block."""
-        axes = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
-        local = axes @ (agent - block)
-        h = self.block_half
-        if np.all(np.abs(local) < h):  # centre inside: leave along the shallower axis
-            k = int(np.argmax(np.abs(local)))
-            normal = axes[k] * np.sign(local[k] or 1.0)
-            return self.agent_radius + h - abs(local[k]), normal, agent - normal * (h - abs(local[k]))
-        closest = block + axes.T @ np.clip(local, -h, h)
-        gap = np.linalg.norm(agent - closest)
-        return self.agent_radius - gap, (agent - closest) / max(gap, 1e-9), closest
+        """(depth, normal from block to agent, contact point) of the agent's disc and the block.
+
+        Batched over leading dims: agent, block (..., 2), angle (...) -> depth (...), normal and
+        point (..., 2); a positive depth is an overlap (world units).
+        """
+        agent, block, angle = np.asarray(agent, float), np.asarray(block, float), np.asarray(angle, float)
+        u = np.stack([np.cos(angle), np.sin(angle)], -1)  # (..., 2) the block's local x axis
+        v = np.stack([-np.sin(angle), np.cos(angle)], -1)  # its local y axis
+        offset = agent - block
+        local = np.stack([(u * offset).sum(-1), (v * offset).sum(-1)], -1)  # (..., 2)
+        h, r = self.block_half, self.agent_radius
+        # centre outside the square: the closest point of the square
+        clipped = np.clip(local, -h, h)
+        closest = block + clipped[..., :1] * u + clipped[..., 1:] * v
+        gap = np.linalg.norm(agent - closest, axis=-1)
+        out_normal = (agent - closest) / np.maximum(gap, 1e-9)[..., None]
+        # centre inside: leave along the shallower axis (the larger local coordinate)
+        x_axis = np.abs(local[..., 0]) >= np.abs(local[..., 1])  # argmax picks x on ties
+        along = np.where(x_axis, local[..., 0], local[..., 1])
+        side = np.where(along == 0, 1.0, np.sign(along))
+        in_normal = np.where(x_axis[..., None], u, v) * side[..., None]
+        in_depth = r + h - np.abs(along)
+        in_point = agent - in_normal * (h - np.abs(along))[..., None]
+        inside = np.all(np.abs(local) < h, axis=-1)
+        depth = np.where(inside, in_depth, r - gap)
+        normal = np.where(inside[..., None], in_normal, out_normal)
+        return depth, normal, np.where(inside[..., None], in_point, closest)
 
     def move(self, state, displacement, substeps: int = 4):
-        agent, block, angle = state[:2].copy(), state[2:4].copy(), float(state[4])
+        """Batched over leading dims: state (..., 5), displacement (..., 2) -> state (..., 5)."""
+        state = np.asarray(state, dtype=np.float64)
+        agent, block, angle = state[..., :2].copy(), state[..., 2:4].copy(), state[..., 4].copy()
+        step = np.asarray(displacement, dtype=np.float64) / substeps
         r, reach = self.agent_radius, self.block_half * np.sqrt(2)
         for _ in range(substeps):
-            agent = np.clip(agent + displacement / substeps, r, 1 - r)
+            agent = np.clip(agent + step, r, 1 - r)
             depth, normal, point = self.contact(agent, block, angle)
-            if depth <= 0:
-                continue
-            push = -normal * depth  # the block gives way along the contact normal
+            touching = depth > 0
+            push = -normal * np.where(touching, depth, 0.0)[..., None]  # the block gives way
             lever = point - block
-            angle += (lever[0] * push[1] - lever[1] * push[0]) / (lever @ lever + self.block_half**2)
-            block = np.clip(block + push, reach, 1 - reach)
+            torque = lever[..., 0] * push[..., 1] - lever[..., 1] * push[..., 0]
+            angle = np.where(touching, angle + torque / ((lever * lever).sum(-1) + self.block_half**2), angle)
+            block = np.where(touching[..., None], np.clip(block + push, reach, 1 - reach), block)
             depth, normal, _ = self.contact(agent, block, angle)
-            if depth > 0:  # the block is stuck at a wall: the agent stops at its face
-                agent = agent + normal * depth
-        return np.array([*agent, *block, np.mod(angle, 2 * np.pi)])
+            stuck = touching & (depth > 0)  # the block is stuck at a wall: the agent stops at its face
+            agent = np.where(stuck[..., None], agent + normal * np.maximum(depth, 0.0)[..., None], agent)
+        return np.concatenate([agent, block, np.mod(angle, 2 * np.pi)[..., None]], -1)
 
     def sprites(self, state):
         return [
