@@ -3,6 +3,11 @@
     python benchmarks/encoder_speed.py                      # ViT-L, 16 frames x 256 px, batch 1
     python benchmarks/encoder_speed.py --preset tiny --frames 16 --size 64 --repeats 5
     python benchmarks/encoder_speed.py --memory-frames 64   # also peak memory at 64 x 256 (8192 tokens)
+    python benchmarks/encoder_speed.py --preset vitl-2.1    # V-JEPA 2.1 ViT-L, 16 frames x 384 px
+
+The size defaults to the preset's crop (256 for the 2.0 presets, 384 for the 2.1 releases).
+transformers has no V-JEPA 2.1 class: for a 2.1 preset only ours is timed (its 2.1 RoPE table,
+image tokenizer and level norms have no transformers counterpart).
 
 Prints the machine (CPU model and the flags that decide precision), then seconds per forward
 (median of --repeats, both sides interleaved after a warm-up) for every precision the machine
@@ -22,6 +27,7 @@ import sys
 import tempfile
 import time
 from contextlib import nullcontext
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -55,9 +61,12 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
 
 
 def build_pair(preset: str, size: int, frames: int):
+    """Our encoder and transformers' VJEPA2Model with its weights (None for a 2.1 preset)."""
     torch.manual_seed(0)
     cfg = encoder_config(preset, crop=size, frames=frames)
     ours = VJEPA2(VideoEncoder(cfg)).eval()
+    if cfg.version != "2.0":
+        return ours.encoder, None
     from transformers import VJEPA2Model
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,14 +121,58 @@ def precisions(force_bf16: bool) -> list[str]:
     return ["fp32", *(["bf16"] if force_bf16 or fast_bf16("cpu") else []), "int8"]
 
 
+def run_transformers(model, video: torch.Tensor) -> torch.Tensor:
+    return model(pixel_values_videos=video, skip_predictor=True).last_hidden_state
+
+
+def time_precisions(ours, hf, video, reference, flops: float, args) -> None:
+    """The table: seconds per forward of each precision, ours against transformers (hf None: ours
+    alone), then the speed-up of the fastest precisions."""
+    print("| precision | transformers s | ours s | speed-up | ours GFLOP/s | token cosine vs fp32 (min) |")
+    print("|---|---|---|---|---|---|")
+    best = {"ours": float("inf"), "transformers": float("inf")}
+    for name in precisions(args.force_bf16):
+        pair = {"ours": ours} if hf is None else {"transformers": hf, "ours": ours}
+        if name == "int8":
+            pair = {k: quantize_int8(m) for k, m in pair.items()}
+        cast = torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else nullcontext()
+
+        def forward(side, cast=cast, pair=pair):
+            with torch.no_grad(), cast:
+                model = pair[side]
+                return model(video) if side == "ours" else run_transformers(model, video)
+
+        seconds = interleaved({side: partial(forward, side) for side in pair}, args.repeats)
+        cosine = F.cosine_similarity(forward("ours").float(), reference, dim=-1).min().item()
+        best["ours"] = min(best["ours"], seconds["ours"])
+        theirs = seconds.get("transformers")
+        if theirs is not None and name != "int8":  # transformers offers fp32 and bf16; int8 is by hand
+            best["transformers"] = min(best["transformers"], theirs)
+        their_s, speedup = (f"{theirs:.2f}", f"{theirs / seconds['ours']:.2f}x") if theirs else ("-", "-")
+        print(
+            f"| {name} | {their_s} | {seconds['ours']:.2f} | {speedup} | "
+            f"{flops / seconds['ours'] / 1e9:.0f} | {cosine:.5f} |",
+            flush=True,
+        )
+        del pair
+        gc.collect()
+    if hf is None:
+        print(f"fastest: ours {best['ours']:.2f} s (no transformers V-JEPA 2.1 to compare with)")
+        return
+    print(
+        f"fastest: ours {best['ours']:.2f} s vs transformers {best['transformers']:.2f} s (its fastest "
+        f"built-in precision; the int8 row quantizes it by hand as we do): {best['transformers'] / best['ours']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="vitl")
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--preset", default="vitl", help="encoder preset, e.g. vitl, vitg, tiny, vitl-2.1")
+    parser.add_argument("--frames", type=int, default=16, help="frames per clip")
+    parser.add_argument("--size", type=int, default=0, help="crop in pixels (0: the preset's crop)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed forwards per precision (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument(
         "--force-bf16", action="store_true", help="time bf16 autocast even where it is emulated"
@@ -129,6 +182,7 @@ def main() -> None:
     )
     parser.add_argument("--memory-only", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.size = args.size or encoder_config(args.preset).crop
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_only:
@@ -142,45 +196,15 @@ def main() -> None:
     flops = encoder_flops(ours.cfg, t * h * w)
     with torch.no_grad():
         reference = ours(video)
-        diff = (reference - hf(pixel_values_videos=video, skip_predictor=True).last_hidden_state).abs().max()
+        diff = "n/a" if hf is None else f"{(reference - run_transformers(hf, video)).abs().max():.2e}"
     print(
-        f"# {args.preset}, {args.frames} frames x {args.size} px, batch 1, {t * h * w} tokens, "
-        f"{flops / 1e9:.0f} GFLOP per forward; fp32 max |ours - transformers| = {diff:.2e}; "
+        f"# {args.preset} (V-JEPA {ours.cfg.version}), {args.frames} frames x {args.size} px, batch 1, "
+        f"{t * h * w} tokens, {flops / 1e9:.0f} GFLOP per forward; fp32 max |ours - transformers| = {diff}; "
         f"fp32 matmul peak {matmul_peak(torch.float32):.0f} GFLOP/s"
     )
-    print("| precision | transformers s | ours s | speed-up | ours GFLOP/s | token cosine vs fp32 (min) |")
-    print("|---|---|---|---|---|---|")
-    best = {"ours": float("inf"), "transformers": float("inf")}
-    for name in precisions(args.force_bf16):
-        pair = {"ours": ours, "transformers": hf}
-        if name == "int8":
-            pair = {k: quantize_int8(m) for k, m in pair.items()}
-        cast = torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else nullcontext()
-
-        def run_ours(model=pair["ours"], cast=cast):
-            with torch.no_grad(), cast:
-                return model(video)
-
-        def run_hf(model=pair["transformers"], cast=cast):
-            with torch.no_grad(), cast:
-                return model(pixel_values_videos=video, skip_predictor=True).last_hidden_state
-
-        seconds = interleaved({"transformers": run_hf, "ours": run_ours}, args.repeats)
-        cosine = F.cosine_similarity(run_ours().float(), reference, dim=-1).min().item()
-        best["ours"] = min(best["ours"], seconds["ours"])
-        if name != "int8":  # transformers offers fp32 and bf16; int8 needs hand quantization
-            best["transformers"] = min(best["transformers"], seconds["transformers"])
-        print(
-            f"| {name} | {seconds['transformers']:.2f} | {seconds['ours']:.2f} | "
-            f"{seconds['transformers'] / seconds['ours']:.2f}x | {flops / seconds['ours'] / 1e9:.0f} | {cosine:.5f} |",
-            flush=True,
-        )
-        del pair
-        gc.collect()
-    print(
-        f"fastest: ours {best['ours']:.2f} s vs transformers {best['transformers']:.2f} s (its fastest "
-        f"built-in precision; the int8 row quantizes it by hand as we do): {best['transformers'] / best['ours']:.2f}x"
-    )
+    if hf is None:
+        print("# transformers has no V-JEPA 2.1 class: ours only")
+    time_precisions(ours, hf, video, reference, flops, args)
     if args.memory_frames:
         print("\n| clip | precision | peak RSS | before the forward | forward time |\n|---|---|---|---|---|")
         for name in ("fp32", "int8"):

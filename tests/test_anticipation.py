@@ -20,7 +20,9 @@ from vjepa2.evals.anticipation import (
 )
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.encoder import VideoEncoder
-from vjepa2.models.predictor import gather_tokens
+from vjepa2.models.model import VJEPA2
+from vjepa2.models.predictor import MaskPredictor, PredictorConfig, gather_tokens
+from vjepa2.models.presets import V21_PREDICTOR
 from vjepa2.worlds.events import scene_events
 
 
@@ -158,3 +160,40 @@ def test_anticipate_end_to_end_on_synthetic_events(tmp_path, monkeypatch):
     ]
     assert main(args[:1] + data + args[2:]) == 0
     assert json.loads((out / "heads.json").read_text())["best"] == summary["best"]
+
+
+def test_v21_level_predictor_is_fed_four_levels_and_probed_on_the_last():
+    model = load_encoder("random:tiny-2.1")
+    assert model.predictor.cfg.embed_hidden > 0  # tiny-2.1 pairs with a level predictor (as g/G)
+    clips = torch.randn(2, 4, 3, 32, 32)  # grid (2, 2, 2)
+    tokens = anticipation_tokens(model, clips, future_steps=1, use_predictor=True, dtype="fp32")
+    assert tokens.shape == (2, 8 + 4, 192)
+    with torch.no_grad():
+        four = model.encode(clips, levels=True)  # (2, 8, 4 * 192)
+        ctx_idx, tgt_idx = torch.arange(8).expand(2, -1), torch.arange(12, 16).expand(2, -1)
+        want = model.predictor(four, ctx_idx, tgt_idx, (4, 2, 2))  # 4 levels predicted
+        plain = model.encode(clips)
+    assert want.shape == (2, 4, 4 * 192)
+    torch.testing.assert_close(tokens[:, :8], plain, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tokens[:, 8:], want[..., -192:], atol=1e-5, rtol=0)
+
+
+def test_anticipate_with_v21(tmp_path, user_error):
+    args = [
+        "anticipate", "synthetic=6", "--num-frames", "4", "--fps", "4", "--anticipation-sec", "0.5",
+        "--crop", "32", "--epochs", "1", "--probe-depth", "1", "lrs=[1e-3]", "wds=[0.01]", "--top-k", "3",
+        "--dtype", "fp32",
+    ]  # fmt: skip
+    model = load_encoder("random:tiny-2.1", seed=1)
+    model.save(tmp_path / "g")
+    assert main([*args, "--out", str(tmp_path / "g_run"), "--encoder", str(tmp_path / "g")]) == 0
+    _, _, spec = load_anticipation_probe(tmp_path / "g_run" / "probe")
+    assert spec["version"] == "2.1" and spec["levels"] is True
+    # a distilled B/L-like predictor: reads D, predicts another (the teacher's) width
+    cfg = PredictorConfig(
+        enc_dim=192, dim=96, depth=1, heads=3, num_mask_tokens=8, out_dim=320, **V21_PREDICTOR
+    )
+    VJEPA2(model.encoder, MaskPredictor(cfg)).save(tmp_path / "distilled")
+    line = user_error([*args, "--out", str(tmp_path / "d_run"), "--encoder", str(tmp_path / "distilled")])
+    assert "predicts 320 features per token, not the encoder's 192" in line and "use_predictor=false" in line
+    assert not (tmp_path / "d_run" / "data").exists()  # refused before any data is made

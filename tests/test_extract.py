@@ -4,10 +4,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 from safetensors.numpy import load_file
 
 from vjepa2.cli import main
-from vjepa2.data.video import write_video
+from vjepa2.data.transforms import eval_transform
+from vjepa2.data.video import read_clip, write_video
+from vjepa2.evals.features import load_encoder
 
 
 @pytest.fixture()
@@ -55,3 +59,68 @@ def test_extract_needs_a_checkpoint(videos, capsys):
     assert err.startswith("vjepa2 extract: error: --checkpoint is required") and "\n" not in err
     assert main(["extract", str(videos), "--checkpoint", "random:tiny", "dtype=fp16"]) == 2
     assert "dtype must be one of" in capsys.readouterr().err
+
+
+@pytest.fixture()
+def v21(tmp_path):
+    """A random V-JEPA 2.1 tiny model saved in our format."""
+    model = load_encoder("random:tiny-2.1", seed=1)
+    model.save(tmp_path / "tiny21")
+    return model, str(tmp_path / "tiny21")
+
+
+def _extract(inputs, checkpoint, out, *extra) -> dict[str, np.ndarray]:
+    code = main(
+        ["extract", *map(str, inputs), "--checkpoint", checkpoint, "--out", str(out), "dtype=fp32", *extra]
+    )
+    assert code == 0
+    return {p.stem: np.load(p) for p in out.glob("*.npy")}
+
+
+def test_extract_v21_levels_are_four_normed_levels(videos, v21, tmp_path):
+    model, ckpt = v21
+    clip = [videos / "a.mp4"]
+    args = ["--frames", "4", "--crop", "32", "--pooling", "none"]
+    levels = _extract(clip, ckpt, tmp_path / "levels", *args, "--levels", "true")["a"]
+    plain = _extract(clip, ckpt, tmp_path / "plain", *args)["a"]
+    # 4 frames x 32 px -> 2 x 2 x 2 tokens; 4 levels of 192, the last one the plain output
+    assert levels.shape == (1, 8, 4 * 192) and plain.shape == (1, 8, 192)
+    np.testing.assert_allclose(levels[..., -192:], plain, atol=1e-5)
+    frames = read_clip(videos / "a.mp4", num_frames=4, fps=4.0)[0]
+    with torch.no_grad():
+        blocks = model.encode(
+            eval_transform(frames, 32)[None], out_layers=list(model.encoder.cfg.level_layers)
+        )
+    np.testing.assert_allclose(levels[0], torch.cat(blocks, -1)[0].numpy(), atol=1e-4)
+
+
+def test_extract_v21_crop_grid_and_images(videos, v21, tmp_path):
+    model, ckpt = v21
+    image = tmp_path / "still.png"
+    pixels = np.random.default_rng(0).integers(0, 255, (70, 90, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(image)
+    # default crop: the model's own (64 for tiny-2.1; 384 for the releases); an image is one frame
+    # through the image tokenizer, batched apart from the 4-frame clip
+    feats = _extract([videos / "a.mp4", image], ckpt, tmp_path / "grid", "--frames", "4", "--pooling", "grid")
+    assert feats["a"].shape == (1, 2, 4, 4, 192) and feats["still"].shape == (1, 1, 4, 4, 192)
+    with torch.no_grad():
+        want = model.encode(eval_transform(pixels[None], 64)[None])  # (1, 16, 192): T = 1
+    np.testing.assert_allclose(feats["still"].reshape(1, 16, 192), want.numpy(), atol=1e-4)
+    big = _extract(
+        [videos / "a.mp4"], ckpt, tmp_path / "384", "--frames", "2", "--crop", "384", "--pooling", "grid"
+    )
+    assert big["a"].shape == (1, 1, 24, 24, 192)
+    # a 2.0 model has no image tokenizer: the image is repeated into a 4-frame clip
+    old = _extract(
+        [image], "random:tiny", tmp_path / "v20", "--frames", "4", "--crop", "32", "--pooling", "none"
+    )
+    assert old["still"].shape == (1, 8, 192)
+
+
+def test_extract_levels_need_v21(videos, user_error):
+    line = user_error(["extract", str(videos / "a.mp4"), "--checkpoint", "random:tiny", "--levels", "true"])
+    assert "--levels needs a V-JEPA 2.1 model" in line and "V-JEPA 2.0" in line
+    line = user_error(
+        ["extract", str(videos), "--checkpoint", "random:tiny-2.1", "--levels", "true", "--layers", "[1]"]
+    )
+    assert "not both" in line

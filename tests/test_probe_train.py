@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 from vjepa2.cli import main
 from vjepa2.data.video import write_video
+from vjepa2.errors import UserError
 from vjepa2.evals import features
-from vjepa2.evals.features import FeatureCache, FeatureExtractor, load_encoder, single_frame
+from vjepa2.evals.features import FeatureCache, FeatureExtractor, load_encoder, read_layers, single_frame
 from vjepa2.evals.probe_train import (
     best_head,
     cosine_factor,
@@ -225,3 +226,41 @@ def test_feature_cache_misses_a_video_rewritten_in_place(tmp_path):
     assert torch.equal(cache.get(str(video)), torch.ones(2, 3))
     video.write_bytes(b"second, longer")
     assert cache.get(str(video)) is None
+
+
+def test_levels_of_a_v21_encoder_read_each_through_its_norm():
+    model = load_encoder("random:tiny-2.1")
+    layers = read_layers(model, [], levels=True)
+    assert layers == list(model.encoder.cfg.level_layers) == [1, 3, 5, 7]
+    views = torch.randn(2, 1, 1, 4, 3, 32, 32)  # 8 tokens per clip
+    by_features = FeatureExtractor(model, layers, concat="features", dtype="fp32")
+    tokens = by_features.encode(views)
+    assert tokens.shape == (2, 1, 8, 4 * 192) and by_features.dim == 4 * 192
+    with torch.no_grad():
+        four = model.encode(views.flatten(0, 2), levels=True)  # the 4-level output
+    torch.testing.assert_close(tokens[:, 0], four, atol=1e-5, rtol=0)
+    assert FeatureExtractor(model, layers, dtype="fp32").encode(views).shape == (2, 1, 4 * 8, 192)
+    with pytest.raises(UserError, match="levels need a V-JEPA 2.1 encoder; this one is V-JEPA 2.0"):
+        read_layers(load_encoder("random:tiny"), [], levels=True)
+    with pytest.raises(UserError, match="not both"):
+        read_layers(model, [1], levels=True)
+
+
+def test_probe_train_on_v21_levels(colour_data, tmp_path, user_error):
+    load_encoder("random:tiny-2.1", seed=2).save(tmp_path / "tiny21")
+    cache = tmp_path / "cache"
+    args = train_args(colour_data, tmp_path / "run21", cache) + ["--encoder", str(tmp_path / "tiny21")]
+    assert main(args + ["--levels", "true", "--layer-concat", "features", "--epochs", "1"]) == 0
+    spec = json.loads((tmp_path / "run21" / "probe" / "features.json").read_text())
+    assert spec["version"] == "2.1" and spec["levels"] is True and spec["layers"] == [1, 3, 5, 7]
+    # 2.0 features of the same clips land in another cache folder: the key holds version and levels
+    assert main(train_args(colour_data, tmp_path / "run20", cache) + ["--epochs", "1"]) == 0
+    specs = [json.loads(f.read_text()) for f in cache.glob("*/spec.json")]
+    assert sorted((s["version"], s["levels"]) for s in specs) == [("2.0", False), ("2.1", True)]
+    # the saved probe reads the 4 levels again; a 2.0 encoder is refused
+    _, _, val = colour_data
+    probe = str(tmp_path / "run21" / "probe")
+    eval_args = ["probe", "eval", "--probe", probe, "--data", str(val), "--workers", "0", "--dtype", "fp32"]
+    assert main(eval_args + ["--out", str(tmp_path / "eval21")]) == 0
+    line = user_error(eval_args + ["--out", str(tmp_path / "eval20"), "--encoder", "random:tiny"])
+    assert "trained on V-JEPA 2.1 features; random:tiny is V-JEPA 2.0" in line

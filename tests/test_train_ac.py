@@ -12,7 +12,8 @@ from vjepa2.cli import main
 from vjepa2.data.episodes import write_episode, write_index
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
-from vjepa2.models.world_model import encode_frames
+from vjepa2.models.encoder import layer_norm_features
+from vjepa2.models.world_model import encode_frames, frames_to_clips
 from vjepa2.train.ac import ac_losses
 from vjepa2.train.ac_features import build_encoder
 
@@ -169,3 +170,27 @@ def test_bad_config_errors(episodes, tmp_path, user_error):
     assert "model.crop 40 is not a multiple of the encoder patch" in user_error(
         _args(episodes, tmp_path / "y", "--model.crop", "40")
     )
+
+
+def test_train_ac_on_a_v21_encoder(episodes, tmp_path):
+    args = _args(episodes, tmp_path / "v21", "--run.steps", "3")
+    args[args.index("--model.encoder-overrides") : args.index("--model.encoder-overrides")] = [
+        "--model.encoder", "random:tiny-2.1",
+    ]  # fmt: skip
+    assert main(args) == 0
+    world = load_world_model(tmp_path / "v21" / "model")
+    assert world.encoder.cfg.version == "2.1" and world.encoder.cfg.level_layers == (0,)
+    frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    latents = world.encode(frames)
+    assert latents.shape == (3, 4, 192)  # one 2 x 2 token grid per frame, the plain output
+    # each frame is a duplicated 2-frame clip through the video tokenizer, not an image
+    clips = frames_to_clips(frames, 32)
+    with torch.no_grad():
+        as_video = layer_norm_features(world.encoder(clips))
+        as_image = layer_norm_features(world.encoder(clips[:, :1]))
+    torch.testing.assert_close(latents, as_video, atol=1e-5, rtol=0)
+    assert not torch.allclose(latents, as_image, atol=1e-2)
+    assert clips.shape[1] == 2 and not world.encoder.is_image(clips)
+    # planning imagines from these latents as from a 2.0 world model's
+    imagined = world.rollout(latents[0], torch.zeros(2), torch.zeros(5, 3, 2))
+    assert imagined.shape == (5, 3, 4, 192) and imagined.isfinite().all()

@@ -25,7 +25,7 @@ from vjepa2.models.ac_predictor import ACPredictor
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import MaskPredictor
-from vjepa2.models.presets import PAIRED_PREDICTOR, encoder_config, paired_predictor
+from vjepa2.models.presets import ENCODERS, PAIRED_PREDICTOR, encoder_config, paired_predictor
 
 RANDOM_PREFIX = "random:"
 
@@ -98,7 +98,7 @@ def random_model(
             raise UserError(f"encoder overrides {encoder_overrides}: {err}") from None
         if pred_cfg is not None and enc_cfg.dim != shape.encoder.cfg.dim:
             raise UserError(f"random:{name}: a new width would not fit the checkpoint's predictor")
-    elif "/" in name or Path(name).suffix:
+    elif name not in ENCODERS and ("/" in name or Path(name).suffix):  # "tiny-2.1" is a preset
         raise MissingPathError(f"{name}: no such checkpoint (random:<name> takes a preset or a checkpoint)")
     else:
         try:

@@ -9,6 +9,11 @@ noun, action) and one linear head each, trained with a sigmoid focal loss over a
 The metric is mean-class recall@k (k = 5 on EK100): per class, the share of its samples whose
 class is among the k top scores, averaged over the classes present.
 
+V-JEPA 2.1: a g/G predictor reads the encoder's 4-level output and predicts 4 levels; the probe
+reads the last level of both (the reference's EK100 eval). A distilled B/L predictor predicts in
+its ViT-G teacher's width, not the encoder's: it is refused (``check_predictor``); probe the
+encoder alone with ``use_predictor=false``.
+
 Annotations: docs/anticipation-format.md. ``synthetic: N`` makes a demo data set first
 (``make_event_videos``): physics scenes of the synthetic world whose "actions" are their events,
 a verb (hit the floor, a wall, the ceiling, or collide) and a noun (the object: colour-shape).
@@ -120,12 +125,35 @@ def context_times(start_sec: float, anticipation_sec: float, num_frames: int, fp
 
 
 # -- features -------------------------------------------------------------------------------------
+def reads_levels(model) -> bool:
+    """Whether the model's predictor reads and predicts the 4 levels (V-JEPA 2.1 g/G)."""
+    return model.predictor is not None and model.predictor.cfg.embed_hidden > 0
+
+
+def check_predictor(model, source: str) -> None:
+    """The predictions must join the encoder's tokens: D wide (2.0) or 4 levels of D (2.1 g/G).
+    A distilled 2.1 B/L predictor predicts in its ViT-G teacher's width (1664), which no probe on
+    the encoder's D-wide tokens can read next to them."""
+    width, dim = model.predictor.cfg.pred_dim, model.encoder.dim
+    if not reads_levels(model) and width != dim:
+        raise UserError(
+            f"{source}: its predictor predicts {width} features per token, not the encoder's {dim} (a "
+            "distilled V-JEPA 2.1 ViT-B/L predictor predicts in its ViT-G teacher's width): its tokens "
+            "cannot join the encoder's in one probe; set use_predictor=false to probe the encoder alone"
+        )
+
+
 @torch.no_grad()
 def anticipation_tokens(model, clips: torch.Tensor, future_steps: int, use_predictor: bool, dtype: str):
     """clips (B, T, C, H, W) -> tokens (B, N [+ h*w], D): the encoder's tokens of the context, then
-    the predictor's tokens of the tubelet ``future_steps`` after the context's last one."""
+    the predictor's tokens of the tubelet ``future_steps`` after the context's last one.
+
+    A level predictor (V-JEPA 2.1 g/G) is fed the 4-level output (B, N, 4D) and predicts 4 levels;
+    the probe reads the last D channels (the last level) of both, as the reference's EK100 eval.
+    """
+    levels = use_predictor and reads_levels(model)
     with autocast(model.device, dtype):
-        tokens = model.encode(clips)
+        tokens = model.encode(clips, levels=levels)
         if not use_predictor:
             return tokens.float()
         B, N, _ = tokens.shape
@@ -134,7 +162,7 @@ def anticipation_tokens(model, clips: torch.Tensor, future_steps: int, use_predi
         context_idx = torch.arange(N, device=tokens.device).expand(B, -1)
         target_idx = (target_step * h * w + torch.arange(h * w, device=tokens.device)).expand(B, -1)
         future = model.predict(tokens, context_idx, target_idx, grid=(target_step + 1, h, w))
-    return torch.cat([tokens, future], dim=1).float()
+    return torch.cat([tokens, future], dim=1)[..., -model.encoder.dim :].float()
 
 
 def extract_features(cfg: AnticipationConfig, model, rows: list[Annotation], cache: FeatureCache | None):
@@ -257,6 +285,7 @@ def prepare(cfg: AnticipationConfig, model, out: Path):
     spec = {k: getattr(cfg, k) for k in ("encoder", "encoder_key", "use_predictor", "num_frames", "fps")}
     spec |= {"anticipation_sec": cfg.anticipation_sec, "crop": cfg.crop or model.encoder.cfg.crop}
     spec |= {"encoder_seed": cfg.seed, "weights": weights_fingerprint(model), "dtype": cfg.dtype}
+    spec |= {"version": model.version, "levels": cfg.use_predictor and reads_levels(model)}
     cache = FeatureCache(out / "features", spec) if cfg.cache else None
     splits = [
         (extract_features(cfg, model, rows, cache), classes.labels(rows))
@@ -275,6 +304,8 @@ def run_anticipation(cfg: AnticipationConfig) -> int:
     model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
     if cfg.use_predictor and model.predictor is None:
         raise UserError(f"{cfg.encoder}: no predictor in this checkpoint; set use_predictor=false")
+    if cfg.use_predictor:
+        check_predictor(model, cfg.encoder)
     classes, spec, (train_x, train_y), (val_x, val_y) = prepare(cfg, model, out)
     val_y = {n: v.to(cfg.device) for n, v in val_y.items()}
     sizes = {name: len(getattr(classes, name)) for name in OUTPUTS}

@@ -2,8 +2,16 @@
 
 Inputs are video or image files, folders, or CSV index files ("path label" lines). Each video
 gives ``num_clips`` clips of ``frames`` frames sampled at ``fps`` (or every ``frame_step``
-frames), eval-preprocessed to ``crop`` px, encoded in batches. A broken file is reported and
-skipped; the others go on. The report (``errors.json``) names every file that failed and why.
+frames), eval-preprocessed to ``crop`` px (default: the model's own crop, 256 for the 2.0
+releases, 384 for 2.1), encoded in batches. A broken file is reported and skipped; the others go
+on. The report (``errors.json``) names every file that failed and why.
+
+Features: the plain output (N, D), chosen blocks concatenated along features (N, L * D), or with
+``levels`` the 4-level output of a V-JEPA 2.1 model (N, 4 D, each level through its own norm);
+pooled to one vector per clip, kept per token (``pooling=none``), or as the token grid
+(``pooling=grid``: (t, h, w, D'), the dense features at the model's resolution). An image is one
+frame: a 2.1 model encodes it with its image tokenizer (h * w tokens); a 2.0 model, which has no
+image tokenizer, sees it repeated into a clip of ``frames`` frames.
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ from tqdm import tqdm
 from vjepa2.config import opt
 from vjepa2.data.datasets import read_index
 from vjepa2.data.transforms import eval_transform
-from vjepa2.data.video import VideoReadError, read_clip
+from vjepa2.data.video import VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
 from vjepa2.evals.features import load_encoder
+from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
 from vjepa2.models.quantize import for_inference
 
@@ -40,15 +49,25 @@ class ExtractConfig:
     out: str = opt("features", help="output folder (one file per video) or file (with one_file)")
     format: str = opt("npy", help="npy or safetensors")
     one_file: bool = opt(False, help="write all videos into one file (safetensors keyed by video, or .npz)")
-    pooling: str = opt("mean", help="none: every token (clips, N, D); mean: one vector per clip (clips, D)")
+    pooling: str = opt(
+        "mean",
+        help="mean: one vector per clip (clips, D); none: every token (clips, N, D); "
+        "grid: the token grid (clips, t, h, w, D)",
+    )
     layers: list[int] = opt(
         [], help="blocks to read (normed; concatenated along features); empty: last output"
     )
+    levels: bool = opt(False, help="V-JEPA 2.1: the 4-level output (N, 4 D), each level through its own norm")
     frames: int = opt(16, help="frames per clip")
     fps: float = opt(4.0, help="sampling rate in frames per second (0: use frame_step)")
     frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: off)")
     num_clips: int = opt(1, help="clips per video, evenly spread over it")
-    crop: int = opt(256, help="eval crop size in pixels (short side resized to crop * 256 / 224)")
+    crop: int = opt(
+        0,
+        help="eval crop size in pixels, short side resized to crop * 256 / 224 "
+        "(0: the model's crop, 256 for the 2.0 releases, 384 for 2.1)",
+        min=0,
+    )
     batch_size: int = opt(4, help="clips encoded per forward pass")
     device: str = opt("cpu", help="cpu, cuda or cuda:N")
     dtype: str = opt(
@@ -76,10 +95,13 @@ def output_name(path: Path, root_names: set[str]) -> str:
     return stem.replace(" ", "_")
 
 
-def _pool(tokens: torch.Tensor, pooling: str) -> np.ndarray:
-    """tokens (clips, N, D) -> (clips, N, D) or (clips, D) float32 numpy."""
+def _pool(tokens: torch.Tensor, pooling: str, grid_hw: tuple[int, int]) -> np.ndarray:
+    """tokens (clips, N, D) -> (clips, D) (mean), (clips, N, D) (none) or (clips, t, h, w, D)
+    (grid, with t = N / (h * w)) as float32 numpy."""
     if pooling == "mean":
         tokens = tokens.mean(dim=1)
+    elif pooling == "grid":
+        tokens = tokens.unflatten(1, (-1, *grid_hw))
     return tokens.float().cpu().numpy()
 
 
@@ -118,12 +140,71 @@ def _check(cfg: ExtractConfig) -> None:
     if not cfg.checkpoint:
         raise UserError("--checkpoint is required (a weights file, directory or random:<preset>)")
     for name, value, allowed in (
-        ("pooling", cfg.pooling, ("none", "mean")),
+        ("pooling", cfg.pooling, ("none", "mean", "grid")),
         ("format", cfg.format, ("npy", "safetensors")),
         ("dtype", cfg.dtype, INFERENCE_DTYPES),
     ):
         if value not in allowed:
             raise UserError(f"{name} must be one of {allowed}, got {value!r}")
+    if cfg.levels and cfg.layers:
+        raise UserError(f"give --layers or --levels, not both (got layers {cfg.layers} and levels)")
+
+
+def _check_model(cfg: ExtractConfig, model: VJEPA2) -> None:
+    if cfg.levels and not model.encoder.cfg.level_layers:
+        raise UserError(
+            f"--levels needs a V-JEPA 2.1 model (4 levels, each with its norm); {cfg.checkpoint} is "
+            f"V-JEPA {model.version}"
+        )
+
+
+class Batches:
+    """Clips waiting to be encoded, ``batch_size`` at a time; clips of one shape go together (an
+    image encoded by a 2.1 image tokenizer is one frame, a video clip ``frames``)."""
+
+    def __init__(self, model: VJEPA2, cfg: ExtractConfig, writer: Writer):
+        self.model, self.cfg, self.writer = model, cfg, writer
+        self.pending: list[tuple[str, torch.Tensor]] = []  # (key, clips (num_clips, T, C, H, W))
+
+    def add(self, key: str, clips: torch.Tensor) -> None:
+        self.pending.append((key, clips))
+        if sum(len(c) for _, c in self.pending) >= self.cfg.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        groups: dict[tuple, list] = {}
+        for key, clips in self.pending:
+            groups.setdefault(tuple(clips.shape[1:]), []).append((key, clips))
+        for group in groups.values():
+            clips = torch.cat([c for _, c in group])  # (sum of clips, T, C, H, W)
+            tokens = self.encode(clips)
+            grid_hw = self.model.encoder.grid(clips.shape)[1:]
+            for (key, _), t in zip(group, tokens.split([len(c) for _, c in group])):
+                self.writer.add(key, _pool(t, self.cfg.pooling, grid_hw))
+        self.pending.clear()
+
+    def encode(self, clips: torch.Tensor) -> torch.Tensor:
+        """clips (B, T, C, H, W) -> tokens (B, N, D'): the plain output, the chosen blocks along
+        features (D' = L * D) or the 4 levels (D' = 4 D)."""
+        layers = self.cfg.layers or None
+        with torch.no_grad(), autocast(torch.device(self.cfg.device).type, self.cfg.dtype):
+            out = self.model.encode(clips, out_layers=layers, levels=self.cfg.levels)
+        return torch.cat(out, dim=-1) if isinstance(out, list) else out
+
+
+def read_clips(path: Path, cfg: ExtractConfig, crop: int, image_tokenizer: bool) -> torch.Tensor:
+    """The eval-preprocessed clips of one file: (num_clips, T, C, crop, crop); an image is one
+    frame for a model with an image tokenizer (2.1), else repeated into ``frames`` frames."""
+    if not path.exists():
+        raise VideoReadError(path, "no such file")
+    frames = read_clip(
+        path,
+        num_frames=1 if image_tokenizer and is_image(path) else cfg.frames,
+        fps=None if cfg.frame_step else (cfg.fps or None),
+        frame_step=cfg.frame_step or None,
+        num_clips=cfg.num_clips,
+    )
+    return torch.stack([eval_transform(clip, crop) for clip in frames])
 
 
 def run_extract(cfg: ExtractConfig) -> int:
@@ -131,51 +212,34 @@ def run_extract(cfg: ExtractConfig) -> int:
     _check(cfg)
     cfg.dtype = choose_dtype(cfg.dtype, cfg.device, inference=True)
     model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
+    _check_model(cfg, model)
     model.encoder = for_inference(model.encoder, cfg.dtype)
+    crop, image_tokenizer = cfg.crop or model.encoder.cfg.crop, model.encoder.cfg.image_tokenizer
     videos = list_videos(cfg.inputs)
     stems = [p.stem for p in videos]
     clashing = {s for s in stems if stems.count(s) > 1}
     writer, errors = Writer(cfg), []
-    device_type = torch.device(cfg.device).type
-    pending: list[tuple[str, torch.Tensor]] = []  # (key, clips (num_clips, T, C, H, W))
-
-    def flush() -> None:
-        if not pending:
-            return
-        clips = torch.cat([c for _, c in pending])  # (sum of clips, T, C, H, W)
-        with torch.no_grad(), autocast(device_type, cfg.dtype):
-            out = model.encode(clips, out_layers=cfg.layers or None)
-        tokens = torch.cat(out, dim=-1) if isinstance(out, list) else out
-        for (key, _), t in zip(pending, tokens.split([len(c) for _, c in pending])):
-            writer.add(key, _pool(t, cfg.pooling))
-        pending.clear()
-
+    batches = Batches(model, cfg, writer)
     for path in tqdm(videos, desc="extract", unit="video"):
         try:
-            if not path.exists():
-                raise VideoReadError(path, "no such file")
-            frames = read_clip(
-                path,
-                num_frames=cfg.frames,
-                fps=None if cfg.frame_step else (cfg.fps or None),
-                frame_step=cfg.frame_step or None,
-                num_clips=cfg.num_clips,
-            )
+            clips = read_clips(path, cfg, crop, image_tokenizer)
         except (VideoReadError, OSError, ValueError) as err:
             errors.append({"path": str(path), "error": str(err)})
             log.warning("skipping %s", err)
             continue
-        clips = torch.stack([eval_transform(clip, cfg.crop) for clip in frames])
-        pending.append((output_name(path, clashing), clips))
-        if sum(len(c) for _, c in pending) >= cfg.batch_size:
-            flush()
-    flush()
+        batches.add(output_name(path, clashing), clips)
+    batches.flush()
     target = writer.close()
+    report_errors(cfg, errors, len(videos), target)
+    return 1 if errors else 0
+
+
+def report_errors(cfg: ExtractConfig, errors: list[dict], total: int, target: Path) -> None:
+    """Write ``errors.json`` beside the features and print the summary."""
     report = Path(cfg.out).parent if cfg.one_file else Path(cfg.out)
     (report / "errors.json").write_text(json.dumps(errors, indent=2))
-    print(f"features of {len(videos) - len(errors)} / {len(videos)} videos written to {target}")
+    print(f"features of {total - len(errors)} / {total} videos written to {target}")
     if errors:
         print(f"{len(errors)} file(s) failed, listed in {report / 'errors.json'}:")
         for e in errors:
             print(f"  {e['error']}")
-    return 1 if errors else 0

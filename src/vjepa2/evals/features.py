@@ -7,11 +7,13 @@
   probes) times M = clips x spatial views (scored separately, softmax averaged at test time).
 - ``FeatureExtractor`` encodes views to tokens (B, M, S * N', D'): the last layer, or several
   layers concatenated along tokens (the reference's Diving48 probe: N' = L * N, D' = D) or along
-  features (N' = N, D' = L * D). The attentive probe has no position embedding, so the order of
+  features (N' = N, D' = L * D). ``read_layers(..., levels=True)`` names the 4 levels of a V-JEPA
+  2.1 encoder, each read through its own level norm (along features: its 4-level output). The attentive probe has no position embedding, so the order of
   the concatenated tokens does not matter.
 - ``FeatureCache`` keeps each clip's tokens in a safetensors file keyed by the clip's path, in a
-  folder named after everything that changes the tokens (weights, layers, frames, crop, ...). It
-  is only valid for deterministic clips (no augmentation); then the encoder runs once per clip.
+  folder named after everything that changes the tokens (weights, version, layers or levels,
+  frames, crop, ...). It is only valid for deterministic clips (no augmentation); then the
+  encoder runs once per clip.
 """
 
 from __future__ import annotations
@@ -45,12 +47,26 @@ log = logging.getLogger(__name__)
 
 
 def weights_fingerprint(model: VJEPA2) -> str:
-    """A short hash of a few encoder tensors: tells apart weights saved under the same path."""
+    """A short hash of a few encoder tensors: tells apart weights saved under the same path.
+    The norm is the one of the plain output (2.0: the final norm; 2.1: the last level's)."""
     enc = model.encoder
+    norm = enc.level_norm(len(enc.blocks) - 1)
     h = hashlib.sha1()
-    for tensor in (enc.patch_embed.proj.weight, enc.norm.weight, enc.blocks[-1].mlp.fc2.weight):
+    for tensor in (enc.patch_embed.proj.weight, norm.weight, enc.blocks[-1].mlp.fc2.weight):
         h.update(tensor.detach().float().cpu().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def read_layers(model: VJEPA2, layers: list[int], levels: bool = False) -> list[int]:
+    """The encoder blocks a probe reads: ``layers``, or with ``levels`` the levels of a V-JEPA 2.1
+    encoder (``encode(out_layers=...)`` then passes each through its own level norm)."""
+    if not levels:
+        return list(layers)
+    if layers:
+        raise UserError(f"give layers or levels, not both (got layers {list(layers)} and levels)")
+    if not model.encoder.cfg.level_layers:
+        raise UserError(f"levels need a V-JEPA 2.1 encoder; this one is V-JEPA {model.version}")
+    return list(model.encoder.cfg.level_layers)
 
 
 # -- clips ----------------------------------------------------------------------------------------

@@ -22,7 +22,13 @@ import torch
 from vjepa2.checkpoints.probes import load_probe, probe_folder
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.evals.features import FeatureExtractor, load_encoder, make_loader, weights_fingerprint
+from vjepa2.evals.features import (
+    FeatureExtractor,
+    load_encoder,
+    make_loader,
+    read_layers,
+    weights_fingerprint,
+)
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, choose_dtype
 
@@ -77,7 +83,7 @@ def probe_spec(probe_dir: Path) -> dict:
         raise UserError(f"{probe_dir}: no {FEATURES_FILE}; pass the encoder it was trained on with --encoder")
     return {
         "encoder": str(probe_dir), "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
-        "layers": [], "layer_concat": "tokens", "single_frame": False,
+        "version": "2.0", "levels": False, "layers": [], "layer_concat": "tokens", "single_frame": False,
         "num_frames": config.get("frames_per_clip", 16), "fps": 4.0, "frame_step": 0,
         "crop": config.get("crop_size", 256), "num_segments": 1, "dtype": "auto",
     }  # fmt: skip
@@ -107,8 +113,15 @@ def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dty
     )
     if spec.get("weights") and weights_fingerprint(model) != spec["weights"]:
         log.warning("%s: encoder weights differ from those the probe was trained on", spec["encoder"])
+    trained_on = spec.get("version", "2.0")  # probes saved before 2.1 existed are 2.0 probes
+    if model.version != trained_on:
+        raise UserError(
+            f"{path}: the probe was trained on V-JEPA {trained_on} features; {spec['encoder']} is V-JEPA {model.version}"
+        )
+    levels = spec.get("levels", False)  # the levels of this encoder (an --encoder of another size)
+    layers = read_layers(model, [] if levels else spec["layers"], levels)
     dtype = choose_dtype(dtype, device, inference=True)
-    extract = FeatureExtractor(model, spec["layers"], spec["layer_concat"], spec["single_frame"], dtype)
+    extract = FeatureExtractor(model, layers, spec["layer_concat"], spec["single_frame"], dtype)
     num_classes = probe.cfg.num_classes
     names = label_names("", labels, num_classes) if labels else saved_label_names(path)
     names = list(names or [str(i) for i in range(num_classes)])

@@ -33,6 +33,7 @@ from vjepa2.evals.features import (
     FeatureExtractor,
     load_encoder,
     make_loader,
+    read_layers,
     weights_fingerprint,
 )
 from vjepa2.models.precision import DTYPE_HELP
@@ -70,7 +71,13 @@ class ProbeTrainConfig:
     crop: int = opt(0, help="input size in pixels (0: the encoder's pretraining crop)")
     num_segments: int = opt(1, help="windows per video whose tokens are concatenated (reference SSv2: 2)")
     layers: list[int] = opt([], help="encoder blocks to read, e.g. [-7,-5,-3,-1] (empty: the output)")
-    layer_concat: str = opt("tokens", help="join several layers along 'tokens' (reference) or 'features'")
+    levels: bool = opt(
+        False,
+        help="V-JEPA 2.1: read the encoder's 4 levels (each through its own level norm) instead of layers",
+    )
+    layer_concat: str = opt(
+        "tokens", help="join several layers (or levels) along 'tokens' (reference) or 'features'"
+    )
     single_frame: bool = opt(False, help="baseline: replace every clip by its middle frame repeated")
     augment: bool = opt(
         False, help="probe-time augmentation (random windows and resized crops); disables the cache"
@@ -187,13 +194,17 @@ def best_head(scores: list[float]) -> int:
 
 # -- the command ----------------------------------------------------------------------------------
 def feature_spec(cfg, model, crop: int) -> dict:
-    """Everything that decides the probe's input tokens (stored beside the probe, keys the cache)."""
+    """Everything that decides the probe's input tokens (stored beside the probe, keys the cache).
+    The version and ``levels`` keep 2.0 and 2.1 features apart; ``layers`` are the blocks read
+    (with ``levels``, those of the 2.1 levels)."""
     return {
         "encoder": cfg.encoder,
         "encoder_key": cfg.encoder_key,
         "encoder_seed": cfg.seed,
         "weights": weights_fingerprint(model),
-        "layers": list(cfg.layers),
+        "version": model.version,
+        "levels": cfg.levels,
+        "layers": read_layers(model, cfg.layers, cfg.levels),
         "layer_concat": cfg.layer_concat,
         "single_frame": cfg.single_frame,
         "num_frames": cfg.num_frames,
@@ -302,7 +313,7 @@ def train_grid(cfg: ProbeTrainConfig, run: Run, train_samples: list) -> None:
     spec = feature_spec(cfg, model, crop)
     use_cache = cfg.cache and not cfg.augment
     cache = FeatureCache(cfg.cache_dir or out / "features", spec) if use_cache else None
-    extract = FeatureExtractor(model, cfg.layers, cfg.layer_concat, cfg.single_frame, cfg.dtype, cache)
+    extract = FeatureExtractor(model, spec["layers"], cfg.layer_concat, cfg.single_frame, cfg.dtype, cache)
 
     train_set = clip_dataset(train_samples, spec, train=cfg.augment, cfg=cfg)
     num_classes = max(train_set.labels) + 1

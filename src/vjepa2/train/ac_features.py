@@ -4,6 +4,12 @@ Every frame is encoded once (as a 2-frame clip, layer-normed: ``models.world_mod
 features are cached in a safetensors file whose header holds a key (encoder, preprocessing, data);
 a run with the same key reads them back instead of encoding again. With standardized latents the
 statistics come from the training trajectories only.
+
+A V-JEPA 2.1 encoder works as the frozen encoder too (the released V-JEPA 2-AC is built on 2.0).
+Its frames are encoded the 2.0 way, as duplicated 2-frame clips through the video tokenizer (with
+the video embedding), not as images through its image tokenizer: the world model's frames come
+from videos, one recipe serves both versions, and training and planning share ``encode_frames``.
+The predictor reads the plain output (the last level, D wide), not the 4 levels.
 """
 
 from __future__ import annotations
