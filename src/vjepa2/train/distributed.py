@@ -108,16 +108,18 @@ def cleanup(wait: bool = False) -> None:
         dist.destroy_process_group()
 
 
-def wrap_model(model: nn.Module, info: DistInfo, mode: str = "ddp") -> nn.Module:
+def wrap_model(model: nn.Module, info: DistInfo, mode: str = "ddp", find_unused: bool = False) -> nn.Module:
     """Wrap ``model`` for data-parallel training: "ddp", "fsdp" (FSDP2 ``fully_shard`` per child
-    block, then the root) or "none". Single process: the model is returned as it is."""
+    block, then the root) or "none". Single process: the model is returned as it is.
+    find_unused: DDP looks for parameters a step leaves without gradient (e.g. a 2.1 encoder's
+    image tokenizer in a video-only run); it costs a graph walk per step, so only when needed."""
     if mode not in ("ddp", "fsdp", "none"):
         raise ValueError(f"unknown parallel mode {mode!r}; expected 'ddp', 'fsdp' or 'none'")
     if mode == "none" or not is_distributed():
         return model
     if mode == "ddp":
         ids = [info.device.index] if info.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused)
     from torch.distributed.fsdp import fully_shard
 
     # Shard each transformer block on its own so that only one block is gathered at a time.

@@ -1,7 +1,10 @@
 """The JEPA objective: the student (context encoder + predictor), its L1 loss against the EMA
-target encoder's layer-normed features, the EMA update, and AdamW parameter groups."""
+target encoder's layer-normed features, the EMA update, and AdamW parameter groups.
+(The V-JEPA 2.1 objective, built on these, is in ``train.jepa21``.)"""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -17,14 +20,26 @@ class Student(nn.Module):
         super().__init__()
         self.encoder, self.predictor, self.mask_index = encoder, predictor, mask_index
 
-    def forward(self, clips: torch.Tensor, context_idx: list, target_idx: list) -> list[torch.Tensor]:
+    def forward(
+        self, clips: torch.Tensor, context_idx: list, target_idx: list, modality: str = "video"
+    ) -> list:
         """clips (B, T, C, H, W); one (B, K) index pair per mask generator -> [(B, Kt, enc_dim)]."""
         grid = self.encoder.grid(clips.shape)
-        preds = []
-        for ctx, tgt in zip(context_idx, target_idx):
-            tokens = self.encoder(clips, context_idx=ctx)  # (B, Kc, enc_dim)
-            preds.append(self.predictor(tokens, ctx, tgt, grid, mask_index=self.mask_index))
-        return preds
+        return [self.predict(clips, ctx, tgt, grid, modality) for ctx, tgt in zip(context_idx, target_idx)]
+
+    def predict(self, clips, context_idx, target_idx, grid, modality: str) -> torch.Tensor:
+        """One mask generator: encode the context tokens (B, Kc), predict the targets (B, Kt)."""
+        tokens = self.encoder(clips, context_idx=context_idx)  # (B, Kc, enc_dim)
+        return self.predictor(tokens, context_idx, target_idx, grid, self.mask_index, modality)
+
+
+class View(NamedTuple):
+    """One batch a step trains on, with its masks (a NamedTuple: DDP moves its tensors)."""
+
+    clips: torch.Tensor  # (B, T, C, H, W); T == 1 for images (2.1)
+    context_idx: list[torch.Tensor]  # one (B, Kc) per mask generator
+    target_idx: list[torch.Tensor]  # one (B, Kt) per mask generator
+    modality: str = "video"  # or "image"
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -57,3 +72,19 @@ def jepa_loss(
         (p.float() - gather_tokens(features, t).float()).abs().mean() for p, t in zip(preds, target_idx)
     ]
     return torch.stack(losses).mean(), features
+
+
+class JepaObjective:
+    """The V-JEPA 2 recipe as a pretraining objective: ``jepa_loss`` on the video view.
+
+    Objectives are called as ``objective(student, target_encoder, views, step)`` -> (loss,
+    {name: 0-dim tensor to log}, target features (B, N, D) for diagnostics); ``scalars(step)``
+    gives the schedule values to log (none here)."""
+
+    def __call__(self, student, target_encoder, views: list[View], step: int):
+        (view,) = views  # 2.0 trains on videos only
+        loss, features = jepa_loss(student, target_encoder, view.clips, view.context_idx, view.target_idx)
+        return loss, {}, features
+
+    def scalars(self, step: int) -> dict[str, float]:
+        return {}

@@ -6,6 +6,9 @@ One step (paper section 2, reference app/vjepa/train.py):
   loss = mean over g of mean |pred - targets[target_idx[g]]|      L1
   AdamW step (warmup-constant-decay LR), then target <- m * target + (1 - m) * encoder   (EMA)
 
+``loss.recipe=2.1`` trains with the V-JEPA 2.1 objective instead (``train.jepa21``: multi-level
+targets, a dense loss on the context tokens, and image batches from ``images``).
+
 The run is a pure function of its config: model init, data order and augmentation, and masks
 are all seeded by (seed, step), so a run killed at any moment and resumed from its last
 checkpoint produces the same losses as one that was never interrupted.
@@ -14,10 +17,9 @@ checkpoint produces the same losses as one that was never interrupted.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,47 +27,43 @@ import torch
 from torch import nn
 
 from vjepa2.config import opt
-from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
-from vjepa2.data.memory import DecodedVideos
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.masks import MaskGenerator, MaskSpec, make_generators, rank_masks, vjepa2_masks
-from vjepa2.models.encoder import VideoEncoder
+from vjepa2.masks import MaskSpec, rank_masks, vjepa2_masks
+from vjepa2.models.encoder import EncoderConfig, VideoEncoder
 from vjepa2.models.precision import autocast
-from vjepa2.models.predictor import MaskPredictor
+from vjepa2.models.predictor import MaskPredictor, PredictorConfig
 from vjepa2.models.presets import encoder_config, paired_predictor
 from vjepa2.train import distributed as dist
-from vjepa2.train.jepa import Student, ema_update, jepa_loss, param_groups
+from vjepa2.train.jepa import Student, ema_update, param_groups
+from vjepa2.train.jepa21 import DenseStudent, LossConfig, check_recipe, make_objective
 from vjepa2.train.log import collapse_stats
+from vjepa2.train.pretrain_data import (
+    DataConfig,
+    ImageConfig,
+    Phase,
+    Stream,
+    draw_view,
+    open_stream,
+    phases,
+    synthetic_source,
+)
 from vjepa2.train.run import Run, RunConfig
 from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
 
 
 @dataclass
 class ModelConfig:
-    encoder: str = opt("vitl", help="encoder preset: tiny, small, vitl, vith, vitg")
+    encoder: str = opt(
+        "vitl", help="encoder preset: tiny, small, vitl, vith, vitg; 2.1: tiny-2.1, vitl-2.1, ..."
+    )
     encoder_overrides: dict = opt({}, help="EncoderConfig fields to change, e.g. {depth: 2}")
-    predictor: str = opt("default", help="predictor preset: tiny, small, default (384 wide, 12 deep)")
+    predictor: str = opt(
+        "default", help="predictor preset: tiny, small, default (384 wide, 12 deep); 2.1: tiny-2.1, 2.1"
+    )
     predictor_overrides: dict = opt({}, help="PredictorConfig fields to change")
     checkpointing: bool = opt(True, help="activation checkpointing per block (less memory, slower)")
     mask_index: int = opt(0, help="predictor mask token used for every generator (reference: 0)")
     init_from: str = opt("", help="training checkpoint to start from (weights + optimizer; the cooldown)")
-
-
-@dataclass
-class DataConfig:
-    weights: list[float] = opt([], help="sampling weight of each source (default: equal)")
-    frames: int = opt(16, help="frames per clip")
-    crop: int = opt(256, help="crop size in pixels")
-    fps: float = opt(4.0, help="frames per second sampled from the videos")
-    workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
-    synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
-    synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")
-    synthetic_texture: float = opt(
-        0.0, help="synthetic videos' background pattern contrast, levels (0: flat; see worlds make-videos)"
-    )
-    memory_mb: float = opt(
-        0.0, help="decoded videos each loader process keeps in memory, MB (0: decode every clip)"
-    )
 
 
 @dataclass
@@ -81,6 +79,7 @@ class CooldownConfig:
     frames: int = opt(0, help="frames per clip during the cooldown (0: keep data.frames)")
     crop: int = opt(0, help="crop size during the cooldown (0: keep data.crop)")
     batch_size: int = opt(0, help="per-process batch during the cooldown (0: keep run.batch_size)")
+    image_batch_size: int = opt(0, help="images per process during the cooldown (0: keep images.batch_size)")
 
 
 @dataclass
@@ -102,6 +101,8 @@ class PretrainConfig:
     model: ModelConfig = opt(ModelConfig, help="encoder / predictor")
     data: DataConfig = opt(DataConfig, help="data sources and clips")
     masks: list[MaskSpec] = opt(vjepa2_masks(), help="mask generators (default: short + long range)")
+    loss: LossConfig = opt(LossConfig, help="objective: the 2.0 or 2.1 recipe")
+    images: ImageConfig = opt(ImageConfig, help="2.1: image batches mixed with the clips")
     optim: OptimConfig = opt(OptimConfig, help="AdamW")
     schedule: LRScheduleConfig = opt(LRScheduleConfig, help="warmup-constant-decay learning rate")
     ema: EMAConfig = opt(EMAConfig, help="target encoder EMA momentum")
@@ -112,96 +113,18 @@ class PretrainConfig:
 
 
 # -- models ---------------------------------------------------------------------------------------
-def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
+def model_configs(cfg: ModelConfig) -> tuple[EncoderConfig, PredictorConfig]:
     try:
         enc_cfg = encoder_config(cfg.encoder, checkpointing=cfg.checkpointing, **cfg.encoder_overrides)
         overrides = {"checkpointing": cfg.checkpointing, **cfg.predictor_overrides}
-        pred_cfg = paired_predictor(enc_cfg, cfg.predictor, **overrides)
+        return enc_cfg, paired_predictor(enc_cfg, cfg.predictor, **overrides)
     except TypeError as err:  # dataclasses.replace on an unknown field
         raise UserError(f"model.encoder_overrides / predictor_overrides: {err}") from None
+
+
+def build_models(cfg: ModelConfig) -> tuple[VideoEncoder, MaskPredictor]:
+    enc_cfg, pred_cfg = model_configs(cfg)
     return VideoEncoder(enc_cfg), MaskPredictor(pred_cfg)
-
-
-# -- data -----------------------------------------------------------------------------------------
-@dataclass
-class Phase:
-    """A stretch of steps with one clip setting: the main phase, then optionally the cooldown."""
-
-    index: int
-    start: int
-    end: int
-    frames: int
-    crop: int
-    batch_size: int
-
-
-def phases(cfg: PretrainConfig) -> list[Phase]:
-    total = cfg.run.steps or cfg.schedule.total_steps
-    main = Phase(0, 0, total, cfg.data.frames, cfg.data.crop, cfg.run.batch_size)
-    cool, c = cfg.schedule.warmup_steps + cfg.schedule.constant_steps, cfg.cooldown
-    if not 0 < cool < total or not (c.frames or c.crop or c.batch_size):
-        return [main]
-    main.end = cool
-    return [
-        main,
-        Phase(1, cool, total, c.frames or main.frames, c.crop or main.crop, c.batch_size or main.batch_size),
-    ]
-
-
-def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
-    """A folder of generated physics videos (made once, then reused from the cache)."""
-    from vjepa2.worlds.scenes import WORLD_VERSION, MakeVideosConfig, run_make_videos
-
-    texture = f"-texture{data.synthetic_texture:g}" if data.synthetic_texture else ""
-    name = f"synthetic-{data.synthetic_videos}x{frames}f-{size}px{texture}"
-    folder = Path(data.synthetic_dir or Path.home() / ".cache" / "vjepa2" / name)
-    marker = folder / "complete.json"
-    clips = {"num_videos": data.synthetic_videos, "num_frames": frames, "size": size, "fps": data.fps}
-    if data.synthetic_texture:  # flat-world markers stay as they were: no remaking of old caches
-        clips["texture"] = data.synthetic_texture
-    want = {**clips, "world_version": WORLD_VERSION}
-    if dist.is_main() and not (marker.is_file() and json.loads(marker.read_text()) == want):
-        print(f"generating {data.synthetic_videos} synthetic videos in {folder}")
-        workers = max(1, data.workers)
-        run_make_videos(MakeVideosConfig(out=str(folder), **clips, workers=workers, task="direction"))
-        marker.write_text(json.dumps(want))
-    dist.barrier()
-    return folder / "videos"
-
-
-CHUNK_STEPS = 500  # the sampler draws its stream this many optimizer steps at a time
-
-
-def micro_batches(cfg: PretrainConfig, phase: Phase, sources: list[str], info: dist.DistInfo, step: int):
-    """This rank's micro-batches from optimizer step ``step`` of ``phase`` on, forever.
-
-    The global stream of samples does not depend on the number of processes: rank r takes
-    positions r, r + world_size, ... so N processes with batch B see what one process with batch
-    N * B sees. The stream position is a function of the step: resuming needs no loader state.
-    """
-    memory = DecodedVideos(cfg.data.memory_mb) if cfg.data.memory_mb else None  # one budget for all sources
-    parts = [
-        VideoDataset(s, phase.frames, cfg.data.fps, crop=phase.crop, seed=cfg.run.seed, memory=memory)
-        for s in sources
-    ]
-    dataset = parts[0] if len(parts) == 1 else MixtureDataset(parts, cfg.data.weights or None)
-    per_step = phase.batch_size * cfg.run.accum  # this rank's samples per optimizer step
-    chunk = per_step * CHUNK_STEPS
-    seed, world = cfg.run.seed + phase.index, info.world_size
-    sampler = WeightedDistributedSampler(dataset.sample_weights, chunk * world, info.rank, world, seed)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        phase.batch_size,
-        sampler=sampler,
-        num_workers=cfg.data.workers,
-        collate_fn=collate_skip_bad,
-        persistent_workers=cfg.data.workers > 0,  # workers keep their decoded videos between chunks
-    )
-    epoch, start = divmod((step - phase.start) * per_step, chunk)
-    while True:
-        sampler.set_epoch(epoch, start)
-        yield from loader
-        epoch, start = epoch + 1, 0
 
 
 # -- the loop -------------------------------------------------------------------------------------
@@ -215,6 +138,7 @@ class Nets:
     model_fn: Callable  # model, or torch.compile(model)
     target_fn: Callable  # target, or torch.compile(target)
     optimizer: torch.optim.Optimizer
+    objective: Callable  # the recipe's loss: jepa.JepaObjective (2.0) or jepa21.DenseObjective
 
     @property
     def others(self) -> dict[str, nn.Module]:
@@ -222,46 +146,31 @@ class Nets:
         return {"target_encoder": self.target}
 
 
-@dataclass
-class Stream:
-    """What one phase draws: this rank's micro-batches and the mask generators of its clip grid."""
-
-    phase: Phase
-    batches: Iterator[dict]
-    generators: list[MaskGenerator]
-
-
-def open_stream(
-    cfg: PretrainConfig, phase: Phase, sources: list[str], run: Run, nets: Nets, step: int
-) -> Stream:
-    grid = nets.student.encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
-    batches = micro_batches(cfg, phase, sources, run.info, step)
-    return Stream(phase, batches, make_generators(cfg.masks, grid, cfg.run.seed))
-
-
 def train_step(cfg: PretrainConfig, run: Run, step: int, stream: Stream, nets: Nets) -> dict:
     """One optimizer step over ``run.accum`` micro-batches, then the EMA update -> metrics."""
-    info, phase, optimizer = run.info, stream.phase, nets.optimizer
+    info, optimizer = run.info, nets.optimizer
     lr = warmup_constant_decay(step, cfg.schedule)
     set_lr(optimizer, lr)
-    loss_sum, clips_seen, skipped = torch.zeros((), device=info.device), 0, 0
-    per_rank = phase.batch_size * cfg.run.accum
-    masks = rank_masks(stream.generators, step, info.rank, info.world_size, per_rank)  # this step, this rank
+    loss_sum, stats, seen, skipped = torch.zeros((), device=info.device), {}, [0, 0], 0
+    streams = [s for s in (stream, stream.images) if s is not None]  # clips, then images (2.1)
+    masks = [  # this step, this rank
+        rank_masks(s.generators, step, info.rank, info.world_size, s.phase.batch_size * cfg.run.accum)
+        for s in streams
+    ]
     for micro in range(cfg.run.accum):
-        batch = next(stream.batches)
-        skipped += batch["num_skipped"]
-        while batch["clip"] is None:  # every file of the micro-batch was unreadable: take the next
-            batch = next(stream.batches)
-            skipped += batch["num_skipped"]
-        clips = batch["clip"].to(info.device, non_blocking=True)
-        rows = slice(micro * phase.batch_size, micro * phase.batch_size + len(clips))
-        context_idx, target_idx = ([m[rows].to(info.device) for m in group] for group in masks)
+        views = []
+        for s, m, modality in zip(streams, masks, ("video", "image")):
+            view, bad = draw_view(s, m, micro, info.device, modality)
+            views.append(view)
+            skipped += bad
         with dist.grad_sync(nets.model, micro == cfg.run.accum - 1):
             with autocast(info.device, run.dtype):
-                loss, features = jepa_loss(nets.model_fn, nets.target_fn, clips, context_idx, target_idx)
+                loss, parts, features = nets.objective(nets.model_fn, nets.target_fn, views, step)
             (loss / cfg.run.accum).backward()
         loss_sum += loss.detach()
-        clips_seen += len(clips)
+        stats = {key: stats.get(key, 0) + value / cfg.run.accum for key, value in parts.items()}
+        for i, view in enumerate(views):
+            seen[i] += len(view.clips)
     max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
     grad_norm = torch.nn.utils.clip_grad_norm_(nets.student.parameters(), max_norm)
     optimizer.step()
@@ -277,8 +186,11 @@ def train_step(cfg: PretrainConfig, run: Run, step: int, stream: Stream, nets: N
         ema=momentum,
         grad_norm=grad_norm,
         features=features,
-        clips=clips_seen,
+        clips=seen[0],
+        images=seen[1],
         skipped=skipped,
+        stats=stats,
+        scalars=nets.objective.scalars(step),
     )
 
 
@@ -289,6 +201,10 @@ def log_row(metrics: dict, phase: Phase, seconds: float, info: dist.DistInfo) ->
     clips, skipped = (counts * info.world_size).tolist()
     row = {"loss": loss, "lr": metrics["lr"], "ema": metrics["ema"], "grad_norm": float(metrics["grad_norm"])}
     row.update(clips_per_s=clips / seconds, skipped=int(skipped), frames=phase.frames, crop=phase.crop)
+    if metrics["images"]:
+        row["images_per_s"] = metrics["images"] * info.world_size / seconds
+    row.update({key: dist.all_reduce_mean(value).item() for key, value in metrics["stats"].items()})
+    row.update(metrics["scalars"])
     row.update(collapse_stats(metrics["features"]))
     if info.device.type == "cuda":
         row["max_mem_gb"] = torch.cuda.max_memory_allocated(info.device) / 2**30
@@ -300,8 +216,12 @@ def build(cfg: PretrainConfig, info: dist.DistInfo) -> Nets:
     torch.manual_seed(cfg.run.seed)
     encoder, predictor = build_models(cfg.model)
     target = copy.deepcopy(encoder).requires_grad_(False).to(info.device)
-    student = Student(encoder, predictor, cfg.model.mask_index).to(info.device)
-    model = dist.wrap_model(student, info, cfg.run.parallel)
+    dense = cfg.loss.recipe == "2.1"
+    student = (DenseStudent if dense else Student)(encoder, predictor, cfg.model.mask_index).to(info.device)
+    # 2.1 leaves parameters without gradient when no images are drawn (the image tokenizer and
+    # embeddings) or when the predictor reads the plain output (the lower level norms).
+    unused = dense and not (cfg.images.batch_size and student.levels)
+    model = dist.wrap_model(student, info, cfg.run.parallel, find_unused=unused)
     if cfg.run.parallel == "fsdp":
         target = dist.wrap_model(target, info, "fsdp")
     optimizer = torch.optim.AdamW(
@@ -313,17 +233,23 @@ def build(cfg: PretrainConfig, info: dist.DistInfo) -> Nets:
     model_fn, target_fn = (
         (torch.compile(model), torch.compile(target)) if cfg.run.compile else (model, target)
     )
-    return Nets(model, student, target, model_fn, target_fn, optimizer)
+    objective = make_objective(cfg.loss, cfg.schedule, encoder)
+    return Nets(model, student, target, model_fn, target_fn, optimizer, objective)
 
 
 def check(cfg: PretrainConfig) -> None:
-    missing = [source for source in cfg.sources if not Path(source).exists()]
+    missing = [source for source in cfg.sources + cfg.images.sources if not Path(source).exists()]
     if missing:
         raise MissingPathError(f"data source not found: {missing[0]}")
     if not cfg.masks:
         raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
         raise UserError(f"data.weights: {len(cfg.data.weights)} weights for {len(cfg.sources)} sources")
+    if cfg.images.batch_size and not cfg.images.masks:
+        raise UserError("images.masks: give at least one mask generator for the images")
+    check_recipe(
+        cfg.loss, *model_configs(cfg.model), max(cfg.images.batch_size, cfg.cooldown.image_batch_size)
+    )
 
 
 def run_pretrain(cfg: PretrainConfig) -> int:
@@ -340,9 +266,8 @@ def run_pretrain(cfg: PretrainConfig) -> int:
         stream = None
         while step < run.stop:
             if stream is None or step >= stream.phase.end:
-                stream = open_stream(
-                    cfg, next(p for p in plan if p.start <= step < p.end), sources, run, nets, step
-                )
+                phase = next(p for p in plan if p.start <= step < p.end)
+                stream = open_stream(cfg, phase, sources, run.info, nets.student.encoder, step)
             start = time.perf_counter()
             metrics = train_step(cfg, run, step, stream, nets)
             step += 1

@@ -1,0 +1,206 @@
+"""What pretraining draws: the data sections of its config, the phases (main, cooldown), and per
+phase a stream of this rank's micro-batches with the mask generators of their token grid.
+
+With 2.1 image batches (``images.batch_size``) each stream carries a second stream of 1-frame
+clips from the image sources, or from the clip sources' videos (one random frame each) when none
+is given, with its own mask generators; a step draws one micro-batch of each.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from vjepa2.config import opt
+from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
+from vjepa2.data.memory import DecodedVideos
+from vjepa2.masks import MaskGenerator, MaskSpec, make_generators
+from vjepa2.models.encoder import VideoEncoder
+from vjepa2.train import distributed as dist
+from vjepa2.train.jepa import View
+
+if TYPE_CHECKING:
+    from vjepa2.train.pretrain import PretrainConfig
+
+
+@dataclass
+class DataConfig:
+    weights: list[float] = opt([], help="sampling weight of each source (default: equal)")
+    frames: int = opt(16, help="frames per clip")
+    crop: int = opt(256, help="crop size in pixels")
+    fps: float = opt(4.0, help="frames per second sampled from the videos")
+    workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
+    synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
+    synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")
+    synthetic_texture: float = opt(
+        0.0, help="synthetic videos' background pattern contrast, levels (0: flat; see worlds make-videos)"
+    )
+    memory_mb: float = opt(
+        0.0, help="decoded videos each loader process keeps in memory, MB (0: decode every clip)"
+    )
+
+
+@dataclass
+class ImageConfig:
+    """2.1: a batch of single images beside every micro-batch of clips (1-frame clips through the
+    image tokenizer, "image" modality). The reference trains on ImageNet on half of its GPUs."""
+
+    sources: list[str] = opt(
+        [], help="folders or CSV indexes of images (a video gives one random frame); none: the clip sources"
+    )
+    batch_size: int = opt(0, help="images per process and micro-batch (0: no images)")
+    crop: int = opt(0, help="image crop in pixels (0: data.crop)")
+    masks: list[MaskSpec] = opt(
+        [MaskSpec(num_blocks=10)], help="image mask generators (2.1: one, 10 blocks of 0.15 of a frame)"
+    )
+
+
+@dataclass
+class Phase:
+    """A stretch of steps with one clip setting: the main phase, then optionally the cooldown."""
+
+    index: int
+    start: int
+    end: int
+    frames: int
+    crop: int
+    batch_size: int
+    images: int = 0  # images per micro-batch (2.1)
+
+
+def phases(cfg: PretrainConfig) -> list[Phase]:
+    total = cfg.run.steps or cfg.schedule.total_steps
+    main = Phase(0, 0, total, cfg.data.frames, cfg.data.crop, cfg.run.batch_size, cfg.images.batch_size)
+    cool, c = cfg.schedule.warmup_steps + cfg.schedule.constant_steps, cfg.cooldown
+    if not 0 < cool < total or not (c.frames or c.crop or c.batch_size or c.image_batch_size):
+        return [main]
+    main.end = cool
+    sizes = (c.frames or main.frames, c.crop or main.crop, c.batch_size or main.batch_size)
+    return [main, Phase(1, cool, total, *sizes, c.image_batch_size or main.images)]
+
+
+def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
+    """A folder of generated physics videos (made once, then reused from the cache)."""
+    from vjepa2.worlds.scenes import WORLD_VERSION, MakeVideosConfig, run_make_videos
+
+    texture = f"-texture{data.synthetic_texture:g}" if data.synthetic_texture else ""
+    name = f"synthetic-{data.synthetic_videos}x{frames}f-{size}px{texture}"
+    folder = Path(data.synthetic_dir or Path.home() / ".cache" / "vjepa2" / name)
+    marker = folder / "complete.json"
+    clips = {"num_videos": data.synthetic_videos, "num_frames": frames, "size": size, "fps": data.fps}
+    if data.synthetic_texture:  # flat-world markers stay as they were: no remaking of old caches
+        clips["texture"] = data.synthetic_texture
+    want = {**clips, "world_version": WORLD_VERSION}
+    if dist.is_main() and not (marker.is_file() and json.loads(marker.read_text()) == want):
+        print(f"generating {data.synthetic_videos} synthetic videos in {folder}")
+        workers = max(1, data.workers)
+        run_make_videos(MakeVideosConfig(out=str(folder), **clips, workers=workers, task="direction"))
+        marker.write_text(json.dumps(want))
+    dist.barrier()
+    return folder / "videos"
+
+
+CHUNK_STEPS = 500  # the sampler draws its stream this many optimizer steps at a time
+
+
+def micro_batches(
+    cfg: PretrainConfig,
+    phase: Phase,
+    sources: list[str],
+    info: dist.DistInfo,
+    step: int,
+    weights: list[float] | None = None,
+    seed: int = 0,
+):
+    """This rank's micro-batches (clips of ``phase.frames`` frames, ``phase.crop`` pixels, of the
+    ``sources`` mixed by ``weights``, drawn with ``cfg.run.seed + seed``) from optimizer step
+    ``step`` of ``phase`` on, forever.
+
+    The global stream of samples does not depend on the number of processes: rank r takes
+    positions r, r + world_size, ... so N processes with batch B see what one process with batch
+    N * B sees. The stream position is a function of the step: resuming needs no loader state.
+    """
+    memory = DecodedVideos(cfg.data.memory_mb) if cfg.data.memory_mb else None  # one budget for all sources
+    seed = cfg.run.seed + seed
+    parts = [
+        VideoDataset(s, phase.frames, cfg.data.fps, crop=phase.crop, seed=seed, memory=memory)
+        for s in sources
+    ]
+    dataset = parts[0] if len(parts) == 1 else MixtureDataset(parts, weights)
+    per_step = phase.batch_size * cfg.run.accum  # this rank's samples per optimizer step
+    chunk = per_step * CHUNK_STEPS
+    seed, world = seed + phase.index, info.world_size
+    sampler = WeightedDistributedSampler(dataset.sample_weights, chunk * world, info.rank, world, seed)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        phase.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.workers,
+        collate_fn=collate_skip_bad,
+        persistent_workers=cfg.data.workers > 0,  # workers keep their decoded videos between chunks
+    )
+    epoch, start = divmod((step - phase.start) * per_step, chunk)
+    while True:
+        sampler.set_epoch(epoch, start)
+        yield from loader
+        epoch, start = epoch + 1, 0
+
+
+@dataclass
+class Stream:
+    """What one phase draws: this rank's micro-batches and the mask generators of its clip grid;
+    with 2.1 image batches, the images' own stream (a phase of 1-frame clips)."""
+
+    phase: Phase
+    batches: Iterator[dict]
+    generators: list[MaskGenerator]
+    images: Stream | None = None
+
+
+IMAGE_SEED = 1000  # the image stream's seed offset: its draws are unrelated to the clips'
+
+
+def open_stream(
+    cfg: PretrainConfig,
+    phase: Phase,
+    sources: list[str],
+    info: dist.DistInfo,
+    encoder: VideoEncoder,
+    step: int,
+) -> Stream:
+    """The stream of ``phase`` from ``step`` on; ``encoder`` gives the token grids of its masks."""
+    grid = encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
+    batches = micro_batches(cfg, phase, sources, info, step, cfg.data.weights or None)
+    stream = Stream(phase, batches, make_generators(cfg.masks, grid, cfg.run.seed))
+    if phase.images:
+        # Images from their own sources, else one frame of each drawn clip source's video.
+        shots = replace(phase, frames=1, crop=cfg.images.crop or cfg.data.crop, batch_size=phase.images)
+        image_sources = cfg.images.sources or sources
+        weights = None if cfg.images.sources else cfg.data.weights or None
+        batches = micro_batches(cfg, shots, image_sources, info, step, weights, IMAGE_SEED)
+        grid = encoder.grid((1, 1, 3, shots.crop, shots.crop))  # (1, h, w)
+        # The image generators are numbered on after the clip generators (their seeds).
+        generators = make_generators(cfg.images.masks, grid, cfg.run.seed + len(cfg.masks))
+        stream.images = Stream(shots, batches, generators)
+    return stream
+
+
+def draw_view(
+    stream: Stream, masks: tuple[list, list], micro: int, device, modality: str
+) -> tuple[View, int]:
+    """Micro-batch ``micro`` of ``stream`` with its rows of this step's ``masks`` -> (view, files
+    skipped). A micro-batch whose every file was unreadable is replaced by the next one."""
+    batch = next(stream.batches)
+    skipped = batch["num_skipped"]
+    while batch["clip"] is None:
+        batch = next(stream.batches)
+        skipped += batch["num_skipped"]
+    clips = batch["clip"].to(device, non_blocking=True)
+    rows = slice(micro * stream.phase.batch_size, micro * stream.phase.batch_size + len(clips))
+    context_idx, target_idx = ([m[rows].to(device) for m in group] for group in masks)
+    return View(clips, context_idx, target_idx, modality), skipped
