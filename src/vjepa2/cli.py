@@ -118,6 +118,30 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_make_pairs",
         "generate intuitive-physics pairs (possible video and its impossible twin)",
     ),
+    "worlds make-vqa": (
+        "vjepa2.worlds.vqa_set",
+        "MakeVQAConfig",
+        "run_make_vqa",
+        "generate a video QA set (JSONL) from the built-in world's ground truth, with minimal pairs",
+    ),
+    "vqa train": (
+        "vjepa2.vqa.train",
+        "VQATrainConfig",
+        "run_vqa_train",
+        "video QA: train a projector (and a small LM) from a frozen encoder into a causal LM",
+    ),
+    "vqa eval": (
+        "vjepa2.vqa.evaluate",
+        "VQAEvalConfig",
+        "run_vqa_eval",
+        "video QA accuracy per question type, paired accuracy, results.json",
+    ),
+    "vqa ask": (
+        "vjepa2.vqa.ask",
+        "VQAAskConfig",
+        "run_vqa_ask",
+        "answer a question about a video with a VQA model (streamed)",
+    ),
     "worlds collect": (
         "vjepa2.worlds.collect",
         "CollectConfig",

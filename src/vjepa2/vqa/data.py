@@ -1,0 +1,106 @@
+"""Question-answer sets: JSONL files, one question about one video per line.
+
+    {"video": "videos/a.mp4", "question": "Which way ...?", "answer": "left",
+     "choices": ["left", "right"], "pair_id": "p7", "type": "direction"}
+
+``video``, ``question`` and ``answer`` are required. ``choices`` (optional) makes the question
+multiple choice: it is scored by the likelihood of each choice, and the answer must be one of them;
+without choices the answer is open and scored by exact match after ``normalize``. Questions with the
+same ``pair_id`` form a minimal pair (near-identical videos, different answers: the pair counts
+only when every question of it is right). ``type`` (optional, default "all") groups the scores.
+Video paths are relative to the JSONL file's folder. A line that is not such a record (bad JSON, a
+missing or wrong field, a video that does not exist) is reported with its line number and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vjepa2.errors import MissingPathError, UserError
+
+DEFAULT_TYPE = "all"
+
+
+@dataclass
+class QASample:
+    """One question about one video (see the module docstring for the fields)."""
+
+    video: Path
+    question: str
+    answer: str
+    choices: list[str] | None = None
+    pair_id: str | None = None
+    type: str = DEFAULT_TYPE
+    where: str = ""  # "file:line", for messages
+
+
+def _text(record: dict, key: str, required: bool = True) -> str | None:
+    value = record.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{key!r} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def parse_record(record, folder: Path, where: str = "") -> QASample:
+    """A JSONL record -> QASample; ValueError says what is wrong with it."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    video = Path(_text(record, "video"))
+    video = video if video.is_absolute() else folder / video
+    if not video.exists():
+        raise ValueError(f"video not found: {video}")
+    answer = _text(record, "answer")
+    choices = record.get("choices")
+    if choices is not None:
+        if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
+            raise ValueError(f"'choices' must be a list of two or more strings, got {choices!r}")
+        choices = [c.strip() for c in choices]
+        if answer not in choices:
+            raise ValueError(f"the answer {answer!r} is not one of the choices {choices}")
+    pair_id = record.get("pair_id")
+    if pair_id is not None and not isinstance(pair_id, (str, int)):
+        raise ValueError(f"'pair_id' must be a string, got {pair_id!r}")
+    kind = _text(record, "type", required=False) or DEFAULT_TYPE
+    question = _text(record, "question")
+    return QASample(video, question, answer, choices, None if pair_id is None else str(pair_id), kind, where)
+
+
+def read_qa(path: str | Path, report: Callable[[str], None] = print) -> list[QASample]:
+    """The questions of a JSONL file; each bad line is reported (``report``) and skipped.
+    No valid line at all is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError(f"question file not found: {path}")
+    samples, skipped = [], 0
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                samples.append(parse_record(json.loads(line), path.parent, f"{path}:{number}"))
+            except ValueError as err:  # json.JSONDecodeError is a ValueError too
+                skipped += 1
+                report(f"{path}:{number}: skipped: {err}")
+    if not samples:
+        raise UserError(f"{path}: no valid question lines ({skipped} skipped)")
+    if skipped:
+        report(f"{path}: {len(samples)} questions read, {skipped} lines skipped")
+    return samples
+
+
+ARTICLES = re.compile(r"\b(a|an|the)\b")
+PUNCTUATION = str.maketrans("", "", string.punctuation.replace("-", ""))
+
+
+def normalize(text: str) -> str:
+    """Open answers are compared after this: lower case, no punctuation but hyphens, no articles,
+    single spaces ("The Red one." == "red one")."""
+    text = ARTICLES.sub(" ", text.lower().translate(PUNCTUATION))
+    return " ".join(text.split())

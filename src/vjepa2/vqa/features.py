@@ -1,0 +1,89 @@
+"""Frozen-encoder tokens of the videos a QA set asks about, each video encoded once.
+
+The encoder never trains here, so training and evaluation read every video once (``video_tokens``),
+through the probes' clip reader and feature cache (``evals.features``): an evaluation after a
+training run, or a baseline on the same encoder, finds the tokens on disk. A clip is
+``num_frames`` frames at ``fps`` spread over the video, the eval transform at ``crop``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from vjepa2.evals.features import (
+    CachedClips,
+    ClipDataset,
+    FeatureCache,
+    FeatureExtractor,
+    make_loader,
+    weights_fingerprint,
+)
+from vjepa2.models.model import VJEPA2
+
+
+@dataclass
+class FeatureSpec:
+    """How a video becomes encoder tokens (stored with the model: ``ask`` must read it the same way)."""
+
+    num_frames: int = 16
+    fps: float = 4.0
+    crop: int = 64
+    layers: list[int] = field(default_factory=list)  # encoder blocks, joined along tokens (empty: output)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def clips(paths: list[Path], spec: FeatureSpec) -> ClipDataset:
+    return ClipDataset(
+        [(p, 0) for p in paths], num_frames=spec.num_frames, fps=spec.fps, crop=spec.crop, num_segments=1
+    )
+
+
+def extractor(encoder: VJEPA2, spec: FeatureSpec, dtype: str, cache: FeatureCache | None) -> FeatureExtractor:
+    return FeatureExtractor(encoder, spec.layers, "tokens", dtype=dtype, cache=cache)
+
+
+def video_tokens(
+    paths: list[Path],
+    encoder: VJEPA2,
+    spec: FeatureSpec,
+    dtype: str = "fp32",
+    cache_dir: str | Path | None = None,
+    batch_size: int = 16,
+    workers: int = 1,
+    report: Callable[[str], None] = print,
+) -> dict[str, torch.Tensor]:
+    """{str(path): tokens (N, D) float32 on the CPU} for every readable video of ``paths``
+    (duplicates read once); an unreadable video is reported and left out."""
+    unique = sorted({Path(p) for p in paths}, key=str)
+    cache = None
+    if cache_dir:
+        cache = FeatureCache(
+            cache_dir, {**spec.to_dict(), "weights": weights_fingerprint(encoder), "dtype": dtype}
+        )
+    extract = extractor(encoder, spec, dtype, cache)
+    dataset = CachedClips(clips(unique, spec), cache)
+    loader = make_loader(dataset, batch_size, shuffle=False, workers=workers)
+    tokens: dict[str, torch.Tensor] = {}
+    for items in tqdm(loader, desc="encoding videos", leave=False):
+        if not items:
+            continue
+        batch, _ = extract(items)  # (B, 1, N, D): one clip, one view
+        for item, t in zip(items, batch[:, 0].cpu()):
+            tokens[str(item["path"])] = t
+    for path in unique:
+        if str(path) not in tokens:
+            report(f"{path}: unreadable video, its questions are skipped")
+    return tokens
+
+
+def clip_tokens(path: str | Path, encoder: VJEPA2, spec: FeatureSpec, dtype: str = "fp32") -> torch.Tensor:
+    """Tokens (1, N, D) of one video (``vjepa2 vqa ask``); an unreadable file is a VideoReadError."""
+    clip = clips([Path(path)], spec).load(Path(path), 0)  # (M=1, S=1, T, C, H, W)
+    return extractor(encoder, spec, dtype, None).encode(clip[None])[:, 0]

@@ -1,0 +1,285 @@
+"""``vjepa2 vqa train``: align a frozen V-JEPA 2 encoder with a causal language model.
+
+    video -> frozen encoder (each video encoded once, cached) -> tokens (N, D_enc)
+          -> projector -> K visual tokens spliced into "<video>\\n<question>" -> LM -> answer
+
+The loss is next-token cross-entropy on the answer tokens only. What trains: the projector, and
+the LM unless it is frozen (``model.train_lm``: ``auto`` trains the small LM made here from scratch,
+which knows nothing yet, and keeps a local LLM given with ``--lm`` frozen: projector-only
+alignment, the first stage of the recipe). Baselines run through the same command:
+``model.video=false`` (text only: the video removed from every prompt) and
+``--encoder random:<checkpoint>`` (a random encoder of the same shape).
+
+On the run scaffold (``train.run``): ``<out>/config.yaml``, ``log.jsonl``, ``latest.pt`` with
+exact resume (a step's questions depend only on the seed and the step). At the end ``<out>/model``
+(the whole VQA model, ``vjepa2 vqa eval`` / ``ask`` read it) and, with ``--val``,
+``results.json`` and ``predictions.jsonl`` on the held-out questions.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from vjepa2.checkpoints.loading import RANDOM_PREFIX, load_encoder
+from vjepa2.config import opt
+from vjepa2.errors import UserError
+from vjepa2.models.precision import autocast
+from vjepa2.train.run import Run, RunConfig
+from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
+from vjepa2.vqa.data import QASample, read_qa
+from vjepa2.vqa.evaluate import score, table, write_results
+from vjepa2.vqa.features import FeatureSpec, video_tokens
+from vjepa2.vqa.lm import build_tiny_lm, lm_width, load_local_lm, train_tokenizer, video_token_id
+from vjepa2.vqa.model import VQAModel, answer_loss
+from vjepa2.vqa.pipeline import VideoQA
+from vjepa2.vqa.projector import Projector, ProjectorConfig
+from vjepa2.vqa.prompts import collate, question_text
+
+TRAIN_LM = ("auto", "full", "none")
+
+
+@dataclass
+class ClipConfig:
+    num_frames: int = opt(16, help="frames per clip given to the encoder", min=1)
+    fps: float = opt(4.0, help="frames per second sampled from the videos")
+    crop: int = opt(0, help="input size in pixels (0: the encoder's pretraining crop)")
+    layers: list[int] = opt(
+        [], help="encoder blocks whose outputs are joined along tokens (empty: the output)"
+    )
+    cache_dir: str = opt(
+        "", help="encoder-token cache folder, shared by runs on the same encoder (default: <out>/features)"
+    )
+    workers: int = opt(1, help="video-decoding worker processes")
+
+
+@dataclass
+class VQAModelConfig:
+    video: bool = opt(True, help="false: the text-only baseline (no video in the prompts, no encoder)")
+    projector: str = opt(
+        "pooler",
+        help="mlp (2-layer MLP on every encoder token) or pooler (attentive pooler, num_queries learned queries, then the MLP)",
+    )
+    num_queries: int = opt(16, help="pooler: learned queries = visual tokens per clip", min=1)
+    pooler_depth: int = opt(
+        1, help="pooler: depth - 1 self-attention blocks, then the cross-attention", min=1
+    )
+    projector_hidden: int = opt(0, help="hidden width of the projector's MLP (0: the LM's width)")
+    lm_dim: int = opt(128, help="the LM made here: width", min=8)
+    lm_layers: int = opt(2, help="the LM made here: blocks", min=1)
+    lm_heads: int = opt(4, help="the LM made here: attention heads", min=1)
+    vocab_size: int = opt(
+        512, help="the LM made here: BPE vocabulary trained on the training text (bytes included)", min=300
+    )
+    train_lm: str = opt(
+        "auto", help="auto (full for the LM made here, none for --lm), full, or none (projector only)"
+    )
+    system: str = opt("", help="system turn put before every question (empty: none)")
+
+
+@dataclass
+class VQAOptimConfig:
+    weight_decay: float = opt(0.01, help="AdamW weight decay")
+    betas: list[float] = opt([0.9, 0.98], help="AdamW betas")
+    grad_clip: float = opt(1.0, help="clip the gradient norm to this (0: no clipping)")
+
+
+def vqa_schedule() -> LRScheduleConfig:
+    return LRScheduleConfig(
+        start_lr=1e-4, lr=1e-3, final_lr=1e-5, warmup_steps=50, constant_steps=1150, cooldown_steps=300
+    )
+
+
+@dataclass
+class VQARunConfig(RunConfig):
+    eval_batch_size: int = opt(16, help="questions per forward pass when scoring --val", min=1)
+
+
+def vqa_run() -> VQARunConfig:
+    return VQARunConfig(out="runs/vqa", batch_size=32, checkpoint_every=250, log_every=25, parallel="none")
+
+
+@dataclass
+class VQATrainConfig:
+    train: str = opt(
+        "", help="training questions: JSONL lines {video, question, answer, choices?, pair_id?, type?}"
+    )
+    val: str = opt(
+        "", help="held-out questions (JSONL), scored after training into results.json (empty: none)"
+    )
+    encoder: str = opt(
+        "random:tiny",
+        help="frozen encoder: a checkpoint vjepa2.load reads, random:<preset> or random:<checkpoint> (random weights of its shape)",
+    )
+    encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
+    lm: str = opt(
+        "",
+        help="local transformers causal-LM folder (its tokenizer and chat template too); empty: a small LM made here",
+    )
+    clip: ClipConfig = opt(ClipConfig, help="how videos become encoder tokens")
+    model: VQAModelConfig = opt(VQAModelConfig, help="projector, language model, what trains")
+    optim: VQAOptimConfig = opt(VQAOptimConfig, help="AdamW")
+    schedule: LRScheduleConfig = opt(help="warmup-constant-decay learning rate", default_factory=vqa_schedule)
+    run: VQARunConfig = opt(help="run folder, steps, batch, precision, checkpoints", default_factory=vqa_run)
+
+
+@dataclass
+class Prepared:
+    """Everything training reads, built once: the model, the questions as token ids, the tokens."""
+
+    qa: VideoQA
+    train: list[QASample]
+    val: list[QASample]
+    sequences: list[tuple[list[int], list[int]]]  # (prompt ids, answer ids) per training question
+    tokens: dict | None  # {video path: encoder tokens (N, D)}; None for text only
+    trained: nn.ModuleDict = field(default_factory=nn.ModuleDict)  # what the optimizer updates
+
+
+def training_text(samples: list[QASample]) -> list[str]:
+    """What the tokenizer made here learns from: every question as prompted, every answer."""
+    return [question_text(s.question, s.choices) for s in samples] + [s.answer for s in samples]
+
+
+def build_lm(cfg: VQATrainConfig, train: list[QASample], run: Run):
+    """(LM, tokenizer, lm_source, train the LM?) for the config."""
+    mode = cfg.model.train_lm
+    if mode not in TRAIN_LM:
+        raise UserError(f"model.train_lm must be one of {TRAIN_LM}, got {mode!r}")
+    if cfg.lm:
+        train_lm = mode == "full"
+        lm_dtype = torch.bfloat16 if run.dtype == "bf16" and not train_lm else torch.float32
+        lm, tokenizer = load_local_lm(cfg.lm, lm_dtype)
+        return lm, tokenizer, cfg.lm, train_lm
+    if mode == "none":
+        raise UserError("model.train_lm=none freezes an untrained LM: give a trained one with --lm")
+    m = cfg.model
+    tokenizer = train_tokenizer(training_text(train), m.vocab_size)
+    lm = build_tiny_lm(tokenizer, m.lm_dim, m.lm_layers, m.lm_heads, cfg.run.seed)
+    return lm, tokenizer, "", True
+
+
+def encoder_and_tokens(cfg: VQATrainConfig, run: Run, samples: list[QASample]):
+    """(frozen encoder, FeatureSpec, {path: tokens}) for video models; (None, spec, None) for text only."""
+    spec = FeatureSpec(cfg.clip.num_frames, cfg.clip.fps, cfg.clip.crop, list(cfg.clip.layers))
+    if not cfg.model.video:
+        return None, spec, None
+    options = {"predictor": False} if cfg.encoder.startswith(RANDOM_PREFIX) else {}  # no predictor: not used
+    encoder = load_encoder(cfg.encoder, str(run.device), cfg.run.seed, cfg.encoder_key, **options)
+    spec.crop = spec.crop or encoder.encoder.cfg.crop
+    cache = cfg.clip.cache_dir or run.out / "features"
+    tokens = video_tokens([s.video for s in samples], encoder, spec, run.dtype, cache, 16, cfg.clip.workers)
+    return encoder, spec, tokens
+
+
+def prepare(cfg: VQATrainConfig, run: Run) -> Prepared:
+    train = read_qa(cfg.train)
+    val = read_qa(cfg.val) if cfg.val else []
+    encoder, spec, tokens = encoder_and_tokens(cfg, run, train + val)
+    if tokens is not None:
+        train, val = ([s for s in part if str(s.video) in tokens] for part in (train, val))
+        if not train:
+            raise UserError(f"{cfg.train}: none of its videos could be read")
+    lm, tokenizer, lm_source, train_lm = build_lm(cfg, train, run)
+    projector = None
+    if cfg.model.video:
+        m, some = cfg.model, next(iter(tokens.values()))
+        pcfg = ProjectorConfig(
+            kind=m.projector,
+            in_dim=some.shape[1],
+            out_dim=lm_width(lm),
+            hidden=m.projector_hidden,
+            num_tokens=some.shape[0],
+            num_queries=m.num_queries,
+            pooler_depth=m.pooler_depth,
+        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.run.seed + 1)
+            projector = Projector(pcfg)
+    model = VQAModel(projector, lm, video_token_id(tokenizer)).to(run.device)
+    lm.requires_grad_(train_lm)
+    qa = VideoQA(encoder, spec, model, tokenizer, cfg.model.system, lm_source)
+    sequences = [
+        (qa.prompts.prompt_ids(s.question, s.choices), qa.prompts.answer_ids(s.answer)) for s in train
+    ]
+    trained = nn.ModuleDict({"projector": projector} if projector is not None else {})
+    if train_lm:
+        trained["lm"] = lm
+    return Prepared(qa, train, val, sequences, tokens, trained)
+
+
+def train_step(cfg: VQATrainConfig, run: Run, step: int, p: Prepared, optimizer) -> dict:
+    """One AdamW step on run.batch_size * run.accum questions drawn for this step."""
+    settings = cfg.run
+    lr = warmup_constant_decay(step, cfg.schedule)
+    set_lr(optimizer, lr)
+    rng = np.random.default_rng([settings.seed, step])  # the questions depend on the step only
+    draws = rng.integers(0, len(p.sequences), settings.batch_size * settings.accum)
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for micro in range(settings.accum):
+        picked = draws[micro * settings.batch_size : (micro + 1) * settings.batch_size]
+        batch = collate([p.sequences[i] for i in picked], p.qa.tokenizer.pad_token_id).to(run.device)
+        features = None
+        if p.tokens is not None:
+            features = torch.stack([p.tokens[str(p.train[i].video)] for i in picked]).to(run.device)
+        with autocast(run.device, run.dtype):
+            loss = answer_loss(p.qa.model(batch, features), batch.labels)
+        (loss / settings.accum).backward()
+        total += loss.item() / settings.accum
+    if cfg.optim.grad_clip > 0:
+        nn.utils.clip_grad_norm_(p.trained.parameters(), cfg.optim.grad_clip)
+    optimizer.step()
+    return {"loss": total, "lr": lr}
+
+
+def run_vqa_train(cfg: VQATrainConfig) -> int:
+    if not cfg.train:
+        raise UserError(
+            "give the training questions with --train (a JSONL file; `vjepa2 worlds make-vqa` writes one)"
+        )
+    with Run("vqa train", cfg, cfg.run, parallel=("none",)) as run:
+        p = prepare(cfg, run)
+        optimizer = torch.optim.AdamW(
+            p.trained.parameters(),
+            lr=cfg.schedule.start_lr,
+            betas=tuple(cfg.optim.betas),
+            weight_decay=cfg.optim.weight_decay,
+        )
+        step = run.restore(p.trained, optimizer)
+        run.start(step, cfg.run.steps or cfg.schedule.total_steps)
+        print(f"vqa train: {len(p.train)} questions, {len(p.val)} held out; trains {', '.join(p.trained)}")
+        p.trained.train()
+        tick = time.perf_counter()
+        while step < run.stop:
+            metrics = train_step(cfg, run, step, p, optimizer)
+            step += 1
+            if step % cfg.run.log_every == 0 or step == run.stop:
+                seconds, tick = time.perf_counter() - tick, time.perf_counter()
+                run.log(step, **metrics, sec_per_step=seconds / cfg.run.log_every)
+                run.bar.set_postfix(loss=f"{metrics['loss']:.4f}")
+            if run.checkpoint_due(step):
+                run.save(step, p.trained, optimizer)
+            run.bar.update(1)
+        results = finish(cfg, run, p, step)
+        run.finish(step, "model/", *results)
+    return 0
+
+
+def finish(cfg: VQATrainConfig, run: Run, p: Prepared, step: int) -> list[str]:
+    """At the end of training: save the model and score the held-out questions."""
+    if step < run.total:
+        return []
+    p.qa.model.eval()
+    p.qa.save(run.out / "model", store_lm=not cfg.lm or "lm" in p.trained)
+    if not p.val:
+        return []
+    summary, records = score(p.qa, p.val, run.dtype, cfg.run.eval_batch_size, tokens=p.tokens)
+    write_results(
+        run.out, summary, records, {"model": str(run.out / "model"), "data": cfg.val, "video": p.qa.video}
+    )
+    run.bar.write(table(summary))
+    return ["results.json", "predictions.jsonl"]
