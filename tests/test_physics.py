@@ -101,6 +101,18 @@ def test_metrics_against_brute_force(seed):
     assert metrics.absolute_accuracy(possible, impossible) == pytest.approx(right / 24)
 
 
+def test_quadruplet_scores_against_brute_force():
+    # (P, 2): a group wins when its two possible videos sum to less surprise than its two
+    # impossible ones (IntPhys's relative score); single-video metrics read all 2P of each.
+    rng = np.random.default_rng(7)
+    possible, impossible = rng.integers(0, 6, (9, 2)).astype(float), rng.integers(0, 7, (9, 2)).astype(float)
+    sums = [(p.sum(), i.sum()) for p, i in zip(possible, impossible)]
+    want = np.mean([(p < i) + 0.5 * (p == i) for p, i in sums])
+    scores = metrics.score_pairs(possible, impossible, resamples=50)
+    assert scores["relative_accuracy"]["value"] == pytest.approx(want)
+    assert scores["auroc"]["value"] == pytest.approx(brute_auroc(possible.ravel(), impossible.ravel()))
+
+
 def test_metric_extremes_and_intervals():
     possible, impossible = np.arange(10.0), np.arange(10.0) + 100
     scores = metrics.score_pairs(possible, impossible, resamples=200)
@@ -151,8 +163,9 @@ def test_intphys_dev_layout(tmp_path):
             Image.fromarray(frame).save(folder / f"scene_{t:03d}.png")
         (scene / str(movie) / "status.json").write_text(json.dumps({"header": {"is_possible": possible}}))
     videos = read_pairs(tmp_path)
-    pairs = {v.pair: v.event_frame for v in videos}
-    assert sorted(pairs) == ["O1/01/1-2", "O1/01/3-4"] and pairs["O1/01/1-2"] == 5
+    events = {v.path.parent.name: v.event_frame for v in videos}
+    assert {v.pair for v in videos} == {"O1/01"}  # the quadruplet is scored as one group
+    assert events == {"1": 5, "2": 5, "3": 3, "4": 3}
     assert {v.kind for v in videos} == {"O1"}
     (scene / "4" / "status.json").write_text(json.dumps({"header": {}}))
     with pytest.raises(UserError, match=r"4/status.json: no header.is_possible"):
@@ -171,7 +184,7 @@ def test_csv_layout_and_mistakes(tmp_path):
         ("c1.mp4", False, "gravity"),
     ]
     (tmp_path / "bad.csv").write_text("video,pair_id,possible\nc0.mp4,a,1\nc1.mp4,a,1\n")
-    with pytest.raises(UserError, match=r"bad.csv: pairs without exactly one possible"):
+    with pytest.raises(UserError, match=r"bad.csv: groups without as many possible as impossible"):
         read_pairs(tmp_path / "bad.csv")
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="empty: not a known physics data set"):

@@ -22,6 +22,20 @@ def test_twins_are_identical_until_the_reveal(violation):
         assert not np.array_equal(pair.possible[-1], pair.impossible[-1])  # the break stays visible
 
 
+@pytest.mark.parametrize("violation", VIOLATIONS)
+def test_quadruplets_balance_content(violation):
+    # Each impossible video is a possible one until the target hides and the other one after:
+    # the same frames are shown on both sides, only their order around the hiding differs.
+    pair = sample_pair(1, 0, violation, 48, SceneConfig())
+    start, mirror_reveal = pair.info["violation_frame"], pair.info["mirror_reveal_frame"]
+    assert np.array_equal(pair.impossible[:start], pair.possible[:start])
+    assert np.array_equal(pair.impossible[start:], pair.mirror_possible[start:])
+    assert np.array_equal(pair.mirror_impossible[:start], pair.mirror_possible[:start])
+    assert np.array_equal(pair.mirror_impossible[start:], pair.possible[start:])
+    assert np.array_equal(pair.mirror_possible[:mirror_reveal], pair.mirror_impossible[:mirror_reveal])
+    assert not np.array_equal(pair.possible, pair.mirror_possible)
+
+
 def test_permanence_twin_loses_the_target():
     pair = sample_pair(0, 0, "permanence", 48, SceneConfig())
     # The target is gone in the impossible twin: its last frame has more background pixels.
@@ -64,12 +78,13 @@ def test_make_physics_pairs_layout(tmp_path):
     folders = [line.split() for line in (out / "pairs.csv").read_text().splitlines()]
     assert sorted(v for _, v in folders) == sorted(VIOLATIONS)
     labelled = [line.split() for line in (out / "videos.csv").read_text().splitlines()]
-    assert len(labelled) == 2 * len(VIOLATIONS) and {label for _, label in labelled} == {"0", "1"}
+    assert len(labelled) == 4 * len(VIOLATIONS) and sorted(label for _, label in labelled[:4]) == list("0011")
     for folder, violation in folders:
         status = json.loads((out / folder / "status.json").read_text())
         assert status["violation"] == violation
-        assert {status["possible"], status["impossible"]} == {"1.mp4", "2.mp4"}
-        assert status["videos"][status["possible"]]["possible"] is True
+        roles = ("possible", "impossible", "mirror_possible", "mirror_impossible")
+        assert {status[role] for role in roles} == {"1.mp4", "2.mp4", "3.mp4", "4.mp4"}
+        assert [status["videos"][status[role]]["possible"] for role in roles] == [True, False, True, False]
         possible, _ = decode_frames(out / folder / status["possible"])
         impossible, _ = decode_frames(out / folder / status["impossible"])
         assert possible.shape == impossible.shape == (16, 32, 32, 3)

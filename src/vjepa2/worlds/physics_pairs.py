@@ -1,23 +1,31 @@
-"""Intuitive-physics test pairs: a possible clip and its impossible twin (IntPhys-like layout).
+"""Intuitive-physics test sets: IntPhys-style quadruplets of possible and impossible clips.
 
 One object (the target) crosses the scene and passes wholly behind a grey bar in the middle of the
-clip. Its twin breaks one law while the target is out of sight:
+clip. World A shows it as it is; world B shows what the law-breaking twin turns it into, from the
+first frame on (both possible). The impossible videos switch worlds while the target is hidden:
 
-- ``permanence``: the target vanishes behind the bar and never comes out;
-- ``continuity``: the target jumps up or down behind the bar (it comes out at another height);
-- ``shape``: the target changes shape behind the bar;
-- ``colour``: the target changes colour behind the bar.
+- ``permanence``: the target vanishes behind the bar and never comes out (B: no target at all;
+  B then A: a target comes out of nowhere);
+- ``continuity``: the target jumps up or down behind the bar (B: the same launch at that height);
+- ``shape``: the target changes shape behind the bar (B: the other shape throughout);
+- ``colour``: the target changes colour behind the bar (B: the other colour throughout).
 
-The target touches nothing (in either world), so every other object moves the same in both, and the
-twins are pixel-identical until the frame where the target comes out again (``reveal_frame``, the
-first frame whose pixels differ); the law is broken at ``violation_frame``, the first frame in which
-the target is wholly hidden.
+As in IntPhys, each impossible video shows the same frames as a possible one before and after
+the switch, so the content of the possible and the impossible videos is balanced: a score that
+only reacts to how much moves (the pixel baseline) ties, and only a model that expects the target
+to come out as it went in is more surprised by the two impossible videos. The target touches
+nothing (in any world), so every other object moves the same in all four, and each impossible
+video is pixel-identical to its possible twin until the frame where the target comes out again
+(``reveal_frame``; ``mirror_reveal_frame`` for B); the law is broken at ``violation_frame``, the
+first frame in which the target is wholly hidden.
 
 Layout of ``vjepa2 worlds make-physics-pairs``::
 
-    out/<violation>/scene_0000/1.mp4, 2.mp4, status.json   (which file is possible: status.json)
+    out/<violation>/scene_0000/{1,2,3,4}.mp4, status.json   (which file is which: status.json)
     out/pairs.csv                                          "scene_folder violation"
     out/videos.csv                                         "path label" (1 possible, 0 impossible)
+
+``--quadruplets false`` writes the A pair only (``1.mp4``, ``2.mp4``).
 """
 
 from __future__ import annotations
@@ -48,15 +56,23 @@ from vjepa2.worlds.scenes import run_parallel
 
 VIOLATIONS = ("permanence", "continuity", "shape", "colour")
 TARGET = 0  # slot of the object that passes behind the bar
+ROLES = ("possible", "impossible", "mirror_possible", "mirror_impossible")
 
 
 @dataclass
 class PhysicsPair:
-    """possible and impossible: uint8 (T, H, W, 3); info: violation, frames, target object."""
+    """An IntPhys-style quadruplet, each video uint8 (T, H, W, 3): two possible worlds A (the
+    target as it is) and B (the target absent, at another height, of another shape or colour),
+    and the two impossible splices, A then B and B then A, switched while the target is hidden.
+    Every impossible video shows the same frames as a possible one, so content alone (how much
+    moves, which colours show) cannot tell them apart: only what the target did behind the bar.
+    info: violation, frames, target object."""
 
     possible: np.ndarray
     impossible: np.ndarray
     info: dict
+    mirror_possible: np.ndarray  # world B throughout
+    mirror_impossible: np.ndarray  # world B until the target is hidden, world A after
 
 
 def cross_the_middle(rng: np.random.Generator, bodies: Bodies, cfg: SceneConfig) -> None:
@@ -90,39 +106,69 @@ def middle_bar(rng: np.random.Generator, xs: np.ndarray, radius: float) -> Occlu
     return Occluder(centre + drift * times, float(width))
 
 
-def resimulate_from(motion: Motion, b: int, start: int, bodies: Bodies, cfg: SceneConfig) -> Motion:
-    """Continue candidate ``b`` from frame ``start`` with the positions and velocities in ``bodies``
-    (one scene, (N, 2)); returns the whole clip's motion with frames before ``start`` unchanged."""
-    tail = simulate(bodies, len(motion.positions) - start, cfg.fps, cfg.physics)
-    return Motion(
-        np.concatenate([motion.positions[:start, b], tail.positions]),
-        np.concatenate([motion.velocities[:start, b], tail.velocities]),
-        np.concatenate([motion.contacts[:start, b], tail.contacts]),
-    )
-
-
-def teleport(rng, motion: Motion, bodies: Bodies, b: int, start: int, cfg: SceneConfig) -> Motion | None:
-    """The impossible world of ``continuity``: at frame ``start`` the target jumps up or down by
-    0.25-0.45 units; None if that leaves the box or makes the target touch anything."""
+def other_height(rng, motion: Motion, bodies: Bodies, b: int, cfg: SceneConfig) -> Motion | None:
+    """World B of ``continuity``: the same launch 0.25-0.45 units higher or lower, simulated from
+    the start (so it is a possible world of its own); None if the target then leaves the box,
+    touches anything or is no longer hidden exactly when it was."""
     state = Bodies(
-        motion.positions[start, b].copy(),
-        motion.velocities[start, b].copy(),
+        motion.positions[0, b].copy(),
+        motion.velocities[0, b].copy(),
         bodies.radii[b].copy(),
         bodies.active[b].copy(),
     )
-    jump = rng.uniform(0.25, 0.45) * rng.choice([-1.0, 1.0])
-    state.positions[TARGET, 1] += jump
-    radius = state.radii[TARGET]
-    if not radius <= state.positions[TARGET, 1] <= 1 - radius:
+    state.positions[TARGET, 1] += rng.uniform(0.25, 0.45) * rng.choice([-1.0, 1.0])
+    other = simulate(state, len(motion.positions), cfg.fps, cfg.physics)
+    ys, radius = other.positions[:, TARGET, 1], state.radii[TARGET]
+    if ys.min() < radius or ys.max() > 1 - radius or touched_any(other.contacts[:, None], TARGET)[0]:
         return None
-    twin = resimulate_from(motion, b, start, state, cfg)
-    if touched_any(twin.contacts[:, None], TARGET)[0]:
-        return None
-    return twin
+    if not np.allclose(other.positions[:, TARGET, 0], motion.positions[:, b, TARGET, 0], atol=1e-6):
+        return None  # a wall bounce changed its course sideways: the bar would hide it at other times
+    return other
+
+
+@dataclass
+class World:
+    """What one video of a scene shows of its kept objects, frame by frame."""
+
+    positions: np.ndarray  # (T, n, 2) world units
+    shapes: np.ndarray  # (T, n) shape ids
+    colours: np.ndarray  # (T, n) colour ids
+    visible: np.ndarray  # (T, n) bool
+
+    def until_then(self, other: World, start: int) -> World:
+        """This world until frame ``start``, ``other`` from then on: an impossible video."""
+        return World(*(np.concatenate([a[:start], c[start:]]) for a, c in zip(self.fields(), other.fields())))
+
+    def fields(self) -> tuple[np.ndarray, ...]:
+        return self.positions, self.shapes, self.colours, self.visible
+
+
+def world_b(rng, violation: str, a: World, motion: Motion, bodies: Bodies, b: int, keep, cfg) -> World | None:
+    """The second possible world of the quadruplet: what the target becomes while hidden in the
+    impossible video (absent, another height, shape or colour) shown from the first frame on."""
+    positions, shapes, colours, visible = (x.copy() for x in a.fields())
+    if violation == "permanence":
+        visible[:, TARGET] = False
+    elif violation == "continuity":
+        other = other_height(rng, motion, bodies, b, cfg)
+        if other is None:
+            return None
+        positions = other.positions[:, keep]
+    elif violation == "shape":
+        shapes[:, TARGET] = (shapes[0, TARGET] + rng.integers(1, len(SHAPES))) % len(SHAPES)
+    elif violation == "colour":
+        colours[:, TARGET] = (colours[0, TARGET] + rng.integers(1, len(COLOURS))) % len(COLOURS)
+    return World(positions, shapes, colours, visible)
+
+
+def first_differing_frame(x: np.ndarray, y: np.ndarray) -> int | None:
+    differs = np.flatnonzero((x != y).any((1, 2, 3)))
+    return int(differs[0]) if len(differs) else None
 
 
 def build_pair(rng, motion: Motion, bodies: Bodies, b: int, violation: str, size: int, cfg: SceneConfig):
-    """Turn candidate ``b`` into a pair, or None if it does not hide the target as required."""
+    """Turn candidate ``b`` into a quadruplet (see ``PhysicsPair``), or None if it does not hide
+    the target as required."""
     keep = np.flatnonzero(bodies.active[b])
     radius = float(bodies.radii[b, TARGET])
     xs = motion.positions[:, b, TARGET, 0]
@@ -131,41 +177,37 @@ def build_pair(rng, motion: Motion, bodies: Bodies, b: int, violation: str, size
     window = hiding_window(hidden_frames(xs, radius + 1.5 / size, occluder))
     if window is None:
         return None
-    start, stop = window
-    twin = motion.positions[:, b]
-    if violation == "continuity":
-        twin_motion = teleport(rng, motion, bodies, b, start, cfg)
-        if twin_motion is None:
-            return None
-        twin = twin_motion.positions
-    num_frames, n = len(xs), len(keep)
+    start, num_frames, n = window[0], len(xs), len(keep)
     shapes, colours, angles = random_looks(rng, n)
-    twin_shapes = np.repeat(shapes[None], num_frames, axis=0)
-    twin_colours = np.repeat(colours[None], num_frames, axis=0)
-    visible = np.ones((num_frames, n), dtype=bool)
-    if violation == "permanence":
-        visible[start:, TARGET] = False
-    elif violation == "shape":
-        twin_shapes[start:, TARGET] = (shapes[TARGET] + rng.integers(1, len(SHAPES))) % len(SHAPES)
-    elif violation == "colour":
-        twin_colours[start:, TARGET] = (colours[TARGET] + rng.integers(1, len(COLOURS))) % len(COLOURS)
-    radii = bodies.radii[b, keep]
-    possible = scene_drawing(motion.positions[:, b][:, keep], radii, shapes, colours, angles, [occluder])
-    impossible = scene_drawing(
-        twin[:, keep], radii, twin_shapes, twin_colours, angles, [occluder], visible=visible
+    a = World(
+        motion.positions[:, b][:, keep],
+        np.repeat(shapes[None], num_frames, axis=0),
+        np.repeat(colours[None], num_frames, axis=0),
+        np.ones((num_frames, n), dtype=bool),
     )
-    possible, impossible = render(possible, num_frames, size), render(impossible, num_frames, size)
-    differs = np.flatnonzero((possible != impossible).any((1, 2, 3)))
-    if len(differs) == 0 or differs[0] < start:
+    b_world = world_b(rng, violation, a, motion, bodies, b, keep, cfg)
+    if b_world is None:
+        return None
+    radii = bodies.radii[b, keep]
+
+    def draw(world: World) -> np.ndarray:
+        drawing = scene_drawing(world.positions, radii, world.shapes, world.colours, angles, [occluder],
+                                visible=world.visible)  # fmt: skip
+        return render(drawing, num_frames, size)
+
+    videos = [draw(w) for w in (a, a.until_then(b_world, start), b_world, b_world.until_then(a, start))]
+    reveals = [first_differing_frame(videos[0], videos[1]), first_differing_frame(videos[2], videos[3])]
+    if any(r is None or r < start for r in reveals):
         return None  # the break must show, and only after the target went out of sight
     info = {
         "violation": violation,
         "violation_frame": start,
-        "reveal_frame": int(differs[0]),
+        "reveal_frame": reveals[0],
+        "mirror_reveal_frame": reveals[1],
         "num_objects": n,
         "target": {"shape": SHAPES[shapes[TARGET]], "colour": COLOUR_NAMES[colours[TARGET]]},
     }
-    return PhysicsPair(possible, impossible, info)
+    return PhysicsPair(*videos[:2], info, *videos[2:])
 
 
 def sample_pair(seed: int, index: int, violation: str, size: int, cfg: SceneConfig) -> PhysicsPair:
@@ -198,6 +240,11 @@ class MakePairsConfig:
     size: int = opt(64, help="frame height and width in pixels")
     fps: float = opt(4.0, help="frames per second")
     seed: int = opt(0, help="random seed")
+    quadruplets: bool = opt(
+        True,
+        help="write IntPhys-style quadruplets (also world B and the B-then-A splice, so possible and "
+        "impossible videos show the same content); false: the A pair only",
+    )
     gravity: float = opt(1.4, help="fall acceleration in frame heights per squared clip duration")
     workers: int = opt(2, help="worker processes (1: no pool)")
     # MPEG-4 part 2 encodes each frame from past frames only, so twins stay bit-identical up to the
@@ -221,14 +268,15 @@ def _write_pair(job: tuple[MakePairsConfig, str, int]) -> dict:
     pair = sample_pair(cfg.seed, index, violation, cfg.size, scene_cfg)
     folder = f"{violation}/scene_{index:04d}"
     (Path(cfg.out) / folder).mkdir(parents=True, exist_ok=True)
-    # Which of 1.mp4 / 2.mp4 is possible is random, so file names do not give it away.
-    swap = bool(np.random.default_rng([cfg.seed, VIOLATIONS.index(violation), index, 2]).random() < 0.5)
-    names = {"possible": "2.mp4" if swap else "1.mp4", "impossible": "1.mp4" if swap else "2.mp4"}
-    for kind, frames in (("possible", pair.possible), ("impossible", pair.impossible)):
-        write_video(Path(cfg.out) / folder / names[kind], frames, fps=cfg.fps, codec=cfg.codec)
+    roles = ROLES if cfg.quadruplets else ROLES[:2]
+    # File names are shuffled, so they do not give away which video is possible.
+    order = np.random.default_rng([cfg.seed, VIOLATIONS.index(violation), index, 2]).permutation(len(roles))
+    names = {role: f"{k + 1}.mp4" for role, k in zip(roles, order)}
+    for role in roles:
+        write_video(Path(cfg.out) / folder / names[role], getattr(pair, role), fps=cfg.fps, codec=cfg.codec)
     status = {
         **names,
-        "videos": {names["possible"]: {"possible": True}, names["impossible"]: {"possible": False}},
+        "videos": {names[role]: {"possible": "impossible" not in role, "role": role} for role in roles},
         **pair.info,
         "fps": cfg.fps,
         "num_frames": cfg.num_frames,
@@ -249,6 +297,7 @@ def run_make_pairs(cfg: MakePairsConfig) -> int:
         fh.writelines(f"{r['folder']} {r['violation']}\n" for r in records)
     with open(out / "videos.csv", "w") as fh:
         for r in records:
-            fh.write(f"{r['folder']}/{r['possible']} 1\n{r['folder']}/{r['impossible']} 0\n")
-    print(f"wrote {len(records)} pairs ({', '.join(violations)}) to {out}")
+            fh.writelines(f"{r['folder']}/{name} {int(v['possible'])}\n" for name, v in r["videos"].items())
+    kind = "quadruplets" if cfg.quadruplets else "pairs"
+    print(f"wrote {len(records)} {kind} ({', '.join(violations)}) to {out}")
     return 0

@@ -179,20 +179,27 @@ class CurveCache:
 
 
 def pair_scores(videos: list[PhysicsVideo], curves: dict, reduce) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{kind: (possible (P,), impossible (P,))} of the reduced curves, pairs in the same order."""
-    by_pair: dict[str, dict[bool, float]] = {}
+    """{kind: (possible (P, k), impossible (P, k))}: per group (a pair, k = 1, or a quadruplet,
+    k = 2) the reduced curves of its possible and of its impossible videos, groups in the same
+    order (a group that lost a video to an unreadable file is left out)."""
+    by_group: dict[str, dict[bool, list[float]]] = {}
     kinds: dict[str, str] = {}
     for v in videos:
         if str(v.path) in curves:
-            by_pair.setdefault(v.pair, {})[v.possible] = float(reduce(curves[str(v.path)]))
+            scores = by_group.setdefault(v.pair, {True: [], False: []})
+            scores[v.possible].append(float(reduce(curves[str(v.path)])))
             kinds[v.pair] = v.kind
     out: dict[str, tuple[list, list]] = {}
-    for pair, scores in by_pair.items():
-        if len(scores) == 2:
-            for kind in (kinds[pair], "overall"):
+    for group, scores in by_group.items():
+        if scores[True] and len(scores[True]) == len(scores[False]):
+            for kind in (kinds[group], "overall"):
                 out.setdefault(kind, ([], []))
                 out[kind][0].append(scores[True])
                 out[kind][1].append(scores[False])
+    sizes = {kind: {len(g) for g in groups[0]} for kind, groups in out.items()}
+    mixed = [kind for kind, k in sizes.items() if len(k) > 1]
+    if mixed:
+        raise UserError(f"groups of different sizes (pairs and quadruplets) in {mixed}: score them apart")
     return {k: (np.asarray(p), np.asarray(i)) for k, (p, i) in out.items()}
 
 
@@ -201,7 +208,9 @@ def summarize(videos: list[PhysicsVideo], curves: dict, windows: Windows, cfg) -
     for name, reduce in (("mean", np.mean), ("max", np.max)):
         for kind, (possible, impossible) in pair_scores(videos, curves, reduce).items():
             scores = score_pairs(possible, impossible, cfg.resamples, cfg.seed)
-            metrics.setdefault(kind, {"pairs": len(possible)})[name] = scores
+            metrics.setdefault(
+                kind, {"pairs": len(possible), "videos": int(possible.size + impossible.size)}
+            )[name] = scores
     per_video = {
         str(v.path): {
             "pair": v.pair,
@@ -220,9 +229,11 @@ def summarize(videos: list[PhysicsVideo], curves: dict, windows: Windows, cfg) -
 
 def draw(source: str, videos: list[PhysicsVideo], curves: dict, windows: Windows, out: Path, cfg) -> None:
     by_kind: dict[str, list[dict]] = {}
+    drawn = set()  # one possible video and its twin per group: the first of each in the data
     for v in videos:
-        if str(v.path) not in curves or not v.possible:
+        if str(v.path) not in curves or not v.possible or v.pair in drawn:
             continue
+        drawn.add(v.pair)
         twin = next(w for w in videos if w.pair == v.pair and not w.possible)
         if str(twin.path) not in curves or len(by_kind.get(v.kind, [])) >= cfg.plot_pairs:
             continue
@@ -236,7 +247,11 @@ def draw(source: str, videos: list[PhysicsVideo], curves: dict, windows: Windows
         by_kind.setdefault(v.kind, []).append(entry | {"event_frame": v.event_frame})
     for kind, pairs in by_kind.items():
         plot_pair_curves(pairs, out / f"curves_{source}_{kind}.png", f"{source}: surprise, {kind}")
-    roc = {k: v for k, v in pair_scores(videos, curves, np.max).items() if k != "overall"}
+    roc = {
+        k: (p.ravel(), i.ravel())
+        for k, (p, i) in pair_scores(videos, curves, np.max).items()
+        if k != "overall"
+    }
     if roc:
         plot_roc(roc, out / f"roc_{source}.png", f"{source}: max surprise, impossible = positive")
 
@@ -248,7 +263,7 @@ def table(results: dict) -> str:
     def cell(m: dict) -> str:
         return f"{100 * m['value']:.1f} [{100 * m['low']:.1f}, {100 * m['high']:.1f}]"
 
-    lines = ["| source | type | pairs | rel. acc. (mean) | rel. acc. (max) | abs. acc. (max) | AUROC (max) |",
+    lines = ["| source | type | groups | rel. acc. (mean) | rel. acc. (max) | abs. acc. (max) | AUROC (max) |",
              "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     for source, result in results["sources"].items():
         for kind, m in sorted(result["metrics"].items(), key=lambda item: (item[0] == "overall", item[0])):

@@ -1,11 +1,13 @@
 """How the intuitive-physics benchmarks score surprise, with bootstrap intervals.
 
-Every metric reads per-pair surprises: ``possible`` and ``impossible`` (P,) arrays, one entry per
-pair (the pair's two videos, same index). A model "gets" a pair when the possible video is the
-less surprising one (relative accuracy); the single-video metrics score each video alone, the
-impossible one being the positive class (more surprise = more likely impossible):
+Every metric reads per-group surprises: ``possible`` and ``impossible`` (P,) arrays, one entry per
+pair (the pair's two videos, same index), or (P, k) for groups of k of each (IntPhys
+quadruplets: k = 2). A model "gets" a group when its possible videos are the less surprising
+ones on average (relative accuracy; on a quadruplet, IntPhys's summed-surprise comparison); the
+single-video metrics score each video alone, the impossible one being the positive class (more
+surprise = more likely impossible):
 
-- relative accuracy: share of pairs with possible < impossible (ties count half);
+- relative accuracy: share of groups with mean possible < mean impossible (ties count half);
 - absolute accuracy: a threshold calibrated on the possible videos (their 90th percentile, as the
   reference protocol does), then the share of videos on the right side of it;
 - AUROC: the probability that a random impossible video is more surprising than a random possible
@@ -83,16 +85,26 @@ METRICS = {
 def score_pairs(
     possible: np.ndarray, impossible: np.ndarray, resamples: int = 1000, seed: int = 0
 ) -> dict[str, dict[str, float]]:
-    """Every metric of per-pair surprises (P,), each with a 95% bootstrap interval over pairs:
-    {metric: {"value", "low", "high"}}."""
+    """Every metric of per-group surprises, (P,) for pairs or (P, k) for groups of k possible and
+    k impossible videos (k = 2: IntPhys quadruplets), each with a 95% bootstrap interval over
+    groups: {metric: {"value", "low", "high"}}. Relative accuracy compares a group's mean
+    surprises; the single-video metrics read every video."""
     possible, impossible = np.asarray(possible, float), np.asarray(impossible, float)
+    possible = possible.reshape(len(possible), -1)  # (P, k)
+    impossible = impossible.reshape(len(impossible), -1)
+
+    def value(name: str, p: np.ndarray, i: np.ndarray) -> float:
+        if name == "relative_accuracy":
+            return METRICS[name](p.mean(1), i.mean(1))
+        return METRICS[name](p.ravel(), i.ravel())
+
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(possible), size=(resamples, len(possible)))
     out = {}
-    for name, metric in METRICS.items():
-        boot = [metric(possible[d], impossible[d]) for d in draws] if len(possible) > 1 else [np.nan]
+    for name in METRICS:
+        boot = [value(name, possible[d], impossible[d]) for d in draws] if len(possible) > 1 else [np.nan]
         low, high = np.nanpercentile(boot, [2.5, 97.5]) if len(possible) > 1 else (np.nan, np.nan)
-        out[name] = {"value": metric(possible, impossible), "low": float(low), "high": float(high)}
+        out[name] = {"value": value(name, possible, impossible), "low": float(low), "high": float(high)}
     return out
 
 

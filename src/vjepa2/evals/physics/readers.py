@@ -1,16 +1,18 @@
-"""The intuitive-physics data sets as pairs of videos: one possible, its impossible twin.
+"""The intuitive-physics data sets as groups of videos: a pair (one possible, its impossible
+twin) or an IntPhys quadruplet (two of each, content balanced); a group is scored as a whole.
 
 Layouts read (``read_pairs`` tells them apart):
 
-- ``synthetic``: ``vjepa2 worlds make-physics-pairs`` (``<violation>/scene_NNNN/{1,2}.mp4`` and a
-  ``status.json`` saying which is possible and where the violation is);
+- ``synthetic``: ``vjepa2 worlds make-physics-pairs`` (``<violation>/scene_NNNN/{1,2,3,4}.mp4``
+  and a ``status.json`` saying which are possible and where the violation is; the quadruplet is
+  the group);
 - ``intphys2``: the IntPhys 2 release, ``<split>/metadata.csv`` (columns ``file_name``, ``type``
   = 1_Possible / 1_Impossible / 2_Possible / 2_Impossible, ``SceneIndex``, ``condition``) beside
   its videos; a scene's two pairs are its type numbers 1 and 2;
 - ``intphys``: the IntPhys dev set, ``O1/01/1/scene/*.png`` (block, scene, movie) with each
-  movie's ``status.json`` (``header.is_possible``); of a scene's four movies, each possible one
-  is paired with the impossible one that stays identical to it longest (the twins part only at
-  the violation);
+  movie's ``status.json`` (``header.is_possible``); a scene's four movies are the group (IntPhys
+  scores the quadruplet), and each impossible movie's violation frame is where it parts from the
+  possible one that stays identical to it longest;
 - ``csv``: any other set, a CSV with ``video,pair_id,possible`` (optional ``type``,
   ``event_frame``), paths relative to the CSV.
 """
@@ -80,14 +82,14 @@ def read_synthetic(root: Path) -> list[PhysicsVideo]:
     videos = []
     for status_file in sorted(root.glob("*/scene_*/status.json")):
         status = read_status(status_file)
-        folder, pair = status_file.parent, str(status_file.parent.relative_to(root))
+        folder, group = status_file.parent, str(status_file.parent.relative_to(root))
         try:
             kind, event = status["violation"], int(status["violation_frame"])
-            names = (status["possible"], status["impossible"])
-        except (KeyError, TypeError, ValueError) as err:
+            labels = {name: bool(v["possible"]) for name, v in status["videos"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise UserError(f"{status_file}: missing or bad field {err}") from None
-        for name, possible in zip(names, (True, False)):
-            videos.append(PhysicsVideo(folder / name, pair, possible, kind, event))
+        for name, possible in labels.items():
+            videos.append(PhysicsVideo(folder / name, group, possible, kind, event))
     return videos
 
 
@@ -114,11 +116,11 @@ def read_intphys(root: Path) -> list[PhysicsVideo]:
         labels = [movie_is_possible(m) for m in movies]
         kind = scene.parent.name if scene.parent != root else root.name
         frames = [load_frames(m / "scene") for m in movies]
+        group = str(scene.relative_to(root))
         for i, j in twin_pairs(frames, labels):
-            pair = str(scene.relative_to(root)) + f"/{movies[i].name}-{movies[j].name}"
             event = first_difference(frames[i], frames[j])
-            videos.append(PhysicsVideo(movies[i] / "scene", pair, True, kind, event))
-            videos.append(PhysicsVideo(movies[j] / "scene", pair, False, kind, event))
+            videos.append(PhysicsVideo(movies[i] / "scene", group, True, kind, event))
+            videos.append(PhysicsVideo(movies[j] / "scene", group, False, kind, event))
     return videos
 
 
@@ -181,13 +183,13 @@ def read_status(path: Path) -> dict:
 
 
 def check_pairs(videos: list[PhysicsVideo], root: Path) -> None:
-    """Each pair must hold exactly one possible and one impossible video."""
-    by_pair: dict[str, list[bool]] = {}
+    """Each group (pair or quadruplet) must hold as many possible as impossible videos, at least one."""
+    by_group: dict[str, list[bool]] = {}
     for v in videos:
-        by_pair.setdefault(v.pair, []).append(v.possible)
-    wrong = [p for p, labels in by_pair.items() if sorted(labels) != [False, True]]
+        by_group.setdefault(v.pair, []).append(v.possible)
+    wrong = [g for g, labels in by_group.items() if 2 * sum(labels) != len(labels)]
     if wrong:
-        raise UserError(f"{root}: pairs without exactly one possible and one impossible video: {wrong[:5]}")
+        raise UserError(f"{root}: groups without as many possible as impossible videos: {wrong[:5]}")
     if not videos:
         raise UserError(f"{root}: no pairs found")
 
