@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from vjepa2.config import opt
-from vjepa2.data.shards.manifest import is_shard_source
+from vjepa2.data.shards.manifest import is_shard_source, read_manifest
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.masks import MaskSpec, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import EncoderConfig, VideoEncoder
@@ -243,6 +243,8 @@ def check(cfg: PretrainConfig) -> None:
     missing = [s for s in given if not is_shard_source(s) and not Path(s).exists()]
     if missing:
         raise MissingPathError(f"data source not found: {missing[0]}")
+    for source in filter(is_shard_source, given):
+        read_manifest(source)  # a bad manifest fails here, before any model is built
     if not cfg.masks:
         raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):

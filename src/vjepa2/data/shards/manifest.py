@@ -98,7 +98,7 @@ def open_url(url: str):
     try:
         return fs.open(path, "rb", **options)
     except FileNotFoundError:
-        raise MissingPathError(f"shard file not found: {url}") from None
+        raise MissingPathError(f"file not found: {url}") from None
     except OSError as err:
         raise UserError(f"{url}: cannot open ({err})") from None
 

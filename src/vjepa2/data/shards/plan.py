@@ -2,8 +2,9 @@
 
 A slot is one loader worker of one rank (slot = rank * workers + worker, ``slots`` in all). In
 epoch e of a source its shards are put in an order drawn from (seed, source, e), and slot j takes
-every ``slots``-th shard from position j; with fewer shards than slots, the slots share a shard
-by taking every k-th sample of it. So within an epoch every sample goes to exactly one slot.
+every ``slots``-th shard from position j; with fewer shards than slots, slot j takes samples j,
+j + slots, ... of the shards read in a row. So within an epoch every sample goes to exactly one
+slot (and a source of fewer samples than slots gives the last slots none).
 
 A slot reads its samples in order into a buffer of ``buffer`` samples, then emits the buffer in
 an order drawn from (seed, source, e, slot, buffer number): a shuffle buffer whose every decision
@@ -54,25 +55,32 @@ class SourcePlan:
                 order = np.random.default_rng([self.seed, self.source, epoch]).permutation(n)
             if n >= self.slots:
                 chosen = [(int(order[i]), 0, 1) for i in range(self.slot, n, self.slots)]
-            else:  # slots j with the same j % n share shard order[j % n], every k-th sample each
-                position = self.slot % n
-                readers = len(range(position, self.slots, n))
-                chosen = [(int(order[position]), self.slot // n, readers)]
-            self._pieces[epoch] = [
+            else:  # a small source: the slots take every slots-th sample of its shards in a row
+                chosen, first = [], 0
+                for i in map(int, order):
+                    chosen.append((i, (self.slot - first) % self.slots, self.slots))
+                    first += self.counts[i]
+            pieces = [
                 Piece(self.shards[i], off, stride, len(range(off, self.counts[i], stride)))
                 for i, off, stride in chosen
             ]
+            self._pieces[epoch] = [p for p in pieces if p.count]
         return self._pieces[epoch]
 
     def epoch_length(self, epoch: int) -> int:
         return sum(p.count for p in self.pieces(epoch))
 
+    @property
+    def empty(self) -> bool:
+        """Whether this source gives this slot nothing (then it is left out of its mixture)."""
+        return self.epoch_length(0) == 0  # every epoch gives a slot the same number or none
+
     def locate(self, position: int) -> tuple[int, int]:
         """Stream position (samples since the first epoch began) -> (epoch, position in it)."""
         epoch = 0
+        if self.empty:
+            raise ValueError(f"source {self.source} gives slot {self.slot} of {self.slots} no samples")
         while position >= (length := self.epoch_length(epoch)):
-            if length == 0:
-                raise ValueError(f"source {self.source} gives slot {self.slot} of {self.slots} no samples")
             position, epoch = position - length, epoch + 1
         return epoch, position
 

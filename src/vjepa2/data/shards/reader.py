@@ -198,16 +198,27 @@ class ShardClips(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        if self.epochs is None:
+            # A fresh loader takes its first batch from worker 0, which must play the worker whose
+            # turn it was when the ``start_batches``-th batch was taken.
+            worker = (worker + self.start_batches) % workers
         plans = self.plans(worker, workers)
         if self.epochs is not None:
             for s, plan in zip(self.sources, plans):
                 for epoch, sample in source_stream(s.manifest, plan, 0, self.epochs):
                     yield self.item(plan.source, epoch, sample)
             return
-        weights, slot = [s.weight for s in self.sources], plans[0].slot
+        weights = [0.0 if plan.empty else s.weight for s, plan in zip(self.sources, plans)]
+        slot = plans[0].slot
+        if not any(weights):
+            raise UserError(f"the shard sources hold fewer samples than the {plans[0].slots} loader slots "
+                            f"(processes x loader workers): nothing for slot {slot}")  # fmt: skip
         start = worker_start(self.start_batches, worker, workers, self.batch_size)
         counts = mixture_counts(weights, self.seed, slot, start)
-        streams = [source_stream(s.manifest, p, c) for s, p, c in zip(self.sources, plans, counts)]
+        streams = [
+            None if p.empty else source_stream(s.manifest, p, c)
+            for s, p, c in zip(self.sources, plans, counts)
+        ]
         position = start
         while True:
             block = mixture_block(weights, self.seed, slot, position // BLOCK)
