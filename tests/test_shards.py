@@ -199,3 +199,28 @@ def test_bad_shard_sources_are_one_line_errors(user_error, tmp_path):
     assert "not a shard manifest" in user_error(["pretrain", str(tmp_path), *TINY])
     assert "file not found" in user_error(["pretrain", str(tmp_path / "nowhere" / "manifest.json")])
     assert "--weights" in user_error(["shards", "make", str(tmp_path), "--weights", "[1, 2]"])
+
+
+@pytest.mark.slow
+def test_two_process_pretraining_from_shards_resumes_with_the_same_losses(shards, serve_folder, tmp_path):
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun not on PATH")
+    url = serve_folder(shards)
+    args = ["torchrun", "--standalone", "--nproc_per_node=2", "-m", "vjepa2", "pretrain", url, *TINY]
+    args += ["data.workers=1", "run.batch_size=2", "run.save_every=2"]
+
+    def train(out):
+        done = subprocess.run([*args, f"run.out={out}"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(whole)
+    # The run as it was at its step-2 checkpoint (as if killed then), resumed by 2 new processes.
+    cut.mkdir()
+    shutil.copy(whole / "step_000002.pt", cut / "latest.pt")
+    shutil.copy(whole / "log.jsonl", cut / "log.jsonl")
+    state = load_checkpoint(cut / "latest.pt")
+    assert state["data"]["world_size"] == 2 and [r["clips"] for r in state["data"]["ranks"]] == [2, 2]
+    train(cut)
+    assert len(losses(whole)) == 4
+    np.testing.assert_allclose(losses(cut), losses(whole), rtol=0, atol=1e-6)
