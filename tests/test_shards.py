@@ -224,3 +224,18 @@ def test_two_process_pretraining_from_shards_resumes_with_the_same_losses(shards
     train(cut)
     assert len(losses(whole)) == 4
     np.testing.assert_allclose(losses(cut), losses(whole), rtol=0, atol=1e-6)
+
+
+def test_evaluations_read_a_local_copy_of_http_shards(world, shards, serve_folder, tmp_path, monkeypatch):
+    from vjepa2.data.datasets import VideoDataset, read_index
+    from vjepa2.data.shards import local, reader
+
+    monkeypatch.setattr(local, "CACHE", tmp_path / "cache")
+    url = serve_folder(shards) + "/manifest.json"
+    samples = read_index(url)  # what probes, anticipation and physics-eval read
+    first, label = (world / "direction_train.csv").read_text().splitlines()[0].split()
+    assert len(samples) == 14 and samples[0][1] == int(label)
+    assert samples[0][0].read_bytes() == (world / first).read_bytes()
+    assert VideoDataset(url, 4, None, crop=32)[0]["clip"].shape == (4, 3, 32, 32)
+    monkeypatch.setattr(reader, "iter_samples", None)  # a second use fetches nothing
+    assert read_index(url) == samples

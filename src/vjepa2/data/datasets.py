@@ -82,7 +82,14 @@ def read_folder_index(folder: str | Path) -> list[tuple[Path, int]]:
 
 
 def read_index(source: str | Path) -> list[tuple[Path, int]]:
-    """(path, label) pairs from a CSV/text index file or a folder."""
+    """(path, label) pairs from a CSV/text index file, a folder, or a shard manifest (path, URL or
+    folder: fetched once into a local copy, ``vjepa2.data.shards.local``)."""
+    from vjepa2.data.shards.manifest import is_shard_source
+
+    if is_shard_source(str(source)):
+        from vjepa2.data.shards.local import local_copy
+
+        source = local_copy(str(source))
     source = Path(source)
     if not source.exists():
         raise MissingPathError(f"data source not found: {source}")
