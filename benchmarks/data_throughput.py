@@ -8,7 +8,8 @@ The videos are the tiny-cpu run's synthetic set (256 clips of 24 frames, 80 px; 
 missing). Each case reads --clips training clips of 16 frames at 4 fps, cropped to 64 px (random
 windows, crops and flips, as pretraining draws them) through a DataLoader with 1 and 2 worker
 processes, and counts clips/s after the first batch (worker start-up left out); the cases take turns, each
---repeats times, and the table shows the best run and every run (the CPU may be shared):
+--repeats times, and the table shows the best run and every run (the CPU may be shared), and
+the CPU time all processes spent per clip (less sensitive to other work on the machine):
 
   files:         ``VideoDataset`` over the folder (a random file per clip), every clip decoded
   shards:        ``ShardClips`` over the packed shards on the local disk (shuffle buffer 64)
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -49,20 +51,30 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def clips_per_s(dataset, workers: int, clips: int, sampler=None) -> float:
-    """Clips/s of a DataLoader over ``dataset`` from its second batch to ``clips`` clips."""
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (loader workers, joined)."""
+    own, ended = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + ended.ru_utime + ended.ru_stime
+
+
+def clips_per_s(dataset, workers: int, clips: int, sampler=None) -> tuple[float, float]:
+    """(clips/s of a DataLoader over ``dataset`` from its second batch to ``clips`` clips, CPU ms
+    per clip of every process over the whole read, start-up included)."""
     loader = torch.utils.data.DataLoader(
         dataset, BATCH, sampler=sampler, num_workers=workers, collate_fn=collate_skip_bad
     )
-    seen, start = 0, None
-    for batch in loader:
+    seen, start, cpu = 0, None, cpu_seconds()
+    batches = iter(loader)
+    for batch in batches:
         if start is None:  # the first batch pays for the workers' start-up
             start = time.perf_counter()
             continue
         seen += len(batch["clip"])
         if seen >= clips:
             break
-    return seen / (time.perf_counter() - start)
+    rate = seen / (time.perf_counter() - start)
+    del batches  # the workers end here, and their CPU time is counted
+    return rate, 1000 * (cpu_seconds() - cpu) / (seen + BATCH)
 
 
 def serve(folder: Path) -> tuple[str, object]:
@@ -109,7 +121,7 @@ def main() -> None:
     )
     url, server = serve(shards)
     files = VideoDataset(videos, FRAMES, FPS, crop=CROP, seed=0)
-    rates: dict[tuple[str, int], list[float]] = {}
+    rates: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for _ in range(args.repeats):  # cases alternate, so a busy spell of a shared CPU hits them all
         for workers in args.workers:
             sampler = torch.utils.data.RandomSampler(files, replacement=True, num_samples=10**6)
@@ -120,14 +132,16 @@ def main() -> None:
     server.shutdown()
     print(f"\nCPU: {cpu_name()} ({torch.get_num_threads()} torch thread per process, {len(videos_in(videos))} "
           f"videos, {FRAMES} frames at {FPS:g} fps, {CROP} px, batch {BATCH})\n")  # fmt: skip
-    print("| read from | loader workers | clips/s (best) | each run |\n| --- | --- | --- | --- |")
+    print("| read from | loader workers | clips/s (best run) | each run | CPU ms per clip (median) |")
+    print("| --- | --- | --- | --- | --- |")
     for (name, workers), runs in sorted(rates.items(), key=lambda item: item[0][1]):
-        print(f"| {name} | {workers} | {max(runs):.1f} | {', '.join(f'{r:.1f}' for r in runs)} |")
+        walls, cpus = zip(*runs)
+        each = ", ".join(f"{r:.1f}" for r in walls)
+        print(f"| {name} | {workers} | {max(walls):.1f} | {each} | {statistics.median(cpus):.1f} |")
     if not args.no_step:
         rate = step_rate(shards, args.steps, work / "run")
-        print(
-            f"| tiny-cpu pretraining step (consumes), fed from shards | 1 | {rate:.1f} | median of {args.steps - 2} steps |"
-        )
+        steps = f"median of {args.steps - 2} steps"
+        print(f"| tiny-cpu pretraining step (consumes), fed from shards | 1 | {rate:.1f} | {steps} | |")
 
 
 def videos_in(folder: Path) -> list[Path]:

@@ -180,7 +180,7 @@ def test_pretraining_streams_shards_over_http_and_resumes_exactly(shards, serve_
     run_pretrain(config(url, tmp_path / "whole"))
     run_pretrain(config(url, tmp_path / "cut", "run.stop_after=2"))
     state = load_checkpoint(tmp_path / "cut" / "latest.pt")
-    assert state["data"] == {"world_size": 1, "ranks": [{"phase": 0, "clips": 2}]}
+    assert state["data"] == {"world_size": 1, "ranks": [{"phase": 0, "workers": 0, "clips": 2}]}
     run_pretrain(config(url, tmp_path / "cut"))
     whole, cut = losses(tmp_path / "whole"), losses(tmp_path / "cut")
     assert len(whole) == 4
@@ -188,7 +188,7 @@ def test_pretraining_streams_shards_over_http_and_resumes_exactly(shards, serve_
     # Without the saved position the resumed run would read the first batches again.
     run_pretrain(config(url, tmp_path / "lost", "run.stop_after=2"))
     state = load_checkpoint(tmp_path / "lost" / "latest.pt")
-    state["data"]["ranks"] = [{"phase": 0, "clips": 0}]
+    state["data"]["ranks"] = [{"phase": 0, "workers": 0, "clips": 0}]
     torch.save(state, tmp_path / "lost" / "latest.pt")
     run_pretrain(config(url, tmp_path / "lost"))
     assert not np.allclose(losses(tmp_path / "lost")[2:], whole[2:], rtol=0, atol=1e-6)

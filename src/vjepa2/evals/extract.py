@@ -240,9 +240,12 @@ def run_extract(cfg: ExtractConfig) -> int:
     _check(cfg)
     info = dist.setup(cfg.device)
     try:
-        return extract(cfg, info)
-    finally:
-        dist.cleanup(wait=True)
+        code = extract(cfg, info)
+    except BaseException:
+        dist.cleanup()  # no waiting for the other ranks: one that died would hang it
+        raise
+    dist.cleanup(wait=True)
+    return code
 
 
 def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:

@@ -282,7 +282,9 @@ def run_pretrain(cfg: PretrainConfig) -> int:
                     run.bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
             if run.checkpoint_due(step):
                 loss = {"loss": float(metrics["loss"])}
-                run.save(step, nets.model, nets.optimizer, nets.others, loss, stream.position())
+                run.save(
+                    step, nets.model, nets.optimizer, nets.others, loss, stream.position(cfg.data.workers)
+                )
             run.bar.update(1)
         run.finish(step)
     return 0

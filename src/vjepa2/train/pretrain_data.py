@@ -217,10 +217,10 @@ class Stream:
     generators: list[MaskGenerator]
     images: Stream | None = None
 
-    def position(self) -> dict:
-        """Where the streams are: {"phase", "clips": batches taken, "images": ...}; what
-        ``open_stream`` takes to go on from there (shard sources need it; files do not)."""
-        out = {"phase": self.phase.index, "clips": self.batches.count}
+    def position(self, workers: int) -> dict:
+        """Where the streams are: {"phase", "workers" (data.workers), "clips": batches taken,
+        "images": ...}; what ``open_stream`` takes to go on from there (shard sources need it)."""
+        out = {"phase": self.phase.index, "workers": workers, "clips": self.batches.count}
         if self.images is not None:
             out["images"] = self.images.batches.count
         return out
@@ -241,6 +241,11 @@ def open_stream(
     """The stream of ``phase`` from ``step`` on; ``encoder`` gives the token grids of its masks;
     ``position``: a ``Stream.position()`` saved in the checkpoint resumed from."""
     taken = position if position and position.get("phase") == phase.index else {}
+    if taken and taken.get("workers", cfg.data.workers) != cfg.data.workers:
+        if info.is_main:  # shard streams are split over loader workers: another count, other streams
+            print(f"pretrain: the data position was saved with data.workers={taken['workers']}, not "
+                  f"{cfg.data.workers}: shard streams start again")  # fmt: skip
+        taken = {}
     grid = encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
     clips = taken.get("clips", 0)
     batches = micro_batches(cfg, phase, sources, info, step, cfg.data.weights or None, 0, clips)
