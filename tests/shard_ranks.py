@@ -5,17 +5,24 @@ source (a URL) and writes what it saw to ``OUT/rank<r>.json``:
            unreadable ones
   batches: 6 batches of the endless training stream, then 3 more from a fresh loader started
            after the first 3 (what a resumed run reads)
+
+then, with ``PRETRAIN`` arguments after ``--``, trains a tiny model from the shards (4 steps,
+checkpoints kept at step 2) into OUT/whole, and resumes a copy of its step-2 checkpoint in
+OUT/cut: two runs of ``run_pretrain`` in these same two processes.
 """
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
 
+from vjepa2.cli import parse
 from vjepa2.data.datasets import collate_skip_bad
 from vjepa2.data.shards.reader import ShardClips, shard_sources
 from vjepa2.train import distributed as dist
+from vjepa2.train.pretrain import run_pretrain
 
 
 def batches(dataset, count: int, workers: int = 2) -> list:
@@ -29,7 +36,7 @@ def batches(dataset, count: int, workers: int = 2) -> list:
     return out
 
 
-def main(url: str, out: str) -> None:
+def main(url: str, out: str, *pretrain: str) -> None:
     info = dist.setup("cpu")
     sources = shard_sources([url])
     clips = dict(num_frames=4, fps=None, crop=32, rank=info.rank, world_size=info.world_size, buffer=3)
@@ -42,6 +49,14 @@ def main(url: str, out: str) -> None:
     Path(out, f"rank{info.rank}.json").write_text(
         json.dumps({"epoch": epoch, "first": first, "resumed": resumed, "ranks": ranks})
     )
+    if pretrain:
+        whole, cut = Path(out, "whole"), Path(out, "cut")
+        run_pretrain(parse(["pretrain", url, *pretrain[1:], f"run.out={whole}", "run.save_every=2"])[1])
+        if info.is_main:  # the run as it was at its step-2 checkpoint, as if killed then
+            cut.mkdir()
+            shutil.copy(whole / "step_000002.pt", cut / "latest.pt")
+            shutil.copy(whole / "log.jsonl", cut / "log.jsonl")
+        run_pretrain(parse(["pretrain", url, *pretrain[1:], f"run.out={cut}"])[1])
     dist.cleanup(wait=True)
 
 

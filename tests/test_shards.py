@@ -127,7 +127,9 @@ def corrupt_one_member(folder: Path) -> str:
 
 
 @pytest.mark.slow
-def test_two_ranks_over_http_see_each_sample_once_and_resume_exactly(shards, serve_folder, tmp_path):
+def test_two_gloo_ranks_over_http_read_each_sample_once_resume_exactly_and_train(
+    shards, serve_folder, tmp_path
+):
     if shutil.which("torchrun") is None:
         pytest.skip("torchrun not on PATH")
     served = tmp_path / "served"
@@ -137,6 +139,7 @@ def test_two_ranks_over_http_see_each_sample_once_and_resume_exactly(shards, ser
     out = tmp_path / "out"
     out.mkdir()
     args = ["torchrun", "--standalone", "--nproc_per_node=2", str(HERE / "shard_ranks.py"), url, str(out)]
+    args += ["--", *TINY, "data.workers=1", "run.batch_size=2"]  # then train, and resume at step 2
     done = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
@@ -151,6 +154,12 @@ def test_two_ranks_over_http_see_each_sample_once_and_resume_exactly(shards, ser
     for r in ranks:  # after a restart at batch 3 the same batches follow
         assert r["resumed"] == r["first"][3:]
     assert ranks[0]["first"] != ranks[1]["first"]
+    # Pretraining from the stream, resumed from its step-2 checkpoint by the same 2 processes.
+    state = load_checkpoint(out / "cut" / "latest.pt")
+    assert state["step"] == 4 and state["data"]["world_size"] == 2
+    assert [r["clips"] for r in load_checkpoint(out / "whole" / "step_000002.pt")["data"]["ranks"]] == [2, 2]
+    assert len(losses(out / "whole")) == 4
+    np.testing.assert_allclose(losses(out / "cut"), losses(out / "whole"), rtol=0, atol=1e-6)
 
 
 def test_extraction_order_splits_shards_over_ranks(shards):
@@ -199,31 +208,6 @@ def test_bad_shard_sources_are_one_line_errors(user_error, tmp_path):
     assert "not a shard manifest" in user_error(["pretrain", str(tmp_path), *TINY])
     assert "file not found" in user_error(["pretrain", str(tmp_path / "nowhere" / "manifest.json")])
     assert "--weights" in user_error(["shards", "make", str(tmp_path), "--weights", "[1, 2]"])
-
-
-@pytest.mark.slow
-def test_two_process_pretraining_from_shards_resumes_with_the_same_losses(shards, serve_folder, tmp_path):
-    if shutil.which("torchrun") is None:
-        pytest.skip("torchrun not on PATH")
-    url = serve_folder(shards)
-    args = ["torchrun", "--standalone", "--nproc_per_node=2", "-m", "vjepa2", "pretrain", url, *TINY]
-    args += ["data.workers=1", "run.batch_size=2", "run.save_every=2"]
-
-    def train(out):
-        done = subprocess.run([*args, f"run.out={out}"], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
-    train(whole)
-    # The run as it was at its step-2 checkpoint (as if killed then), resumed by 2 new processes.
-    cut.mkdir()
-    shutil.copy(whole / "step_000002.pt", cut / "latest.pt")
-    shutil.copy(whole / "log.jsonl", cut / "log.jsonl")
-    state = load_checkpoint(cut / "latest.pt")
-    assert state["data"]["world_size"] == 2 and [r["clips"] for r in state["data"]["ranks"]] == [2, 2]
-    train(cut)
-    assert len(losses(whole)) == 4
-    np.testing.assert_allclose(losses(cut), losses(whole), rtol=0, atol=1e-6)
 
 
 def test_evaluations_read_a_local_copy_of_http_shards(world, shards, serve_folder, tmp_path, monkeypatch):
