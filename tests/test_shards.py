@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vjepa2.checkpoints.training import load_checkpoint
 from vjepa2.cli import main, parse
@@ -39,13 +40,16 @@ TINY = [
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     """12 synthetic world videos (8 frames, 32 px) with their train / val CSV indexes, and a
-    third CSV listing two of them and an unreadable file."""
+    third CSV listing two of them, an unreadable file and an image."""
     out = tmp_path_factory.mktemp("world")
     run_make_videos(MakeVideosConfig(out=str(out), num_videos=12, num_frames=8, size=32, workers=1,
                                      task="direction", val_fraction=0.25))  # fmt: skip
     (out / "videos" / "broken.mp4").write_bytes(b"not a video" * 50)
+    Image.fromarray(np.full((24, 32, 3), 200, np.uint8)).save(out / "videos" / "still.png")
     train = (out / "direction_train.csv").read_text().splitlines()
-    (out / "mixed.csv").write_text("\n".join([*train[:2], "videos/broken.mp4 0"]) + "\n")
+    (out / "mixed.csv").write_text(
+        "\n".join([*train[:2], "videos/broken.mp4 0", "videos/still.png 7"]) + "\n"
+    )
     return out
 
 
@@ -66,10 +70,10 @@ def test_make_packs_every_readable_input_with_its_sidecar(world, shards):
     assert [(s.name, s.count, s.failed, s.weight) for s in manifest.sources] == [
         ("direction_train", 9, 0, 2.0),
         ("direction_val", 3, 0, 1.0),
-        ("mixed", 2, 1, 1.0),
+        ("mixed", 3, 1, 1.0),
     ]
     assert [row["path"] for row in manifest.failed] == [str(world / "videos" / "broken.mp4")]
-    assert sum(s.count for s in manifest.shards) == 14 and len(manifest.shards) >= 5
+    assert sum(s.count for s in manifest.shards) == 15 and len(manifest.shards) >= 5
     for i, info in enumerate(manifest.shards):
         assert (shards / info.url).stat().st_size == info.bytes and info.url == f"shard-{i:06d}.tar"
     with tarfile.open(shards / manifest.shards[0].url) as tar:
@@ -97,7 +101,7 @@ def test_rerun_redoes_nothing_and_packs_only_new_inputs(world, tmp_path):
         (world / "mixed.csv").write_text((world / "mixed.csv").read_text().replace(val[0] + "\n", ""))
     manifest = read_manifest(str(out))
     assert len(manifest.shards) == len(before) + 1 and manifest.shards[-1].count == 1
-    assert [s.count for s in manifest.sources] == [9, 3, 3]
+    assert [s.count for s in manifest.sources] == [9, 3, 4]
 
 
 def test_plans_cover_every_sample_once_per_epoch():
@@ -165,15 +169,19 @@ def test_two_gloo_ranks_over_http_read_each_sample_once_resume_exactly_and_train
 def test_extraction_order_splits_shards_over_ranks(shards):
     total = [s.key for s in iter_samples([str(shards)])]
     split = [s.key for r in range(2) for s in iter_samples([str(shards)], r, 2)]
-    assert len(total) == 14 and sorted(split) == sorted(total)
+    assert len(total) == 15 and sorted(split) == sorted(total)
 
 
 def test_the_mixture_follows_the_weights(shards):
     sources = shard_sources([str(shards)])
     assert [s.weight for s in sources] == [2.0, 1.0, 1.0]  # the manifest's
     stream = iter(ShardClips(sources, num_frames=2, fps=None, crop=16, buffer=2))
-    drawn = [next(stream)["dataset"] for _ in range(40)]
+    items = [next(stream) for _ in range(40)]
+    drawn = [item["dataset"] for item in items]
     assert 12 <= drawn.count(0) <= 28 and set(drawn) == {0, 1, 2}
+    still = next(item for item in items if item["path"].endswith(".png"))  # the image: a still clip
+    assert still["label"] == 7 and still["clip"].shape == (2, 3, 16, 16)
+    assert torch.equal(still["clip"][0], still["clip"][1])
 
 
 def config(url: str, out, *extra: str):
@@ -218,7 +226,7 @@ def test_evaluations_read_a_local_copy_of_http_shards(world, shards, serve_folde
     url = serve_folder(shards) + "/manifest.json"
     samples = read_index(url)  # what probes, anticipation and physics-eval read
     first, label = (world / "direction_train.csv").read_text().splitlines()[0].split()
-    assert len(samples) == 14 and samples[0][1] == int(label)
+    assert len(samples) == 15 and samples[0][1] == int(label)
     assert samples[0][0].read_bytes() == (world / first).read_bytes()
     assert VideoDataset(url, 4, None, crop=32)[0]["clip"].shape == (4, 3, 32, 32)
     monkeypatch.setattr(reader, "iter_samples", None)  # a second use fetches nothing
