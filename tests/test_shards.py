@@ -231,3 +231,18 @@ def test_evaluations_read_a_local_copy_of_http_shards(world, shards, serve_folde
     assert VideoDataset(url, 4, None, crop=32)[0]["clip"].shape == (4, 3, 32, 32)
     monkeypatch.setattr(reader, "iter_samples", None)  # a second use fetches nothing
     assert read_index(url) == samples
+
+
+def test_a_shard_cut_short_gives_none_for_its_lost_members(shards, tmp_path, monkeypatch):
+    from vjepa2.data.shards import reader
+
+    monkeypatch.setattr(reader.time, "sleep", lambda seconds: None)  # no waiting between tries
+    cut = tmp_path / "cut"
+    shutil.copytree(shards, cut)
+    path = cut / "shard-000000.tar"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    count = read_manifest(str(cut)).shards[0].count
+    items = list(ShardClips(shard_sources([str(cut)])[:1], 2, None, 16, train=False, epochs=1))
+    lost = [i for i, item in enumerate(items) if item is None]
+    assert len(items) == 9 and 0 < len(lost) < count  # every position kept, the lost ones None
+    assert lost == list(range(lost[0], count))
