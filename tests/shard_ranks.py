@@ -8,7 +8,7 @@ source (a URL) and writes what it saw to ``OUT/rank<r>.json``:
 
 then, with ``PRETRAIN`` arguments after ``--``, trains a tiny model from the shards (4 steps,
 checkpoints kept at step 2) into OUT/whole, and resumes a copy of its step-2 checkpoint in
-OUT/cut: two runs of ``run_pretrain`` in these same two processes.
+OUT/cut: two runs of ``run_pretrain`` in these same two processes and process group.
 """
 
 import json
@@ -50,13 +50,19 @@ def main(url: str, out: str, *pretrain: str) -> None:
         json.dumps({"epoch": epoch, "first": first, "resumed": resumed, "ranks": ranks})
     )
     if pretrain:
+        # Both runs share this process group: each run would otherwise leave it at its end, and
+        # joining a new one at once on the same ports is not reliable.
+        leave = dist.cleanup
+        dist.cleanup = lambda wait=False: dist.barrier() if wait else None
         whole, cut = Path(out, "whole"), Path(out, "cut")
         run_pretrain(parse(["pretrain", url, *pretrain[1:], f"run.out={whole}", "run.save_every=2"])[1])
         if info.is_main:  # the run as it was at its step-2 checkpoint, as if killed then
             cut.mkdir()
             shutil.copy(whole / "step_000002.pt", cut / "latest.pt")
             shutil.copy(whole / "log.jsonl", cut / "log.jsonl")
+        dist.barrier()  # every rank resumes from the copy
         run_pretrain(parse(["pretrain", url, *pretrain[1:], f"run.out={cut}"])[1])
+        dist.cleanup = leave
     dist.cleanup(wait=True)
 
 

@@ -144,7 +144,7 @@ def test_two_gloo_ranks_over_http_read_each_sample_once_resume_exactly_and_train
     out.mkdir()
     args = ["torchrun", "--standalone", "--nproc_per_node=2", str(HERE / "shard_ranks.py"), url, str(out)]
     args += ["--", *TINY, "data.workers=1", "run.batch_size=2"]  # then train, and resume at step 2
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in range(2)]
     assert ranks[0]["ranks"] == [0, 1]
