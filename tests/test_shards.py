@@ -216,6 +216,10 @@ def test_bad_shard_sources_are_one_line_errors(user_error, tmp_path):
     assert "not a shard manifest" in user_error(["pretrain", str(tmp_path), *TINY])
     assert "file not found" in user_error(["pretrain", str(tmp_path / "nowhere" / "manifest.json")])
     assert "--weights" in user_error(["shards", "make", str(tmp_path), "--weights", "[1, 2]"])
+    (tmp_path / "videos").mkdir()
+    assert "not both" in user_error(
+        ["pretrain", str(tmp_path / "videos"), "http://127.0.0.1:9/shards", *TINY]
+    )
 
 
 def test_evaluations_read_a_local_copy_of_http_shards(world, shards, serve_folder, tmp_path, monkeypatch):

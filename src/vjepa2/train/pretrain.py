@@ -243,6 +243,9 @@ def check(cfg: PretrainConfig) -> None:
     missing = [s for s in given if not is_shard_source(s) and not Path(s).exists()]
     if missing:
         raise MissingPathError(f"data source not found: {missing[0]}")
+    for sources in (cfg.sources, cfg.images.sources):
+        if any(map(is_shard_source, sources)) and not all(map(is_shard_source, sources)):
+            raise UserError(f"sources: give shard manifests or files and folders, not both: {sources}")
     for source in filter(is_shard_source, given):
         read_manifest(source)  # a bad manifest fails here, before any model is built
     if not cfg.masks:

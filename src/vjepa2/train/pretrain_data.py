@@ -21,7 +21,6 @@ from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistribut
 from vjepa2.data.memory import DecodedVideos
 from vjepa2.data.shards.manifest import is_shard_source
 from vjepa2.data.shards.reader import ShardClips, shard_sources
-from vjepa2.errors import UserError
 from vjepa2.masks import MaskGenerator, MaskSpec, make_generators
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.train import distributed as dist
@@ -134,10 +133,7 @@ def micro_batches(
     loader state. Shard sources (manifests): see ``shard_batches``; ``start_batches`` is the
     number of batches this rank had taken from this phase's stream.
     """
-    shards = [is_shard_source(s) for s in sources]
-    if any(shards):
-        if not all(shards):
-            raise UserError(f"sources: give shard manifests or files and folders, not both: {sources}")
+    if all(map(is_shard_source, sources)):  # pretrain.check refuses a mix of shards and files
         return shard_batches(cfg, phase, sources, info, weights, cfg.run.seed + seed, start_batches)
     return file_batches(cfg, phase, sources, info, step, weights, seed)
 
