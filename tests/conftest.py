@@ -46,3 +46,29 @@ def perturbed(module):
         for p in module.parameters():
             p.add_(0.02 * torch.randn_like(p))
     return module.eval()
+
+
+@pytest.fixture
+def serve_folder():
+    """``serve_folder(path)`` -> the base URL of a real HTTP server on loopback serving ``path``
+    (a thread of this process; stopped when the test ends)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # no line per request on stderr
+            pass
+
+    servers = []
+
+    def serve(path) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(path)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -40,6 +40,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_extract",
         "encode videos or images with a frozen encoder and write features (.npy or .safetensors)",
     ),
+    "shards make": (
+        "vjepa2.data.shards.writer",
+        "MakeShardsConfig",
+        "run_make_shards",
+        "pack folders / CSV indexes of videos into WebDataset tar shards with a manifest",
+    ),
     "convert": (
         "vjepa2.checkpoints.convert",
         "ConvertConfig",

@@ -12,6 +12,8 @@ atomically and read with ``weights_only=True`` (``files``)::
     config        {module: its config} for the modules that have one (what ``vjepa2.load`` reads)
     run_config    the command's whole config
     metrics       the last logged values, e.g. {"loss": ...}
+    data          where the data streams were (optional): e.g. the batches each rank took from
+                  its shard stream, for an exact resume of streamed data
 
 Before schema 2 each command had its own names: pretraining wrote ``opt`` and
 ``pretrain_config`` (and ``loss``), world-model training ``optimizer`` (a plain, index-keyed
@@ -74,11 +76,20 @@ def is_training_checkpoint(keys) -> bool:
 
 
 def training_state(
-    command: str, step: int, modules: dict, optimizer, configs: dict, run_config: dict, metrics: dict
+    command: str,
+    step: int,
+    modules: dict,
+    optimizer,
+    configs: dict,
+    run_config: dict,
+    metrics: dict,
+    data: dict | None = None,
 ) -> dict:
     """The checkpoint dict of the module docstring; ``modules`` maps names to state dicts."""
     state = {"schema": SCHEMA, "command": command, "step": step, "rng": rng_state(), **modules}
     state.update(optimizer=optimizer, config=configs, run_config=run_config, metrics=metrics)
+    if data is not None:
+        state["data"] = data
     return state
 
 

@@ -82,7 +82,14 @@ def read_folder_index(folder: str | Path) -> list[tuple[Path, int]]:
 
 
 def read_index(source: str | Path) -> list[tuple[Path, int]]:
-    """(path, label) pairs from a CSV/text index file or a folder."""
+    """(path, label) pairs from a CSV/text index file, a folder, or a shard manifest (path, URL or
+    folder: fetched once into a local copy, ``vjepa2.data.shards.local``)."""
+    from vjepa2.data.shards.manifest import is_shard_source
+
+    if is_shard_source(str(source)):
+        from vjepa2.data.shards.local import local_copy
+
+        source = local_copy(str(source))
     source = Path(source)
     if not source.exists():
         raise MissingPathError(f"data source not found: {source}")
@@ -200,20 +207,27 @@ class VideoDataset(IndexedVideos):
 
     def _load(self, path: Path, rng: np.random.Generator | None) -> torch.Tensor:
         """Read and transform: (T, C, crop, crop) float32, or (num_clips, T, C, crop, crop)."""
-        frames = self.read_clip(
-            path, self.num_frames, self.fps, self.frame_step, self.num_clips, rng, self.sampling
-        )  # (num_clips, T, H, W, 3) uint8
-        still = is_image(path)
-        if still:  # transform one frame, then repeat it: the same result for a fraction of the work
-            frames = frames[:, :1]
-        if self.train:
-            clips = torch.stack([train_transform(f, self.crop, rng=rng) for f in frames])
-        else:  # eval: the same deterministic transform for every clip, in one call
-            num_clips, num_frames = frames.shape[:2]
-            flat = eval_transform(frames.reshape(-1, *frames.shape[2:]), self.crop)
-            clips = flat.view(num_clips, num_frames, *flat.shape[1:])
-        clips = clips.expand(-1, self.num_frames, -1, -1, -1) if still else clips
-        return clips[0] if self.num_clips == 1 else clips
+        return load_clips(self, self.read_clip, path, rng)
+
+
+def load_clips(spec, read, path, rng: np.random.Generator | None) -> torch.Tensor:
+    """Clips of ``path`` (a file or an ``EncodedVideo``) read with ``read`` (``read_clip``'s
+    signature) as ``spec`` says (its num_frames, fps, frame_step, num_clips, sampling, crop,
+    train), transformed: (T, C, crop, crop) float32, or (num_clips, T, C, crop, crop)."""
+    frames = read(
+        path, spec.num_frames, spec.fps, spec.frame_step, spec.num_clips, rng, spec.sampling
+    )  # (num_clips, T, H, W, 3) uint8
+    still = is_image(path)
+    if still:  # transform one frame, then repeat it: the same result for a fraction of the work
+        frames = frames[:, :1]
+    if spec.train:
+        clips = torch.stack([train_transform(f, spec.crop, rng=rng) for f in frames])
+    else:  # eval: the same deterministic transform for every clip, in one call
+        num_clips, num_frames = frames.shape[:2]
+        flat = eval_transform(frames.reshape(-1, *frames.shape[2:]), spec.crop)
+        clips = flat.view(num_clips, num_frames, *flat.shape[1:])
+    clips = clips.expand(-1, spec.num_frames, -1, -1, -1) if still else clips
+    return clips[0] if spec.num_clips == 1 else clips
 
 
 class MixtureDataset(torch.utils.data.Dataset):

@@ -2,12 +2,14 @@
 
 Frames are always uint8 numpy arrays in (T, H, W, 3) RGB order; timestamps are float seconds.
 Still images (png, jpg, jpeg, bmp, webp) are read with Pillow and behave as one-frame videos.
-Which frames a clip takes (fps-based steps, clip windows, variable-rate files) is decided in
+A reader takes a path or an ``EncodedVideo`` (the bytes of a file held in memory, e.g. a tar
+shard member). Which frames a clip takes (fps-based steps, clip windows, variable-rate files) is decided in
 ``vjepa2.data.frames``; this module only decodes them.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +35,30 @@ class VideoReadError(UserError, RuntimeError):
         super().__init__(f"{path}: {problem}")
 
 
+@dataclass(frozen=True)
+class EncodedVideo:
+    """A video or image file's encoded bytes held in memory (a member of a tar shard): every
+    reader here takes one where it takes a path. ``name`` is what messages show; its suffix
+    says whether it is an image."""
+
+    name: str
+    data: bytes
+
+    @property
+    def suffix(self) -> str:
+        return Path(self.name).suffix
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Source = str | Path | EncodedVideo  # what the readers take
+
+
+def _source(path: Source) -> Path | EncodedVideo:
+    return path if isinstance(path, EncodedVideo) else Path(path)
+
+
 @dataclass
 class VideoInfo:
     """What a file holds: frame count, mean frame rate (frames/s), size (pixels), duration (s)."""
@@ -44,8 +70,8 @@ class VideoInfo:
     duration: float
 
 
-def is_image(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+def is_image(path: Source) -> bool:
+    return _source(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +140,11 @@ def write_video(
 # Opening, probing, decoding
 
 
-def _check_file(path: Path) -> None:
+def _check_file(path: Path | EncodedVideo) -> None:
+    if isinstance(path, EncodedVideo):
+        if not path.data:
+            raise VideoReadError(path, "empty file")
+        return
     if not path.exists():
         raise VideoReadError(path, "file not found")
     if not path.is_file():
@@ -141,7 +171,7 @@ def _open(path: Path):
     """Open ``path`` and return (container, its first video stream)."""
     _check_file(path)
     try:
-        container = av.open(str(path))
+        container = av.open(io.BytesIO(path.data) if isinstance(path, EncodedVideo) else str(path))
     except (av.FFmpegError, UnicodeDecodeError) as err:
         raise VideoReadError(path, f"not a readable video ({err})") from None
     if not container.streams.video:
@@ -152,14 +182,14 @@ def _open(path: Path):
     return container, stream
 
 
-def read_image(path: str | Path) -> np.ndarray:
+def read_image(path: Source) -> np.ndarray:
     """An image file as uint8 (H, W, 3) RGB."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
+    path = _source(path)
     _check_file(path)
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(path.data) if isinstance(path, EncodedVideo) else path) as image:
             return np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as err:
         raise VideoReadError(path, f"not a readable image ({err})") from None
@@ -221,9 +251,9 @@ def _mean_fps(stream) -> float:
     return float(rate) if rate else 1.0
 
 
-def probe_video(path: str | Path) -> VideoInfo:
+def probe_video(path: Source) -> VideoInfo:
     """Frame count, mean fps, size and duration of a video (an image: 1 frame, fps 0)."""
-    path = Path(path)
+    path = _source(path)
     if is_image(path):
         height, width = read_image(path).shape[:2]
         return VideoInfo(1, 0.0, width, height, 0.0)
@@ -235,12 +265,12 @@ def probe_video(path: str | Path) -> VideoInfo:
         return VideoInfo(num_frames, fps, stream.codec_context.width, stream.codec_context.height, duration)
 
 
-def decode_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+def decode_frames(path: Source) -> tuple[np.ndarray, np.ndarray]:
     """Every frame of a video: (frames uint8 (T, H, W, 3), timestamps float64 (T,) seconds).
 
     An image gives one frame at time 0.
     """
-    path = Path(path)
+    path = _source(path)
     if is_image(path):
         return read_image(path)[None], np.zeros(1)
     with _reading(path) as (container, stream):
@@ -248,13 +278,13 @@ def decode_frames(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(frames), np.asarray(times)
 
 
-def decode_at_packet_times(path: str | Path) -> tuple[np.ndarray, np.ndarray, float] | None:
+def decode_at_packet_times(path: Source) -> tuple[np.ndarray, np.ndarray, float] | None:
     """A whole video laid out as ``read_clip`` sees it: (frames uint8 (T, H, W, 3), one per packet
     time, packet times (T,) s, mean fps); ``sample_indices`` on these gives ``read_clip``'s clips.
 
     None for a file without packet timestamps (``read_clip`` decodes those whole anyway).
     """
-    path = Path(path)
+    path = _source(path)
     with _reading(path) as (container, stream):
         times = _packet_times(path, container, stream)
         if len(times) == 0:
@@ -266,7 +296,7 @@ def decode_at_packet_times(path: str | Path) -> tuple[np.ndarray, np.ndarray, fl
 
 
 def read_clip(
-    path: str | Path,
+    path: Source,
     num_frames: int = 16,
     fps: float | None = None,
     frame_step: int | None = None,
@@ -282,7 +312,7 @@ def read_clip(
     (cheap), then decoding seeks near the first needed frame and stops after the last one.
     An image is repeated into every frame of every clip (a read-only view: copy before writing).
     """
-    path = Path(path)
+    path = _source(path)
     if is_image(path):
         still = repeat_image(read_image(path), num_frames)  # (num_frames, H, W, 3) view
         return np.broadcast_to(still, (num_clips, *still.shape))

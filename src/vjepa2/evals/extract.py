@@ -23,25 +23,33 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import save_file
+from safetensors.numpy import save
 from tqdm import tqdm
 
 from vjepa2.config import opt
 from vjepa2.data.datasets import read_index
+from vjepa2.data.shards.manifest import is_shard_source
+from vjepa2.data.shards.reader import iter_samples
 from vjepa2.data.transforms import eval_transform
-from vjepa2.data.video import VideoReadError, is_image, read_clip
+from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
+from vjepa2.evals.extract_parts import Parts, save_atomic
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
 from vjepa2.models.quantize import for_inference
+from vjepa2.train import distributed as dist
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class ExtractConfig:
-    inputs: list[str] = opt([], help="video/image files, folders or CSV index files", positional=True)
+    inputs: list[str] = opt(
+        [],
+        help="video/image files, folders, CSV index files or shard manifests (paths or URLs)",
+        positional=True,
+    )
     checkpoint: str = opt("", help="weights: reference .pt, transformers dir, our dir, or random:<preset>")
     encoder_key: str = opt(
         "target_encoder", help="encoder in a reference checkpoint: target_encoder or encoder"
@@ -69,7 +77,7 @@ class ExtractConfig:
         min=0,
     )
     batch_size: int = opt(4, help="clips encoded per forward pass")
-    device: str = opt("cpu", help="cpu, cuda or cuda:N")
+    device: str = opt("cpu", help="cpu, cuda or cuda:N (under torchrun: cuda is each process's own GPU)")
     dtype: str = opt(
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
@@ -106,32 +114,47 @@ def _pool(tokens: torch.Tensor, pooling: str, grid_hw: tuple[int, int]) -> np.nd
 
 
 class Writer:
-    def __init__(self, cfg: ExtractConfig):
-        self.cfg = cfg
+    """Features out: one file per video, or (``one_file``) this process's part of the one file;
+    every video done or failed goes in this process's ledger (``extract_parts``)."""
+
+    def __init__(self, cfg: ExtractConfig, parts: Parts):
+        self.cfg, self.parts = cfg, parts
         self.out = Path(cfg.out)
         self.collected: dict[str, np.ndarray] = {}
+        self.rows: list[dict] = []  # ledger lines waiting for the one file's part
+        self.failed = 0
         if not cfg.one_file:
             self.out.mkdir(parents=True, exist_ok=True)
 
-    def add(self, key: str, features: np.ndarray) -> None:
+    def add(self, key: str, source: str, features: np.ndarray) -> None:
+        row = {"key": key, "source": source, "shape": list(features.shape)}
         if self.cfg.one_file:
             self.collected[key] = features
-        elif self.cfg.format == "npy":
-            np.save(self.out / f"{key}.npy", features)
-        else:
-            save_file({"features": features}, str(self.out / f"{key}.safetensors"))
-
-    def close(self) -> Path:
-        if not self.cfg.one_file:
-            return self.out
-        self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.rows.append(row)
+            return
         if self.cfg.format == "npy":
-            target = self.out.with_suffix(".npz")
-            np.savez(target, **self.collected)
+            name = f"{key}.npy"
+            save_atomic(self.out / name, lambda fh: np.save(fh, features))
         else:
-            target = self.out.with_suffix(".safetensors")
-            save_file(self.collected, str(target))
-        return target
+            name = f"{key}.safetensors"
+            save_atomic(self.out / name, lambda fh: fh.write(save({"features": features})))
+        self.parts.record([{**row, "file": name}])
+
+    def fail(self, path: str, error: str) -> None:
+        self.failed += 1
+        self.parts.record([{"path": path, "error": error}])
+
+    def close(self) -> None:
+        """Write this process's part of the one file (the per-video files are written already)."""
+        if not self.cfg.one_file or not self.collected:
+            return
+        if self.cfg.format == "npy":
+            part = self.parts.part_file(".npz")
+            save_atomic(part, lambda fh: np.savez(fh, **self.collected))
+        else:
+            part = self.parts.part_file(".safetensors")
+            save_atomic(part, lambda fh: fh.write(save(self.collected)))
+        self.parts.record([{**row, "file": part.name} for row in self.rows])
 
 
 def _check(cfg: ExtractConfig) -> None:
@@ -165,9 +188,11 @@ class Batches:
     def __init__(self, model: VJEPA2, cfg: ExtractConfig, writer: Writer):
         self.model, self.cfg, self.writer = model, cfg, writer
         self.pending: list[tuple[str, torch.Tensor]] = []  # (key, clips (num_clips, T, C, H, W))
+        self.sources: dict[str, str] = {}  # key -> the input it came from
 
-    def add(self, key: str, clips: torch.Tensor) -> None:
+    def add(self, key: str, source: str, clips: torch.Tensor) -> None:
         self.pending.append((key, clips))
+        self.sources[key] = source
         if sum(len(c) for _, c in self.pending) >= self.cfg.batch_size:
             self.flush()
 
@@ -180,7 +205,7 @@ class Batches:
             tokens = self.encode(clips)
             grid_hw = self.model.encoder.grid(clips.shape)[1:]
             for (key, _), t in zip(group, tokens.split([len(c) for _, c in group])):
-                self.writer.add(key, _pool(t, self.cfg.pooling, grid_hw))
+                self.writer.add(key, self.sources.pop(key), _pool(t, self.cfg.pooling, grid_hw))
         self.pending.clear()
 
     def encode(self, clips: torch.Tensor) -> torch.Tensor:
@@ -192,10 +217,12 @@ class Batches:
         return torch.cat(out, dim=-1) if isinstance(out, list) else out
 
 
-def read_clips(path: Path, cfg: ExtractConfig, crop: int, image_tokenizer: bool) -> torch.Tensor:
-    """The eval-preprocessed clips of one file: (num_clips, T, C, crop, crop); an image is one
-    frame for a model with an image tokenizer (2.1), else repeated into ``frames`` frames."""
-    if not path.exists():
+def read_clips(
+    path: Path | EncodedVideo, cfg: ExtractConfig, crop: int, image_tokenizer: bool
+) -> torch.Tensor:
+    """The eval-preprocessed clips of one file (or shard member): (num_clips, T, C, crop, crop); an
+    image is one frame for a model with an image tokenizer (2.1), else repeated into ``frames``."""
+    if isinstance(path, Path) and not path.exists():
         raise VideoReadError(path, "no such file")
     frames = read_clip(
         path,
@@ -208,30 +235,73 @@ def read_clips(path: Path, cfg: ExtractConfig, crop: int, image_tokenizer: bool)
 
 
 def run_extract(cfg: ExtractConfig) -> int:
-    """Encode every input; returns 1 if any file failed (all others are still written)."""
+    """Encode every input; returns 1 if any file failed (all others are still written). Under
+    torchrun each process takes its share of the inputs (``extract_parts``)."""
     _check(cfg)
-    cfg.dtype = choose_dtype(cfg.dtype, cfg.device, inference=True)
+    info = dist.setup(cfg.device)
+    try:
+        code = extract(cfg, info)
+    except BaseException:
+        dist.cleanup()  # no waiting for the other ranks: one that died would hang it
+        raise
+    dist.cleanup(wait=True)
+    return code
+
+
+def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
+    cfg.device = str(info.device)  # under torchrun on GPUs: this process's own
+    cfg.dtype = choose_dtype(cfg.dtype, cfg.device, inference=True, announce=info.is_main)
     model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
     _check_model(cfg, model)
     model.encoder = for_inference(model.encoder, cfg.dtype)
     crop, image_tokenizer = cfg.crop or model.encoder.cfg.crop, model.encoder.cfg.image_tokenizer
-    videos = list_videos(cfg.inputs)
-    stems = [p.stem for p in videos]
-    clashing = {s for s in stems if stems.count(s) > 1}
-    writer, errors = Writer(cfg), []
+    parts = Parts(cfg, info)
+    done = parts.prepare()
+    writer = Writer(cfg, parts)
     batches = Batches(model, cfg, writer)
-    for path in tqdm(videos, desc="extract", unit="video"):
+    skipped = 0
+    for key, source, item in tqdm(
+        my_inputs(cfg, info), desc="extract", unit="video", disable=not info.is_main
+    ):
+        if key in done:
+            skipped += 1
+            continue
         try:
-            clips = read_clips(path, cfg, crop, image_tokenizer)
+            if item is None:
+                raise VideoReadError(source, "shard member missing or without video")
+            clips = read_clips(item, cfg, crop, image_tokenizer)
         except (VideoReadError, OSError, ValueError) as err:
-            errors.append({"path": str(path), "error": str(err)})
+            writer.fail(source, str(err))
             log.warning("skipping %s", err)
             continue
-        batches.add(output_name(path, clashing), clips)
+        batches.add(key, source, clips)
     batches.flush()
-    target = writer.close()
-    report_errors(cfg, errors, len(videos), target)
+    writer.close()
+    if skipped:
+        print(f"extract: rank {info.rank}: {skipped} video(s) done by an earlier run, skipped")
+    dist.barrier()
+    if not info.is_main:
+        return 1 if writer.failed else 0
+    target, errors, count = parts.merge()
+    report_errors(cfg, errors, count + len(errors), target)
     return 1 if errors else 0
+
+
+def my_inputs(cfg: ExtractConfig, info: dist.DistInfo):
+    """(key, source, file or EncodedVideo or None) of this process's share of the inputs: files
+    r, r + W, ... of the list; of shard sources, every W-th shard (see ``shards.plan``)."""
+    shards = [i for i in cfg.inputs if is_shard_source(i)]
+    videos = list_videos([i for i in cfg.inputs if not is_shard_source(i)])
+    stems = [p.stem for p in videos]
+    clashing = {s for s in stems if stems.count(s) > 1}
+    for path in videos[info.rank :: info.world_size]:
+        yield output_name(path, clashing), str(path), path
+    if shards:
+        for n, sample in enumerate(iter_samples(shards, info.rank, info.world_size)):
+            if sample is None:  # a member the shard lacks (it was cut short)
+                yield f"missing-{info.rank}-{n}", f"shard member {n} of rank {info.rank}", None
+            else:
+                yield sample.key, sample.video.name, sample.video
 
 
 def report_errors(cfg: ExtractConfig, errors: list[dict], total: int, target: Path) -> None:

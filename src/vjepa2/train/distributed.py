@@ -97,6 +97,15 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     return out / dist.get_world_size()
 
 
+def all_gather_object(obj) -> list:
+    """``obj`` of every rank, in rank order (picklable objects; ``[obj]`` in a single process)."""
+    if not is_distributed():
+        return [obj]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def cleanup(wait: bool = False) -> None:
     """Leave the process group (safe to call when there is none). ``wait=True`` first waits for
     every rank: gloo can abort a process whose peer tears its sockets down mid-exchange, so a

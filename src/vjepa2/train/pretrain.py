@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from vjepa2.config import opt
+from vjepa2.data.shards.manifest import is_shard_source, read_manifest
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.masks import MaskSpec, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import EncoderConfig, VideoEncoder
@@ -238,9 +239,15 @@ def build(cfg: PretrainConfig, info: dist.DistInfo) -> Nets:
 
 
 def check(cfg: PretrainConfig) -> None:
-    missing = [source for source in cfg.sources + cfg.images.sources if not Path(source).exists()]
+    given = cfg.sources + cfg.images.sources
+    missing = [s for s in given if not is_shard_source(s) and not Path(s).exists()]
     if missing:
         raise MissingPathError(f"data source not found: {missing[0]}")
+    for sources in (cfg.sources, cfg.images.sources):
+        if any(map(is_shard_source, sources)) and not all(map(is_shard_source, sources)):
+            raise UserError(f"sources: give shard manifests or files and folders, not both: {sources}")
+    for source in filter(is_shard_source, given):
+        read_manifest(source)  # a bad manifest fails here, before any model is built
     if not cfg.masks:
         raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
@@ -267,7 +274,8 @@ def run_pretrain(cfg: PretrainConfig) -> int:
         while step < run.stop:
             if stream is None or step >= stream.phase.end:
                 phase = next(p for p in plan if p.start <= step < p.end)
-                stream = open_stream(cfg, phase, sources, run.info, nets.student.encoder, step)
+                position = run.data_position() if stream is None else None
+                stream = open_stream(cfg, phase, sources, run.info, nets.student.encoder, step, position)
             start = time.perf_counter()
             metrics = train_step(cfg, run, step, stream, nets)
             step += 1
@@ -276,7 +284,10 @@ def run_pretrain(cfg: PretrainConfig) -> int:
                 if run.log(step, **row, dtype=run.dtype):
                     run.bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
             if run.checkpoint_due(step):
-                run.save(step, nets.model, nets.optimizer, nets.others, {"loss": float(metrics["loss"])})
+                loss = {"loss": float(metrics["loss"])}
+                run.save(
+                    step, nets.model, nets.optimizer, nets.others, loss, stream.position(cfg.data.workers)
+                )
             run.bar.update(1)
         run.finish(step)
     return 0

@@ -19,6 +19,8 @@ import torch
 from vjepa2.config import opt
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.data.memory import DecodedVideos
+from vjepa2.data.shards.manifest import is_shard_source
+from vjepa2.data.shards.reader import ShardClips, shard_sources
 from vjepa2.masks import MaskGenerator, MaskSpec, make_generators
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.train import distributed as dist
@@ -42,6 +44,9 @@ class DataConfig:
     )
     memory_mb: float = opt(
         0.0, help="decoded videos each loader process keeps in memory, MB (0: decode every clip)"
+    )
+    shuffle_buffer: int = opt(
+        64, help="shard sources: samples each loader worker reads before emitting them shuffled", min=1
     )
 
 
@@ -116,15 +121,25 @@ def micro_batches(
     step: int,
     weights: list[float] | None = None,
     seed: int = 0,
+    start_batches: int = 0,
 ):
     """This rank's micro-batches (clips of ``phase.frames`` frames, ``phase.crop`` pixels, of the
     ``sources`` mixed by ``weights``, drawn with ``cfg.run.seed + seed``) from optimizer step
     ``step`` of ``phase`` on, forever.
 
-    The global stream of samples does not depend on the number of processes: rank r takes
-    positions r, r + world_size, ... so N processes with batch B see what one process with batch
-    N * B sees. The stream position is a function of the step: resuming needs no loader state.
+    Files and folders: the global stream of samples does not depend on the number of processes:
+    rank r takes positions r, r + world_size, ... so N processes with batch B see what one process
+    with batch N * B sees. The stream position is a function of the step: resuming needs no
+    loader state. Shard sources (manifests): see ``shard_batches``; ``start_batches`` is the
+    number of batches this rank had taken from this phase's stream.
     """
+    if all(map(is_shard_source, sources)):  # pretrain.check refuses a mix of shards and files
+        return shard_batches(cfg, phase, sources, info, weights, cfg.run.seed + seed, start_batches)
+    return file_batches(cfg, phase, sources, info, step, weights, seed)
+
+
+def file_batches(cfg, phase, sources, info, step, weights, seed):
+    """``micro_batches`` of files and folders."""
     memory = DecodedVideos(cfg.data.memory_mb) if cfg.data.memory_mb else None  # one budget for all sources
     seed = cfg.run.seed + seed
     parts = [
@@ -151,15 +166,60 @@ def micro_batches(
         epoch, start = epoch + 1, 0
 
 
+def shard_batches(cfg, phase, sources, info, weights, seed, start_batches):
+    """``micro_batches`` streamed from WebDataset shards (``vjepa2.data.shards.reader``): each
+    loader worker of each rank reads its own shards, so the stream depends on the number of
+    processes and workers; it starts after this rank's first ``start_batches`` batches."""
+    dataset = ShardClips(
+        shard_sources(sources, weights),
+        phase.frames,
+        cfg.data.fps,
+        phase.crop,
+        seed=seed + phase.index,
+        buffer=cfg.data.shuffle_buffer,
+        rank=info.rank,
+        world_size=info.world_size,
+        batch_size=phase.batch_size,
+    )
+    dataset.set_start(start_batches)
+    loader = torch.utils.data.DataLoader(
+        dataset, phase.batch_size, num_workers=cfg.data.workers, collate_fn=collate_skip_bad
+    )
+    return iter(loader)  # endless
+
+
+class Counted:
+    """An iterator that counts what it has given (``count``, from ``start``)."""
+
+    def __init__(self, items: Iterator, start: int = 0):
+        self.items, self.count = items, start
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = next(self.items)
+        self.count += 1
+        return item
+
+
 @dataclass
 class Stream:
     """What one phase draws: this rank's micro-batches and the mask generators of its clip grid;
     with 2.1 image batches, the images' own stream (a phase of 1-frame clips)."""
 
     phase: Phase
-    batches: Iterator[dict]
+    batches: Counted  # of dicts
     generators: list[MaskGenerator]
     images: Stream | None = None
+
+    def position(self, workers: int) -> dict:
+        """Where the streams are: {"phase", "workers" (data.workers), "clips": batches taken,
+        "images": ...}; what ``open_stream`` takes to go on from there (shard sources need it)."""
+        out = {"phase": self.phase.index, "workers": workers, "clips": self.batches.count}
+        if self.images is not None:
+            out["images"] = self.images.batches.count
+        return out
 
 
 IMAGE_SEED = 1000  # the image stream's seed offset: its draws are unrelated to the clips'
@@ -172,21 +232,31 @@ def open_stream(
     info: dist.DistInfo,
     encoder: VideoEncoder,
     step: int,
+    position: dict | None = None,
 ) -> Stream:
-    """The stream of ``phase`` from ``step`` on; ``encoder`` gives the token grids of its masks."""
+    """The stream of ``phase`` from ``step`` on; ``encoder`` gives the token grids of its masks;
+    ``position``: a ``Stream.position()`` saved in the checkpoint resumed from."""
+    taken = position if position and position.get("phase") == phase.index else {}
+    if taken and taken.get("workers", cfg.data.workers) != cfg.data.workers:
+        if info.is_main:  # shard streams are split over loader workers: another count, other streams
+            print(f"pretrain: the data position was saved with data.workers={taken['workers']}, not "
+                  f"{cfg.data.workers}: shard streams start again")  # fmt: skip
+        taken = {}
     grid = encoder.grid((1, phase.frames, 3, phase.crop, phase.crop))
-    batches = micro_batches(cfg, phase, sources, info, step, cfg.data.weights or None)
-    stream = Stream(phase, batches, make_generators(cfg.masks, grid, cfg.run.seed))
+    clips = taken.get("clips", 0)
+    batches = micro_batches(cfg, phase, sources, info, step, cfg.data.weights or None, 0, clips)
+    stream = Stream(phase, Counted(batches, clips), make_generators(cfg.masks, grid, cfg.run.seed))
     if phase.images:
         # Images from their own sources, else one frame of each drawn clip source's video.
         shots = replace(phase, frames=1, crop=cfg.images.crop or cfg.data.crop, batch_size=phase.images)
         image_sources = cfg.images.sources or sources
         weights = None if cfg.images.sources else cfg.data.weights or None
-        batches = micro_batches(cfg, shots, image_sources, info, step, weights, IMAGE_SEED)
+        images = taken.get("images", 0)
+        batches = micro_batches(cfg, shots, image_sources, info, step, weights, IMAGE_SEED, images)
         grid = encoder.grid((1, 1, 3, shots.crop, shots.crop))  # (1, h, w)
         # The image generators are numbered on after the clip generators (their seeds).
         generators = make_generators(cfg.images.masks, grid, cfg.run.seed + len(cfg.masks))
-        stream.images = Stream(shots, batches, generators)
+        stream.images = Stream(shots, Counted(batches, images), generators)
     return stream
 
 

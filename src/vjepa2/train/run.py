@@ -97,6 +97,7 @@ class Run:
         self.out = Path(settings.out)
         self.info = dist.DistInfo()
         self.resumed = False
+        self.data_state: dict = {}  # the checkpoint's "data" entry when resuming (see ``save``)
         self.step = self.total = self.stop = 0
         self.logger: MetricsLogger | None = None
         self.bar = None
@@ -171,11 +172,20 @@ class Run:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def save(
-        self, step: int, model: nn.Module, optimizer, modules: dict | None = None, metrics: dict | None = None
+        self,
+        step: int,
+        model: nn.Module,
+        optimizer,
+        modules: dict | None = None,
+        metrics: dict | None = None,
+        data=None,
     ) -> None:
         """Write ``latest.pt`` (and ``step_XXXXXX.pt`` every ``run.save_every``). Every process
         calls it (FSDP gathers its shards). model: the trained module as wrapped for training,
-        each child saved under its name; modules: other modules by name (an EMA target)."""
+        each child saved under its name; modules: other modules by name (an EMA target); data:
+        this rank's data position (picklable), kept as ``{"world_size", "ranks": [one per rank]}``
+        in the checkpoint's "data" and handed back by ``restore`` as ``data_state``."""
+        ranks = dist.all_gather_object(data) if data is not None else None
         model_state, optim_state = dist.full_state(model, optimizer)
         others = {name: dist.full_state(module)[0] for name, module in (modules or {}).items()}
         if self.is_main:
@@ -193,6 +203,7 @@ class Run:
                 configs,
                 to_dict(self.cfg),
                 metrics or {},
+                None if ranks is None else {"world_size": self.info.world_size, "ranks": ranks},
             )
             save_checkpoint(state, self.out, step, self.settings.save_every)
         dist.barrier()
@@ -216,9 +227,22 @@ class Run:
             self._say(f"initialised from {path}")
             return 0
         set_rng_state(state["rng"])
+        self.data_state = state.get("data") or {}
         self.resumed = True
         self._say(f"resumed from {path} at step {state['step']}")
         return int(state["step"])
+
+    def data_position(self):
+        """This rank's data position saved by ``save(data=...)`` in the checkpoint resumed from;
+        None when there is none, or when it was written with another number of processes."""
+        ranks, world = self.data_state.get("ranks"), self.data_state.get("world_size")
+        if not ranks:
+            return None
+        if world != self.info.world_size:
+            self._say(f"the data position was saved by {world} processes, not {self.info.world_size}: "
+                      "the data streams start again")  # fmt: skip
+            return None
+        return ranks[self.info.rank]
 
     def _say(self, text: str) -> None:
         if self.is_main:

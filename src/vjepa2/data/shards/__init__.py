@@ -1,0 +1,2 @@
+"""WebDataset tar shards of videos: made by ``writer`` (``vjepa2 shards make``), described by
+``manifest``, streamed by ``reader`` (local disk, http(s), object storage through fsspec)."""

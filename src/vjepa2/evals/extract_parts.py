@@ -1,0 +1,118 @@
+"""What ``vjepa2 extract`` keeps so that it can run on many processes and be run again.
+
+Under ``torchrun --nproc_per_node=N [--nnodes=M ...] -m vjepa2 extract ...`` rank r of W takes
+videos r, r + W, ... of the input list (shard sources: every W-th shard, as the loader slots of
+training) and writes its own part: per-video files (as a single process does) or, with
+``one_file``, its own features file ``parts/<run>-rank<r>-of-<W>.<ext>``, plus its ledger
+``parts/<run>-rank<r>-of-<W>.jsonl``: one line per video done (key, source, file, shape) or
+failed (path, error). When every rank is done, rank 0 merges the ledgers into ``index.json``
+(key -> file, source, shape; ``one_file``: the merged file too) and ``errors.json``.
+
+A rerun with the same settings skips every video a ledger lists as done (of any earlier run, of
+any number of processes); failed ones are tried again. Other settings (checkpoint, clips,
+pooling, ...) start afresh: the old parts are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from vjepa2.train import distributed as dist
+
+PARTS = "parts"
+INDEX = "index.json"
+SETTINGS = "settings.json"
+IGNORED = ("inputs", "out", "batch_size", "device")  # what does not change a video's features
+
+
+class Parts:
+    """The ``parts`` folder of one extraction: ``root`` is the features folder (or the folder of
+    the one file); ``info`` this process's rank."""
+
+    def __init__(self, cfg, info: dist.DistInfo):
+        self.cfg, self.info = cfg, info
+        out = Path(cfg.out)
+        self.root = out.parent if cfg.one_file else out
+        self.folder = self.root / (f"{out.stem}.{PARTS}" if cfg.one_file else PARTS)
+        run = dist.all_gather_object(time.strftime("%Y%m%d-%H%M%S"))[0]  # rank 0's time names the run
+        self.name = f"{run}-rank{info.rank:05d}-of-{info.world_size:05d}"
+        self.ledger = self.folder / f"{self.name}.jsonl"
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self.cfg).items() if k not in IGNORED}
+
+    def prepare(self) -> dict[str, dict]:
+        """Check the settings (rank 0 clears parts of other settings) -> the done videos by key."""
+        if self.info.is_main:
+            path = self.folder / SETTINGS
+            if path.is_file() and json.loads(path.read_text()) != self.settings():
+                print(f"extract: {self.folder} holds features of other settings: starting afresh")
+                shutil.rmtree(self.folder)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.settings(), indent=1))
+        dist.barrier()
+        return {row["key"]: row for row in self.rows() if "key" in row}
+
+    def rows(self) -> list[dict]:
+        """Every ledger line of every run so far."""
+        out = []
+        for ledger in sorted(self.folder.glob("*.jsonl")):
+            out += [json.loads(line) for line in ledger.read_text().splitlines() if line.strip()]
+        return out
+
+    def record(self, rows: list[dict]) -> None:
+        with open(self.ledger, "a") as fh:
+            fh.writelines(json.dumps(row) + "\n" for row in rows)
+
+    def part_file(self, suffix: str) -> Path:
+        return self.folder / f"{self.name}{suffix}"
+
+    def merge(self) -> tuple[Path, list[dict], int]:
+        """Rank 0, once every rank is done: index.json (and the one file) -> (where the features
+        are, the inputs that failed and were not done since, videos done)."""
+        rows = self.rows()
+        done = {row["key"]: row for row in rows if "key" in row}
+        sources = {row["source"] for row in done.values()}
+        errors = list(
+            {row["path"]: row for row in rows if "error" in row and row["path"] not in sources}.values()
+        )
+        (self.root / INDEX).write_text(json.dumps(done, indent=1))
+        target = merge_one_file(self.cfg, self.folder, done) if self.cfg.one_file else Path(self.cfg.out)
+        return target, errors, len(done)
+
+
+def save_atomic(path: Path, save) -> None:
+    """``save(file object)`` into a temporary file, then rename: a killed run leaves no
+    half-written features file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        save(fh)
+    os.replace(tmp, path)
+
+
+def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
+    """Every part's features into the one output file (safetensors keyed by video, or .npz)."""
+    from safetensors.numpy import load_file, save
+
+    features: dict[str, np.ndarray] = {}
+    for name in sorted({row["file"] for row in done.values()}):
+        part = (
+            load_file(str(folder / name)) if name.endswith(".safetensors") else dict(np.load(folder / name))
+        )
+        features.update({key: value for key, value in part.items() if key in done})
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if cfg.format == "npy":
+        target = out.with_suffix(".npz")
+        save_atomic(target, lambda fh: np.savez(fh, **features))
+    else:
+        target = out.with_suffix(".safetensors")
+        save_atomic(target, lambda fh: fh.write(save(features)))
+    return target
