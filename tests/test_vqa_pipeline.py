@@ -86,3 +86,27 @@ def test_the_folder_is_read_by_plain_transformers(tmp_path, video):
     with torch.no_grad():
         theirs = encoder(pixel_values_videos=frames, skip_predictor=True).last_hidden_state
     torch.testing.assert_close(theirs, qa.video_features(video), atol=1e-4, rtol=0)
+
+
+def test_lora_adapters_are_saved_beside_a_local_llm_and_merged_on_load(tmp_path, video):
+    pytest.importorskip("peft")
+    from vjepa2.vqa.lm import add_lora, load_local_lm
+
+    base = small_qa()
+    base.model.lm.save_pretrained(tmp_path / "llm")
+    base.tokenizer.save_pretrained(tmp_path / "llm")
+    lm, tokenizer = load_local_lm(tmp_path / "llm")
+    lm = add_lora(lm, rank=2, alpha=4.0, dropout=0.0)
+    trainable = {n for n, p in lm.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)  # the LLM's own weights stay frozen
+    with torch.no_grad():  # adapters start as a no-op (B = 0): move them so that they matter
+        for n, p in lm.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.5)
+    model = VQAModel(base.model.projector, lm, video_token_id(tokenizer)).eval()
+    qa = VideoQA(base.encoder, base.spec, model, tokenizer, lm_source=str(tmp_path / "llm"))
+    folder = qa.save(tmp_path / "model")
+    assert (folder / "lora" / "adapter_config.json").is_file() and not (folder / "lm").exists()
+    again = VideoQA.load(folder)
+    assert np.allclose(scores(again, video), scores(qa, video), atol=1e-4)
+    assert not np.allclose(scores(again, video), scores(base, video), atol=1e-3)  # the adapters count

@@ -9,6 +9,8 @@
                               one in ours (transformers has no 2.1 class); ``vjepa2.load`` reads both
     lm/                       the causal LM, ``transformers`` layout, when it was made or trained
                               here (``AutoModelForCausalLM.from_pretrained("model/lm")`` reads it)
+    lora/                     LoRA adapters (``peft`` layout) of a local LLM trained with
+                              ``model.train_lm=lora``: the LLM stays where it is, named in "lm"
     tokenizer/                the tokenizer, ``transformers`` layout (video token, chat template)
 
 So a ``transformers`` user reads everything but the projector with ``from_pretrained``, and the
@@ -39,7 +41,7 @@ FORMAT = "vjepa2-vqa"
 VERSION = 1
 META_FILE = "vqa.json"
 PROJECTOR_FILE = "projector.safetensors"
-ENCODER_DIR, LM_DIR, TOKENIZER_DIR = "encoder", "lm", "tokenizer"
+ENCODER_DIR, LM_DIR, LORA_DIR, TOKENIZER_DIR = "encoder", "lm", "lora", "tokenizer"
 
 
 def save_vqa(
@@ -49,9 +51,11 @@ def save_vqa(
     projector: nn.Module | None = None,
     encoder: VideoEncoder | None = None,
     lm: nn.Module | None = None,
+    adapter: nn.Module | None = None,
 ) -> Path:
     """Write a VQA folder. meta: JSON-able settings (``lm`` is set here when ``lm`` is given, else
-    it must name a local LLM folder); lm: the LM to store in ``lm/`` (None: one kept elsewhere)."""
+    it must name a local LLM folder); lm: the LM to store in ``lm/`` (None: one kept elsewhere);
+    adapter: a peft-wrapped LM whose LoRA adapters go to ``lora/``."""
     directory = Path(directory)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -62,6 +66,9 @@ def save_vqa(
         lm.save_pretrained(tmp / LM_DIR)
     elif not meta.get("lm"):
         raise ValueError("give the LM to save or the folder it is kept in (meta['lm'])")
+    if adapter is not None:
+        adapter.save_pretrained(tmp / LORA_DIR)  # peft writes the adapters only
+        meta["lora"] = LORA_DIR
     tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
     if projector is not None:
         atomic_save_file(projector.state_dict(), tmp / PROJECTOR_FILE, {"format": FORMAT})

@@ -53,7 +53,8 @@ def parse_record(record, folder: Path, where: str = "") -> QASample:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     video = Path(_text(record, "video"))
-    video = video if video.is_absolute() else folder / video
+    # absolute: the feature cache is keyed by the path, which must not depend on the working folder
+    video = video if video.is_absolute() else folder.absolute() / video
     if not video.exists():
         raise ValueError(f"video not found: {video}")
     answer = _text(record, "answer")

@@ -17,7 +17,7 @@ from vjepa2.checkpoints import vqa_models as files
 from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
 from vjepa2.vqa.features import FeatureSpec, clip_tokens
-from vjepa2.vqa.lm import prepare_tokenizer, require_transformers, video_token_id
+from vjepa2.vqa.lm import merge_lora, prepare_tokenizer, require_transformers, video_token_id
 from vjepa2.vqa.model import VQAModel
 from vjepa2.vqa.projector import Projector, ProjectorConfig
 from vjepa2.vqa.prompts import Prompts
@@ -59,7 +59,10 @@ class VideoQA:
 
     # -- the folder -------------------------------------------------------------------------------
     def save(self, directory: str | Path, store_lm: bool = True) -> Path:
-        """Write the folder; store_lm False keeps only the path of a frozen local LLM."""
+        """Write the folder; store_lm False keeps only the path of a local LLM (frozen, or with
+        LoRA adapters, which are stored)."""
+        lora = hasattr(self.model.lm, "peft_config")
+        store_lm = store_lm and not lora
         if not store_lm and not self.lm_source:
             raise ValueError("an LM made here must be stored in the folder")
         projector = self.model.projector
@@ -72,9 +75,9 @@ class VideoQA:
             "lm_source": self.lm_source,
         }
         encoder = self.encoder.encoder if self.encoder is not None else None
-        return files.save_vqa(
-            directory, meta, self.tokenizer, projector, encoder, self.model.lm if store_lm else None
-        )
+        lm = self.model.lm if store_lm else None
+        adapter = self.model.lm if lora else None
+        return files.save_vqa(directory, meta, self.tokenizer, projector, encoder, lm, adapter)
 
     @classmethod
     def load(cls, directory: str | Path, device="cpu", lm_dtype: torch.dtype = torch.float32) -> VideoQA:
@@ -86,6 +89,8 @@ class VideoQA:
         if not (lm_dir / "config.json").is_file():
             raise UserError(f"{directory}: its language model {lm_dir} is missing")
         lm = transformers.AutoModelForCausalLM.from_pretrained(lm_dir, dtype=lm_dtype)
+        if meta.get("lora"):
+            lm = merge_lora(lm, Path(directory) / meta["lora"])
         projector = None
         if meta["video"]:
             projector = Projector(ProjectorConfig(**meta["projector"]))
