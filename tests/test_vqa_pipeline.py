@@ -110,3 +110,22 @@ def test_lora_adapters_are_saved_beside_a_local_llm_and_merged_on_load(tmp_path,
     again = VideoQA.load(folder)
     assert np.allclose(scores(again, video), scores(qa, video), atol=1e-4)
     assert not np.allclose(scores(again, video), scores(base, video), atol=1e-3)  # the adapters count
+
+
+def test_pixel_mean_baseline_tokens_and_folder(tmp_path, video):
+    from vjepa2.vqa.features import PIXELS, PixelMeans
+
+    views = torch.zeros(1, 1, 1, 4, 3, 32, 32)  # (B, M, S, T, C, H, W)
+    views[..., 2:, 0, 16:, :16] = 1.0  # red in the bottom-left patch of the last tubelet
+    tokens = PixelMeans().encode(views)[0, 0]  # (T/2 * 2 * 2, C), (t, h, w) order
+    assert tokens.shape == (8, 3)
+    assert (
+        tokens[6].tolist() == [1.0, 0.0, 0.0] and tokens[:6].abs().sum() == 0 and tokens[7].abs().sum() == 0
+    )
+    qa = small_qa()
+    cfg = ProjectorConfig(kind="mlp", in_dim=3, out_dim=32, num_tokens=8)
+    qa = VideoQA(PIXELS, qa.spec, VQAModel(Projector(cfg), qa.model.lm, qa.model.placeholder), qa.tokenizer)
+    again = VideoQA.load(qa.save(tmp_path / "model"))
+    assert again.encoder == PIXELS and not (tmp_path / "model" / "encoder").exists()
+    assert again.video_features(video).shape == (1, 8, 3)
+    assert np.allclose(scores(again, video), scores(qa, video), atol=1e-5)

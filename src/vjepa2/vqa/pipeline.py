@@ -16,7 +16,7 @@ import torch
 from vjepa2.checkpoints import vqa_models as files
 from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
-from vjepa2.vqa.features import FeatureSpec, clip_tokens
+from vjepa2.vqa.features import PIXELS, FeatureSpec, clip_tokens
 from vjepa2.vqa.lm import merge_lora, prepare_tokenizer, require_transformers, video_token_id
 from vjepa2.vqa.model import VQAModel
 from vjepa2.vqa.projector import Projector, ProjectorConfig
@@ -24,13 +24,13 @@ from vjepa2.vqa.prompts import Prompts
 
 
 class VideoQA:
-    """encoder: frozen VJEPA2 (None: text only); spec: how clips are read; model: projector + LM;
+    """encoder: frozen VJEPA2 (None: text only; ``PIXELS``: the pixel-mean baseline); spec: how clips are read; model: projector + LM;
     tokenizer; system: the system turn of every prompt; lm_source: "" when the LM lives in the
     folder, else the local LLM folder it was loaded from (kept frozen)."""
 
     def __init__(
         self,
-        encoder: VJEPA2 | None,
+        encoder: VJEPA2 | str | None,
         spec: FeatureSpec,
         model: VQAModel,
         tokenizer,
@@ -73,8 +73,9 @@ class VideoQA:
             "system": self.system,
             "lm": "" if store_lm else str(Path(self.lm_source).resolve()),
             "lm_source": self.lm_source,
+            "encoder": PIXELS if self.encoder == PIXELS else "",
         }
-        encoder = self.encoder.encoder if self.encoder is not None else None
+        encoder = self.encoder.encoder if isinstance(self.encoder, VJEPA2) else None
         lm = self.model.lm if store_lm else None
         adapter = self.model.lm if lora else None
         return files.save_vqa(directory, meta, self.tokenizer, projector, encoder, lm, adapter)
@@ -97,5 +98,7 @@ class VideoQA:
             projector.load_state_dict(files.read_projector_state(directory))
         model = VQAModel(projector, lm, video_token_id(tokenizer)).to(device).eval()
         encoder = files.read_encoder(directory, device) if meta["video"] else None
+        if meta.get("encoder") == PIXELS:
+            encoder = PIXELS
         spec = FeatureSpec(**meta["features"])
         return cls(encoder, spec, model, tokenizer, meta.get("system", ""), meta.get("lm_source", ""))

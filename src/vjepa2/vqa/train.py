@@ -33,7 +33,7 @@ from vjepa2.train.run import Run, RunConfig
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
 from vjepa2.vqa.data import QASample, read_qa
 from vjepa2.vqa.evaluate import score, table, write_results
-from vjepa2.vqa.features import FeatureSpec, video_tokens
+from vjepa2.vqa.features import PIXEL_CROP, PIXELS, FeatureSpec, video_tokens
 from vjepa2.vqa.lm import add_lora, build_tiny_lm, lm_width, load_local_lm, train_tokenizer, video_token_id
 from vjepa2.vqa.model import VQAModel, answer_loss
 from vjepa2.vqa.pipeline import VideoQA
@@ -117,7 +117,7 @@ class VQATrainConfig:
     )
     encoder: str = opt(
         "random:tiny",
-        help="frozen encoder: a checkpoint vjepa2.load reads, random:<preset> or random:<checkpoint> (random weights of its shape)",
+        help="frozen encoder: a checkpoint vjepa2.load reads, random:<preset> or random:<checkpoint> (random weights of its shape), or pixels (the pixel-mean baseline)",
     )
     encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
     lm: str = opt(
@@ -174,9 +174,12 @@ def encoder_and_tokens(cfg: VQATrainConfig, run: Run, samples: list[QASample]):
     spec = FeatureSpec(cfg.clip.num_frames, cfg.clip.fps, cfg.clip.crop, list(cfg.clip.layers))
     if not cfg.model.video:
         return None, spec, None
-    options = {"predictor": False} if cfg.encoder.startswith(RANDOM_PREFIX) else {}  # no predictor: not used
-    encoder = load_encoder(cfg.encoder, str(run.device), cfg.run.seed, cfg.encoder_key, **options)
-    spec.crop = spec.crop or encoder.encoder.cfg.crop
+    if cfg.encoder == PIXELS:
+        encoder, spec.crop = PIXELS, spec.crop or PIXEL_CROP
+    else:
+        options = {"predictor": False} if cfg.encoder.startswith(RANDOM_PREFIX) else {}  # not used
+        encoder = load_encoder(cfg.encoder, str(run.device), cfg.run.seed, cfg.encoder_key, **options)
+        spec.crop = spec.crop or encoder.encoder.cfg.crop
     cache = cfg.clip.cache_dir or run.out / "features"
     tokens = video_tokens([s.video for s in samples], encoder, spec, run.dtype, cache, 16, cfg.clip.workers)
     return encoder, spec, tokens
