@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +53,8 @@ def parse_record(record, folder: Path, where: str = "") -> QASample:
     if not isinstance(record, dict):
         raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     video = Path(_text(record, "video"))
-    video = video if video.is_absolute() else folder / video
+    # absolute: the feature cache is keyed by the path, which must not depend on the working folder
+    video = video if video.is_absolute() else folder.absolute() / video
     if not video.exists():
         raise ValueError(f"video not found: {video}")
     answer = _text(record, "answer")
@@ -72,27 +73,58 @@ def parse_record(record, folder: Path, where: str = "") -> QASample:
     return QASample(video, question, answer, choices, None if pair_id is None else str(pair_id), kind, where)
 
 
-def read_qa(path: str | Path, report: Callable[[str], None] = print) -> list[QASample]:
-    """The questions of a JSONL file; each bad line is reported (``report``) and skipped.
-    No valid line at all is an error."""
-    path = Path(path)
-    if not path.is_file():
-        raise MissingPathError(f"question file not found: {path}")
+def collect(
+    path: Path,
+    records: Iterable[tuple[str, object]],
+    folder: Path,
+    report: Callable[[str], None] = print,
+    convert: Callable[[object], dict] | None = None,
+) -> list[QASample]:
+    """QASamples of numbered records ((where in the file, record) pairs: "12" for line 12); a
+    record that ``convert`` (a benchmark layout -> our record) or ``parse_record`` refuses is
+    reported as ``path:where: skipped: why`` and skipped. No valid record at all is an error."""
     samples, skipped = [], 0
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                samples.append(parse_record(json.loads(line), path.parent, f"{path}:{number}"))
-            except ValueError as err:  # json.JSONDecodeError is a ValueError too
-                skipped += 1
-                report(f"{path}:{number}: skipped: {err}")
+    for where, record in records:
+        try:
+            record = convert(record) if convert is not None else record
+            samples.append(parse_record(record, folder, f"{path}:{where}"))
+        except ValueError as err:  # json.JSONDecodeError is a ValueError too
+            skipped += 1
+            report(f"{path}:{where}: skipped: {err}")
     if not samples:
         raise UserError(f"{path}: no valid question lines ({skipped} skipped)")
     if skipped:
         report(f"{path}: {len(samples)} questions read, {skipped} lines skipped")
     return samples
+
+
+def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
+    """(line number, parsed JSON or the JSONDecodeError) of every non-empty line."""
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                try:
+                    yield str(number), json.loads(line)
+                except ValueError as err:
+                    yield str(number), err
+
+
+def _raise_errors(record):
+    if isinstance(record, Exception):
+        raise ValueError(f"not JSON ({record})")
+    return record
+
+
+def read_qa(
+    path: str | Path, report: Callable[[str], None] = print, videos: str | Path = ""
+) -> list[QASample]:
+    """The questions of a JSONL file (video paths relative to its folder, or to ``videos``); each
+    bad line is reported (``report``) and skipped. No valid line at all is an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingPathError(f"question file not found: {path}")
+    folder = Path(videos) if videos else path.parent
+    return collect(path, jsonl_records(path), folder, report, _raise_errors)
 
 
 ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -20,7 +20,8 @@ from pathlib import Path
 from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.models.precision import DTYPE_HELP, choose_dtype
-from vjepa2.vqa.data import QASample, normalize, read_qa
+from vjepa2.vqa.benchmarks import read_questions
+from vjepa2.vqa.data import QASample, normalize
 from vjepa2.vqa.features import video_tokens
 from vjepa2.vqa.inference import choice_logprobs, generate
 from vjepa2.vqa.pipeline import VideoQA
@@ -32,7 +33,14 @@ PREDICTIONS_FILE = "predictions.jsonl"
 @dataclass
 class VQAEvalConfig:
     model: str = opt("runs/vqa/model", help="VQA model folder (`vjepa2 vqa train` writes <run.out>/model)")
-    data: str = opt("", help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?)")
+    data: str = opt(
+        "",
+        help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?), or an MVPBench / CausalVQA annotation file",
+    )
+    layout: str = opt("auto", help="layout of --data: auto, jsonl, mvpbench or causalvqa (vqa.benchmarks)")
+    videos: str = opt(
+        "", help="folder the video paths of --data are relative to (default: see vqa.benchmarks)"
+    )
     out: str = opt(
         "", help="folder for results.json and predictions.jsonl (default: the model folder's parent)"
     )
@@ -146,7 +154,7 @@ def score(
 def run_vqa_eval(cfg: VQAEvalConfig) -> int:
     if not cfg.data:
         raise UserError("give the questions to score with --data (a JSONL file)")
-    samples = read_qa(cfg.data)
+    samples = read_questions(cfg.data, cfg.layout, cfg.videos)
     dtype = choose_dtype(cfg.dtype, cfg.device)
     qa = VideoQA.load(cfg.model, cfg.device)
     out = Path(cfg.out) if cfg.out else Path(cfg.model).resolve().parent

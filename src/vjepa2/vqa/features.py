@@ -4,6 +4,9 @@ The encoder never trains here, so training and evaluation read every video once 
 through the probes' clip reader and feature cache (``evals.features``): an evaluation after a
 training run, or a baseline on the same encoder, finds the tokens on disk. A clip is
 ``num_frames`` frames at ``fps`` spread over the video, the eval transform at ``crop``.
+
+``PIXELS`` ("pixels") stands in for an encoder: the pixel-mean baseline (``PixelMeans``), whose
+tokens are the mean colours of the encoder's tubelet x patch cells, what raw colour and motion give.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from vjepa2.evals.features import (
@@ -45,13 +50,48 @@ def clips(paths: list[Path], spec: FeatureSpec) -> ClipDataset:
     )
 
 
-def extractor(encoder: VJEPA2, spec: FeatureSpec, dtype: str, cache: FeatureCache | None) -> FeatureExtractor:
+PIXELS = "pixels"
+PIXEL_CROP = 64  # the pixel baseline's default input size (the tiny encoders' crop)
+
+
+class PixelMeans(FeatureExtractor):
+    """The pixel-mean baseline in an extractor's place: a clip's token for each tubelet x patch
+    cell (2 frames x 16 x 16 pixels, the encoders' grid) is its mean normalized colour, so
+    clips (T, C, H, W) -> tokens (T/2 * H/16 * W/16, C). No weights, nothing learned."""
+
+    def __init__(self, cache: FeatureCache | None = None, tubelet: int = 2, patch: int = 16):
+        self.model = SimpleNamespace(device=torch.device("cpu"))  # what FeatureExtractor reads
+        self.layers, self.concat, self.single_frame, self.cache = [], "tokens", False, cache
+        self.tubelet, self.patch, self.encoder_calls = tubelet, patch, 0
+
+    @property
+    def dim(self) -> int:
+        return 3
+
+    @torch.no_grad()
+    def encode(self, views: torch.Tensor) -> torch.Tensor:
+        """views (B, M, S, T, C, H, W) -> tokens (B, M, S * N, C) float32."""
+        B, M, S = views.shape[:3]
+        cells = F.avg_pool3d(
+            views.flatten(0, 2).transpose(1, 2).float(), (self.tubelet, self.patch, self.patch)
+        )
+        tokens = cells.flatten(2).transpose(1, 2)  # (B*M*S, N, C), N in (t, h, w) order as the encoder's
+        return tokens.reshape(B, M, S * tokens.shape[1], tokens.shape[2])
+
+
+def extractor(encoder, spec: FeatureSpec, dtype: str, cache: FeatureCache | None) -> FeatureExtractor:
+    if encoder == PIXELS:
+        return PixelMeans(cache)
     return FeatureExtractor(encoder, spec.layers, "tokens", dtype=dtype, cache=cache)
+
+
+def fingerprint(encoder) -> str:
+    return PIXELS if encoder == PIXELS else weights_fingerprint(encoder)
 
 
 def video_tokens(
     paths: list[Path],
-    encoder: VJEPA2,
+    encoder: VJEPA2 | str,
     spec: FeatureSpec,
     dtype: str = "fp32",
     cache_dir: str | Path | None = None,
@@ -64,9 +104,7 @@ def video_tokens(
     unique = sorted({Path(p) for p in paths}, key=str)
     cache = None
     if cache_dir:
-        cache = FeatureCache(
-            cache_dir, {**spec.to_dict(), "weights": weights_fingerprint(encoder), "dtype": dtype}
-        )
+        cache = FeatureCache(cache_dir, {**spec.to_dict(), "weights": fingerprint(encoder), "dtype": dtype})
     extract = extractor(encoder, spec, dtype, cache)
     dataset = CachedClips(clips(unique, spec), cache)
     loader = make_loader(dataset, batch_size, shuffle=False, workers=workers)

@@ -118,6 +118,31 @@ def prepare_tokenizer(tokenizer):
     return tokenizer
 
 
+def require_peft():
+    """The ``peft`` module, or a UserError saying how to install it (LoRA only needs it)."""
+    try:
+        import peft
+    except ImportError:
+        raise UserError("model.train_lm=lora needs peft: pip install 'vjepa2[lora]'") from None
+    return peft
+
+
+def add_lora(lm, rank: int = 8, alpha: float = 16.0, dropout: float = 0.05):
+    """``lm`` wrapped by peft with LoRA adapters on every linear layer of its blocks (the output
+    head excluded); only the adapters train, the LM's own weights stay frozen."""
+    peft = require_peft()
+    config = peft.LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+    return peft.get_peft_model(lm, config)
+
+
+def merge_lora(lm, adapter_dir: str | Path):
+    """A causal LM with the LoRA adapters saved in ``adapter_dir`` merged into its weights."""
+    peft = require_peft()
+    return peft.PeftModel.from_pretrained(lm, adapter_dir).merge_and_unload()
+
+
 def video_token_id(tokenizer) -> int:
     return tokenizer.convert_tokens_to_ids(VIDEO_TOKEN)
 

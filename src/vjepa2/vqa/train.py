@@ -33,14 +33,14 @@ from vjepa2.train.run import Run, RunConfig
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
 from vjepa2.vqa.data import QASample, read_qa
 from vjepa2.vqa.evaluate import score, table, write_results
-from vjepa2.vqa.features import FeatureSpec, video_tokens
-from vjepa2.vqa.lm import build_tiny_lm, lm_width, load_local_lm, train_tokenizer, video_token_id
+from vjepa2.vqa.features import PIXEL_CROP, PIXELS, FeatureSpec, video_tokens
+from vjepa2.vqa.lm import add_lora, build_tiny_lm, lm_width, load_local_lm, train_tokenizer, video_token_id
 from vjepa2.vqa.model import VQAModel, answer_loss
 from vjepa2.vqa.pipeline import VideoQA
 from vjepa2.vqa.projector import Projector, ProjectorConfig
 from vjepa2.vqa.prompts import collate, question_text
 
-TRAIN_LM = ("auto", "full", "none")
+TRAIN_LM = ("auto", "full", "none", "lora")
 
 
 @dataclass
@@ -76,8 +76,12 @@ class VQAModelConfig:
         512, help="the LM made here: BPE vocabulary trained on the training text (bytes included)", min=300
     )
     train_lm: str = opt(
-        "auto", help="auto (full for the LM made here, none for --lm), full, or none (projector only)"
+        "auto",
+        help="auto (full for the LM made here, none for --lm), full, none (projector only) or lora (--lm only: LoRA adapters, needs peft)",
     )
+    lora_rank: int = opt(8, help="lora: rank of the adapters", min=1)
+    lora_alpha: float = opt(16.0, help="lora: scale numerator (the update is scaled by alpha / rank)")
+    lora_dropout: float = opt(0.05, help="lora: dropout on the adapters' input")
     system: str = opt("", help="system turn put before every question (empty: none)")
 
 
@@ -113,7 +117,7 @@ class VQATrainConfig:
     )
     encoder: str = opt(
         "random:tiny",
-        help="frozen encoder: a checkpoint vjepa2.load reads, random:<preset> or random:<checkpoint> (random weights of its shape)",
+        help="frozen encoder: a checkpoint vjepa2.load reads, random:<preset> or random:<checkpoint> (random weights of its shape), or pixels (the pixel-mean baseline)",
     )
     encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
     lm: str = opt(
@@ -149,14 +153,17 @@ def build_lm(cfg: VQATrainConfig, train: list[QASample], run: Run):
     mode = cfg.model.train_lm
     if mode not in TRAIN_LM:
         raise UserError(f"model.train_lm must be one of {TRAIN_LM}, got {mode!r}")
-    if cfg.lm:
-        train_lm = mode == "full"
-        lm_dtype = torch.bfloat16 if run.dtype == "bf16" and not train_lm else torch.float32
-        lm, tokenizer = load_local_lm(cfg.lm, lm_dtype)
-        return lm, tokenizer, cfg.lm, train_lm
-    if mode == "none":
-        raise UserError("model.train_lm=none freezes an untrained LM: give a trained one with --lm")
     m = cfg.model
+    if cfg.lm:
+        train_lm = mode in ("full", "lora")
+        # A frozen base (none, lora) can be stored in bf16; fully trained weights stay fp32 masters.
+        lm_dtype = torch.bfloat16 if run.dtype == "bf16" and mode != "full" else torch.float32
+        lm, tokenizer = load_local_lm(cfg.lm, lm_dtype)
+        if mode == "lora":
+            lm = add_lora(lm, m.lora_rank, m.lora_alpha, m.lora_dropout)
+        return lm, tokenizer, cfg.lm, train_lm
+    if mode in ("none", "lora"):
+        raise UserError(f"model.train_lm={mode} freezes an untrained LM: give a trained one with --lm")
     tokenizer = train_tokenizer(training_text(train), m.vocab_size)
     lm = build_tiny_lm(tokenizer, m.lm_dim, m.lm_layers, m.lm_heads, cfg.run.seed)
     return lm, tokenizer, "", True
@@ -167,9 +174,12 @@ def encoder_and_tokens(cfg: VQATrainConfig, run: Run, samples: list[QASample]):
     spec = FeatureSpec(cfg.clip.num_frames, cfg.clip.fps, cfg.clip.crop, list(cfg.clip.layers))
     if not cfg.model.video:
         return None, spec, None
-    options = {"predictor": False} if cfg.encoder.startswith(RANDOM_PREFIX) else {}  # no predictor: not used
-    encoder = load_encoder(cfg.encoder, str(run.device), cfg.run.seed, cfg.encoder_key, **options)
-    spec.crop = spec.crop or encoder.encoder.cfg.crop
+    if cfg.encoder == PIXELS:
+        encoder, spec.crop = PIXELS, spec.crop or PIXEL_CROP
+    else:
+        options = {"predictor": False} if cfg.encoder.startswith(RANDOM_PREFIX) else {}  # not used
+        encoder = load_encoder(cfg.encoder, str(run.device), cfg.run.seed, cfg.encoder_key, **options)
+        spec.crop = spec.crop or encoder.encoder.cfg.crop
     cache = cfg.clip.cache_dir or run.out / "features"
     tokens = video_tokens([s.video for s in samples], encoder, spec, run.dtype, cache, 16, cfg.clip.workers)
     return encoder, spec, tokens
@@ -200,7 +210,8 @@ def prepare(cfg: VQATrainConfig, run: Run) -> Prepared:
             torch.manual_seed(cfg.run.seed + 1)
             projector = Projector(pcfg)
     model = VQAModel(projector, lm, video_token_id(tokenizer)).to(run.device)
-    lm.requires_grad_(train_lm)
+    if cfg.model.train_lm != "lora":  # peft has frozen the base and left its adapters trainable
+        lm.requires_grad_(train_lm)
     qa = VideoQA(encoder, spec, model, tokenizer, cfg.model.system, lm_source)
     sequences = [
         (qa.prompts.prompt_ids(s.question, s.choices), qa.prompts.answer_ids(s.answer)) for s in train
