@@ -70,9 +70,13 @@ class Page:
         return f'<p class="note">Not measured: {"; ".join(parts) or "the stage left no results"}.</p>'
 
 
-def table(header: list[str], rows: list[list[str]]) -> str:
+def table(header: list[str], rows: list[list[str]], text: tuple[int, ...] = (0,)) -> str:
+    """Cells right-aligned as numbers, except the columns in ``text``."""
     head = "".join(f"<th>{h}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' for c in row) + "</tr>" for row in rows)
+    cell = [lambda c: f"<td>{c}</td>", lambda c: f'<td class="num">{c}</td>']
+    body = "".join(
+        "<tr>" + "".join(cell[i not in text](c) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -160,7 +164,7 @@ def predict(p: Page) -> str:
     out = "<h2>Predict: surprise at impossible physics</h2>" + p.missing("physics") + curves + bars
     if rows:
         header = ["violation", "pairs"] + [
-            f"{figs.LABELS[s]} (95% interval)" for s in PHYSICS_SOURCES if s in section
+            f"{figs.LABELS[s]} (bootstrap interval)" for s in PHYSICS_SOURCES if s in section
         ]
         out += table(header, rows)
     return out
@@ -231,7 +235,9 @@ def stages(p: Page) -> str:
                 p.m(f"stages.{name}.reason") if lookup(p.metrics, f"stages.{name}.reason") else "",
             ]  # fmt: skip
         )
-    return "<h2>Stages</h2>" + table(["stage", "status", "seconds", "command", "reason"], rows)
+    return "<h2>Stages</h2>" + table(
+        ["stage", "status", "seconds", "command", "reason"], rows, text=(0, 1, 3, 4)
+    )
 
 
 def render(metrics: dict, figures: set[str]) -> str:
