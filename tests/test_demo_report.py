@@ -37,7 +37,8 @@ def _json(file: Path, data: dict) -> None:
 
 
 def _stage(status: str, seconds: float, reason: str = "") -> dict:
-    return {"status": status, "seconds": seconds, "reason": reason, "command": "vjepa2 x", "section": "watch"}
+    entry = {"status": status, "seconds": seconds, "cpu_seconds": 2 * seconds, "reason": reason}
+    return {**entry, "command": "vjepa2 x", "section": "watch"}
 
 
 def fixture_run(out: Path) -> None:
@@ -181,6 +182,7 @@ def test_metrics_json_holds_the_stages_results(report):
     assert m["pretrain"] == {"steps": 30, "loss_first": 0.79, "loss_last": 0.5, "std_tokens_last": 0.75,
                              "rank_first": 5.95, "rank_last": 4.5, "dtype": "bf16"}  # fmt: skip
     assert m["stages"]["vqa"]["status"] == "failed" and m["run"]["stage_seconds"] == 40.5
+    assert m["run"]["stage_cpu_seconds"] == 81.0
 
 
 def test_report_numbers_come_from_metrics_json(report):

@@ -140,11 +140,14 @@ def _clean(value):
 def collect(out: Path, status: dict) -> dict:
     """The whole ``metrics.json`` of the demo in ``out`` (``status``: ``<out>/demo.json``)."""
     run = dict(status.get("run", {}))
+    order = status.get("order", list(status.get("stages", {})))
     stages = {
-        name: {k: e.get(k) for k in ("status", "seconds", "reason", "command", "section")}
-        for name, e in status.get("stages", {}).items()
+        name: {k: e.get(k) for k in ("status", "seconds", "cpu_seconds", "reason", "command", "section")}
+        for name, e in sorted(status.get("stages", {}).items(), key=lambda item: order.index(item[0]))
+        if name in order
     }
     run["stage_seconds"] = _r(sum(e.get("seconds") or 0.0 for e in stages.values()))
+    run["stage_cpu_seconds"] = _r(sum(e.get("cpu_seconds") or 0.0 for e in stages.values()))
     profile = run.get("profile", "full")
     return _clean(
         {

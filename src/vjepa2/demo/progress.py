@@ -30,7 +30,7 @@ class ChainProgress:
         self.view = Progress(
             SpinnerColumn(),
             TextColumn("[bold]demo ({task.fields[profile]})[/] {task.fields[stage]}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
             TextColumn("left ~{task.fields[left]}"),

@@ -231,13 +231,13 @@ def stages(p: Page) -> str:
                 f"<code>{name}</code>",
                 f'<span class="{status}">{p.m(f"stages.{name}.status")}</span>',
                 p.m(f"stages.{name}.seconds"),
+                p.m(f"stages.{name}.cpu_seconds"),
                 f"<code>{html.escape(str(lookup(p.metrics, f'stages.{name}.command')))}</code>",
                 p.m(f"stages.{name}.reason") if lookup(p.metrics, f"stages.{name}.reason") else "",
             ]  # fmt: skip
         )
-    return "<h2>Stages</h2>" + table(
-        ["stage", "status", "seconds", "command", "reason"], rows, text=(0, 1, 3, 4)
-    )
+    header = ["stage", "status", "wall seconds", "CPU seconds", "command", "reason"]
+    return "<h2>Stages</h2>" + table(header, rows, text=(0, 1, 4, 5))
 
 
 def render(metrics: dict, figures: set[str]) -> str:
@@ -245,7 +245,7 @@ def render(metrics: dict, figures: set[str]) -> str:
     head = (
         f"<h1>vjepa2 demo report</h1><p class='sub'>Profile {p.m('run.profile')}, finished "
         f"{p.m('run.finished')}; this run took {p.m('run.seconds')} s, its stages "
-        f"{p.m('run.stage_seconds')} s in all, on {p.m('run.machine.cpu')} ({p.m('run.machine.cores')} cores, "
+        f"{p.m('run.stage_seconds')} s in all ({p.m('run.stage_cpu_seconds')} CPU seconds), on {p.m('run.machine.cpu')} ({p.m('run.machine.cores')} cores, "
         f"load {p.m('run.machine.load_1min_at_start', 2)} at the start: timings depend on what else runs).</p>"
         "<p>One story on the built-in world: a model learns by watching video, then understands "
         "(probes, questions), predicts (surprise at impossible physics) and plans (a world model "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -136,13 +137,14 @@ class Chain:
                 return f"needs stage {need}, which {'did not run' if not state else state['status']}"
         return ""
 
-    def record(self, stage: Stage, status: str, seconds: float, reason: str = "") -> dict:
+    def record(self, stage: Stage, status: str, seconds: float, reason: str = "", cpu: float = 0.0) -> dict:
         entry = {
             "status": status,
             "argv": self.argv(stage),
             "command": stage.display(self.folder, self.configs),
             "section": stage.section,
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu, 1),
             "reason": reason,
             "profile": self.profile,
             "finished": now(),
@@ -160,7 +162,7 @@ class Chain:
         folder.mkdir(parents=True, exist_ok=True)
         write_json({"status": "running", "argv": self.argv(stage), "started": now()}, folder / MARKER)
         env = dict(os.environ, MPLBACKEND="Agg", SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1")
-        start = time.monotonic()
+        start, cpu = time.monotonic(), cpu_seconds()
         with open(folder / LOG, "wb") as log:
             child = subprocess.Popen(
                 [sys.executable, "-m", "vjepa2", *self.argv(stage)],
@@ -176,14 +178,21 @@ class Chain:
                 if child.poll() is None:  # interrupted: stop the child, leave the stage unfinished
                     child.terminate()
                     child.wait(timeout=30)
-        seconds = time.monotonic() - start
+        seconds, cpu = time.monotonic() - start, cpu_seconds() - cpu
         if child.returncode == 0:
-            return self.record(stage, "done", seconds)
+            return self.record(stage, "done", seconds, cpu=cpu)
         reason = last_error(folder / LOG)
         if child.returncode == 2 and "unknown command" in reason:
-            words = " ".join(stage.command)
-            return self.record(stage, "skipped", seconds, f"`vjepa2 {words}` does not exist in this version")
-        return self.record(stage, "failed", seconds, f"exit status {child.returncode}: {reason}")
+            reason = f"`vjepa2 {' '.join(stage.command)}` does not exist in this version"
+            return self.record(stage, "skipped", seconds, reason, cpu)
+        return self.record(stage, "failed", seconds, f"exit status {child.returncode}: {reason}", cpu)
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of the finished child processes: unlike wall time, it does not
+    grow when other programs share the machine, so it says what a stage costs on an idle one."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine() -> dict:
