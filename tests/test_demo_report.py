@@ -286,3 +286,12 @@ def test_chain_skips_finished_stages_and_records_failures(tmp_path, monkeypatch)
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "status": "running"}))
     assert run_demo(DemoConfig(**{**vars(cfg), "stages": ["videos"]})) == 1
     assert json.loads(marker.read_text())["status"] == "done"
+
+
+def test_readme_quickstart_is_what_ci_runs():
+    root = Path(__file__).resolve().parents[1]
+    block = (root / "README.md").read_text().split("```bash\n", 1)[1].split("```", 1)[0]
+    install, tests = (line.split("#")[0].strip() for line in block.strip().splitlines())
+    assert install.endswith("&& vjepa2 demo") and "pytest" in tests
+    ci = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines()]
+    assert tests in ci, f".ci/run must run README's test command as written: {tests}"
