@@ -53,6 +53,10 @@ class Page:
         attr = f' data-digits="{digits}"' if digits is not None else ""
         return f'<span data-metric="{html.escape(path)}"{attr}>{html.escape(shown(value, digits))}</span>'
 
+    def row(self, label: str, prefix: str, fields: tuple[tuple[str, int], ...]) -> list[str]:
+        """A table row: ``label``, then the metric ``prefix.field`` with its digits for each field."""
+        return [label] + [self.m(f"{prefix}.{name}", digits) for name, digits in fields]
+
     def figure(self, name: str, caption: str) -> str:
         if name not in self.figures:
             return ""
@@ -194,13 +198,9 @@ def plan(p: Page) -> str:
         f"{p.m('planning.max_steps')} actions) that reached the goal image: the world model on each encoder, "
         "random actions, and an oracle that plans with the simulator itself.",
     )
+    fields = (("success", 1), ("final_distance", 3), ("seconds_per_action", 3))
     rows = [
-        [
-            figs.LABELS[k],
-            p.m(f"planning.{k}.success"),
-            p.m(f"planning.{k}.final_distance", 3),
-            p.m(f"planning.{k}.seconds_per_action", 3),
-        ]  # fmt: skip
+        p.row(figs.LABELS[k], f"planning.{k}", fields)
         for k in PLAN_METHODS
         if k in p.metrics.get("planning", {})
     ]
@@ -208,12 +208,7 @@ def plan(p: Page) -> str:
         out += table(["method", "success (%)", "final distance", "seconds per action"], rows)
     wm = p.metrics.get("world_model", {})
     rows = [
-        [
-            figs.LABELS[e],
-            p.m(f"world_model.{e}.steps"),
-            p.m(f"world_model.{e}.val_teacher", 3),
-            p.m(f"world_model.{e}.val_rollout", 3),
-        ]  # fmt: skip
+        p.row(figs.LABELS[e], f"world_model.{e}", (("steps", 1), ("val_teacher", 3), ("val_rollout", 3)))
         for e in wm
     ]
     if rows:

@@ -93,17 +93,15 @@ def _plan_stage(encoder: str) -> Stage:
     )
 
 
+def _maker(name: str, section: str, command: tuple[str, ...], seconds: tuple[float, float]) -> Stage:
+    """A stage that makes data: its config is named after it, and it writes into its folder."""
+    return Stage(name, section, command, name, lambda d: [f"out={d(name)}"], seconds=seconds)
+
+
 def chain(profile: str) -> list[Stage]:
     """Every stage of the demo, in running order (a stage only needs stages before it)."""
     stages = [
-        Stage(
-            "videos",
-            "watch",
-            ("worlds", "make-videos"),
-            "videos",
-            lambda d: [f"out={d('videos')}"],
-            seconds=(12.0, 30.0),
-        ),  # fmt: skip
+        _maker("videos", "watch", ("worlds", "make-videos"), (12.0, 30.0)),
         Stage(
             "pretrain",
             "watch",
@@ -116,14 +114,7 @@ def chain(profile: str) -> list[Stage]:
     ]
     stages += [_probe_stage(t, s) for t in PROBE_TASKS[profile] for s in PROBE_SOURCES[profile]]
     stages += [
-        Stage(
-            "pairs",
-            "predict",
-            ("worlds", "make-physics-pairs"),
-            "pairs",
-            lambda d: [f"out={d('pairs')}"],
-            seconds=(6.0, 25.0),
-        ),  # fmt: skip
+        _maker("pairs", "predict", ("worlds", "make-physics-pairs"), (6.0, 25.0)),
         Stage(
             "physics",
             "predict",
@@ -133,14 +124,7 @@ def chain(profile: str) -> list[Stage]:
             needs=("pairs", "pretrain"),
             seconds=(20.0, 120.0),
         ),
-        Stage(
-            "vqa-set",
-            "understand",
-            ("worlds", "make-vqa"),
-            "vqa-set",
-            lambda d: [f"out={d('vqa-set')}"],
-            seconds=(8.0, 30.0),
-        ),  # fmt: skip
+        _maker("vqa-set", "understand", ("worlds", "make-vqa"), (8.0, 30.0)),
         Stage(
             "vqa",
             "understand",
@@ -155,22 +139,8 @@ def chain(profile: str) -> list[Stage]:
             needs=("vqa-set", "pretrain"),
             seconds=(25.0, 150.0),
         ),
-        Stage(
-            "collect-random",
-            "plan",
-            ("worlds", "collect"),
-            "collect-random",
-            lambda d: [f"out={d('collect-random')}"],
-            seconds=(5.0, 20.0),
-        ),  # fmt: skip
-        Stage(
-            "collect-expert",
-            "plan",
-            ("worlds", "collect"),
-            "collect-expert",
-            lambda d: [f"out={d('collect-expert')}"],
-            seconds=(5.0, 20.0),
-        ),  # fmt: skip
+        _maker("collect-random", "plan", ("worlds", "collect"), (5.0, 20.0)),
+        _maker("collect-expert", "plan", ("worlds", "collect"), (5.0, 20.0)),
     ]
     stages += [_ac_stage("pretrained"), _ac_stage("random")]
     stages += [_plan_stage("pretrained"), _plan_stage("random")]
