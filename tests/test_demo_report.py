@@ -295,3 +295,18 @@ def test_readme_quickstart_is_what_ci_runs():
     assert install.endswith("&& vjepa2 demo") and "pytest" in tests
     ci = [line.strip() for line in (root / ".ci" / "run").read_text().splitlines()]
     assert tests in ci, f".ci/run must run README's test command as written: {tests}"
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_every_stage_command_line_parses(profile, tmp_path):
+    """Each stage's config and wiring is accepted by its command (nothing runs)."""
+    from vjepa2.cli import parse
+    from vjepa2.demo.stages import chain
+
+    configs = Path(__file__).resolve().parents[1] / "configs" / "demo" / profile
+    stages = chain(profile)
+    assert len({s.name for s in stages}) == len(stages)
+    for i, stage in enumerate(stages):
+        assert all(need in [s.name for s in stages[:i]] for need in stage.needs), stage.name
+        command, cfg = parse(stage.argv(lambda name: tmp_path / name, configs))
+        assert command == " ".join(stage.command)
