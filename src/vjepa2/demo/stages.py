@@ -3,7 +3,8 @@
 A stage is ``vjepa2 <command> --config configs/demo/<profile>/<config>.yaml`` plus the
 ``key=value`` overrides that wire it to the folders of the stages before it (``runs/demo/<name>/``).
 The configs hold the sizes (quick or full); this file holds only the wiring, so the demo never
-re-implements a command. ``seconds`` are the expected wall times on a 2-core CPU (quick, full):
+re-implements a command. ``seconds`` are the expected wall times on an idle 2-core CPU (quick,
+full; quick from the CPU seconds measured in BENCHMARKS.md, full scaled from them by the work):
 they weight the progress bar and its time left, nothing else.
 """
 
@@ -64,7 +65,7 @@ def _probe_stage(task: str, source: str) -> Stage:
         "probe",
         wiring,
         needs=("videos", "pretrain"),
-        seconds=(25.0, 80.0),
+        seconds=(12.0, 40.0),
     )
 
 
@@ -78,7 +79,7 @@ def _ac_stage(encoder: str) -> Stage:
         ]
 
     needs = ("collect-random", "collect-expert", "pretrain")
-    return Stage(f"ac-{encoder}", "plan", ("train-ac",), "train-ac", wiring, needs, seconds=(25.0, 150.0))
+    return Stage(f"ac-{encoder}", "plan", ("train-ac",), "train-ac", wiring, needs, seconds=(14.0, 120.0))
 
 
 def _plan_stage(encoder: str) -> Stage:
@@ -89,7 +90,7 @@ def _plan_stage(encoder: str) -> Stage:
         return args + ([] if encoder == "pretrained" else ["methods=[world_model]"])
 
     return Stage(
-        f"plan-{encoder}", "plan", ("plan-eval",), "plan-eval", wiring, (f"ac-{encoder}",), (15.0, 90.0)
+        f"plan-{encoder}", "plan", ("plan-eval",), "plan-eval", wiring, (f"ac-{encoder}",), (9.0, 70.0)
     )
 
 
@@ -101,7 +102,7 @@ def _maker(name: str, section: str, command: tuple[str, ...], seconds: tuple[flo
 def chain(profile: str) -> list[Stage]:
     """Every stage of the demo, in running order (a stage only needs stages before it)."""
     stages = [
-        _maker("videos", "watch", ("worlds", "make-videos"), (12.0, 30.0)),
+        _maker("videos", "watch", ("worlds", "make-videos"), (12.0, 45.0)),
         Stage(
             "pretrain",
             "watch",
@@ -109,12 +110,12 @@ def chain(profile: str) -> list[Stage]:
             "pretrain",
             lambda d: [str(d("videos") / "videos"), f"run.out={d('pretrain')}"],
             needs=("videos",),
-            seconds=(35.0, 280.0),
+            seconds=(20.0, 240.0),
         ),
     ]
     stages += [_probe_stage(t, s) for t in PROBE_TASKS[profile] for s in PROBE_SOURCES[profile]]
     stages += [
-        _maker("pairs", "predict", ("worlds", "make-physics-pairs"), (6.0, 25.0)),
+        _maker("pairs", "predict", ("worlds", "make-physics-pairs"), (4.0, 20.0)),
         Stage(
             "physics",
             "predict",
@@ -122,9 +123,9 @@ def chain(profile: str) -> list[Stage]:
             "physics",
             lambda d: [str(d("pairs")), f"checkpoint={_checkpoint(d)}", f"out={d('physics')}"],
             needs=("pairs", "pretrain"),
-            seconds=(20.0, 120.0),
+            seconds=(9.0, 60.0),
         ),
-        _maker("vqa-set", "understand", ("worlds", "make-vqa"), (8.0, 30.0)),
+        _maker("vqa-set", "understand", ("worlds", "make-vqa"), (6.0, 30.0)),
         Stage(
             "vqa",
             "understand",
@@ -137,10 +138,10 @@ def chain(profile: str) -> list[Stage]:
                 f"run.out={d('vqa')}",
             ],
             needs=("vqa-set", "pretrain"),
-            seconds=(25.0, 150.0),
+            seconds=(15.0, 130.0),
         ),
-        _maker("collect-random", "plan", ("worlds", "collect"), (5.0, 20.0)),
-        _maker("collect-expert", "plan", ("worlds", "collect"), (5.0, 20.0)),
+        _maker("collect-random", "plan", ("worlds", "collect"), (3.0, 12.0)),
+        _maker("collect-expert", "plan", ("worlds", "collect"), (3.0, 12.0)),
     ]
     stages += [_ac_stage("pretrained"), _ac_stage("random")]
     stages += [_plan_stage("pretrained"), _plan_stage("random")]

@@ -13,6 +13,7 @@ table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { background: #f4f4f4; padding: 0 0.2em; font-size: 0.85em; word-break: break-all; }
+td:first-child code { white-space: nowrap; word-break: normal; }
 .done { color: #17803d; } .failed { color: #b3261e; } .skipped { color: #a06a00; }
 .note { background: #fff6e0; border-left: 4px solid #e0a800; padding: 0.4em 0.8em; }
 """
