@@ -132,7 +132,7 @@ class Chain:
     def blocked(self, stage: Stage) -> str:
         """Why a stage cannot run (a stage it needs did not finish), or ''."""
         for need in stage.needs:
-            state = self.status.get(need) or read_marker(self.folder(need))
+            state = self.status.get(need, {})  # this run's, or a finished marker of this profile
             if state.get("status") != "done":
                 return f"needs stage {need}, which {'did not run' if not state else state['status']}"
         return ""
@@ -221,7 +221,7 @@ def run_demo(cfg: DemoConfig) -> int:
     from vjepa2.demo.report import build_report
 
     demo = Chain(cfg)
-    started, start = now(), time.monotonic()
+    started, start, host = now(), time.monotonic(), machine()
     todo = [] if cfg.report_only else [s for s in demo.chosen if cfg.redo or not demo.finished(s)]
     for stage in demo.stages:
         if stage not in todo:
@@ -247,7 +247,7 @@ def run_demo(cfg: DemoConfig) -> int:
             f"demo: interrupted; run the same command again to go on from {progress.current}", file=sys.stderr
         )
         return 130
-    run = {"profile": demo.profile, "started": started, "finished": now(), "machine": machine()}
+    run = {"profile": demo.profile, "started": started, "finished": now(), "machine": host}
     run["seconds"] = round(time.monotonic() - start, 1)
     write_json(
         {"run": run, "stages": demo.status, "order": [s.name for s in demo.stages]}, demo.out / STATUS_FILE
