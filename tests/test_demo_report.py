@@ -310,3 +310,15 @@ def test_every_stage_command_line_parses(profile, tmp_path):
         assert all(need in [s.name for s in stages[:i]] for need in stage.needs), stage.name
         command, cfg = parse(stage.argv(lambda name: tmp_path / name, configs))
         assert command == " ".join(stage.command)
+
+
+def test_a_stage_output_in_another_format_is_named_not_fatal(tmp_path):
+    fixture_run(tmp_path)
+    _json(tmp_path / "plan-pretrained" / "results.json", {"methods": {"world_model": {"success": 1}}})
+    page = build_report(tmp_path)
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["planning"] == {} and "KeyError" in metrics["unreadable"]["planning"]
+    parser = Numbers()
+    parser.feed(page.read_text())
+    assert ("unreadable.planning", None, metrics["unreadable"]["planning"]) in parser.metrics
+    check_numbers(metrics, parser.metrics, " ".join(parser.other))

@@ -138,26 +138,33 @@ def _clean(value):
 
 
 def collect(out: Path, status: dict) -> dict:
-    """The whole ``metrics.json`` of the demo in ``out`` (``status``: ``<out>/demo.json``)."""
+    """The whole ``metrics.json`` of the demo in ``out`` (``status``: ``<out>/demo.json``). A
+    section whose files are not as expected (a command changed its output) is left out and named
+    under ``unreadable`` with the error, so one stage cannot take the report down."""
     run = dict(status.get("run", {}))
     order = status.get("order", list(status.get("stages", {})))
-    stages = {
-        name: {k: e.get(k) for k in ("status", "seconds", "cpu_seconds", "reason", "command", "section")}
-        for name, e in sorted(status.get("stages", {}).items(), key=lambda item: order.index(item[0]))
-        if name in order
-    }
+    entries = status.get("stages", {})
+    names = [n for n in order if n in entries] + [n for n in entries if n not in order]
+    fields = ("status", "seconds", "cpu_seconds", "reason", "command", "section")
+    stages = {name: {k: entries[name].get(k) for k in fields} for name in names}
     run["stage_seconds"] = _r(sum(e.get("seconds") or 0.0 for e in stages.values()))
     run["stage_cpu_seconds"] = _r(sum(e.get("cpu_seconds") or 0.0 for e in stages.values()))
     profile = run.get("profile", "full")
-    return _clean(
-        {
-            "run": run,
-            "stages": stages,
-            "pretrain": pretrain(out),
-            "probe": probe(out, profile),
-            "physics": physics(out),
-            "vqa": vqa(out),
-            "world_model": world_models(out),
-            "planning": planning(out),
-        }
-    )
+    metrics, unreadable = {"run": run, "stages": stages}, {}
+    readers = {
+        "pretrain": lambda: pretrain(out),
+        "probe": lambda: probe(out, profile),
+        "physics": lambda: physics(out),
+        "vqa": lambda: vqa(out),
+        "world_model": lambda: world_models(out),
+        "planning": lambda: planning(out),
+    }
+    for section, read in readers.items():
+        try:
+            metrics[section] = read()
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            metrics[section] = {}
+            unreadable[section] = f"{type(err).__name__}: {err}"
+    if unreadable:
+        metrics["unreadable"] = unreadable
+    return _clean(metrics)

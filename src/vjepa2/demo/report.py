@@ -65,6 +65,8 @@ class Page:
     def missing(self, section: str) -> str:
         if self.metrics.get(section):
             return ""
+        if section in self.metrics.get("unreadable", {}):
+            return f'<p class="note">Not measured: the stage\'s files could not be read ({self.m(f"unreadable.{section}")}).</p>'
         stages = self.metrics.get("stages", {})
         parts = [
             f"<code>{name}</code> {self.m(f'stages.{name}.status')}: {self.m(f'stages.{name}.reason')}"
