@@ -322,3 +322,12 @@ def test_a_stage_output_in_another_format_is_named_not_fatal(tmp_path):
     parser.feed(page.read_text())
     assert ("unreadable.planning", None, metrics["unreadable"]["planning"]) in parser.metrics
     check_numbers(metrics, parser.metrics, " ".join(parser.other))
+
+
+def test_a_bare_yes_no_flag_means_yes():
+    from vjepa2.cli import parse
+
+    assert parse(["demo", "--quick"])[1].quick is True
+    _, cfg = parse(["demo", "--quick", "stages=[videos]", "--redo"])
+    assert cfg.quick and cfg.redo and cfg.stages == ["videos"]
+    assert parse(["demo", "--quick", "false"])[1].quick is False
