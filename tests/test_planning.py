@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from vjepa2.checkpoints.world_models import SPEC_FILE, load_world_model, save_world_model
 from vjepa2.cli import main
@@ -142,8 +143,15 @@ def test_plan_eval_reach_end_to_end(tmp_path):
     assert methods["oracle"]["success_rate"] == 1.0
     assert methods["random"]["final_distance"] > methods["oracle"]["final_distance"]
     assert methods["world_model"]["time_per_action_s"] > 0
-    for name in ("strip_world_model.png", "strip_oracle.png", "energy_landscape.png"):
+    for name in (
+        "strip_world_model.png",
+        "strip_oracle.png",
+        "energy_landscape.png",
+        "strip_world_model.gif",
+    ):
         assert (out / name).stat().st_size > 1000
+    with Image.open(out / "strip_world_model.gif") as gif:  # animated: one picture per step
+        assert gif.n_frames > 1 and gif.width > gif.height  # the goal beside the observation
     assert len((out / "episodes.jsonl").read_text().splitlines()) == 6
 
 

@@ -30,6 +30,7 @@ from vjepa2.config import iter_fields, load_config, set_dotted  # noqa: E402
 from vjepa2.errors import UnknownKeyError, UserError  # noqa: E402
 
 DEBUG = "--debug"
+BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
 KEY = re.compile(r"[A-Za-z_][\w.-]*")  # what the left side of a key=value override looks like
 
 # command -> (module, config class, run function, one-line help)
@@ -148,6 +149,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_vqa_ask",
         "answer a question about a video with a VQA model (streamed)",
     ),
+    "demo": (
+        "vjepa2.demo.runner",
+        "DemoConfig",
+        "run_demo",
+        "the whole system on the built-in world, one stage after another, then an HTML report",
+    ),
     "worlds collect": (
         "vjepa2.worlds.collect",
         "CollectConfig",
@@ -251,12 +258,23 @@ def _flag(arg: str) -> str:
     return "--" + name.replace("_", "-") + eq + value
 
 
+def _bare_bools(args: list[str], cls) -> list[str]:
+    """A yes/no flag alone (not followed by a yes/no word) means yes: ``vjepa2 demo --quick``."""
+    flags = {"--" + name.replace("_", "-") for name, tp, *_ in iter_fields(cls) if _type_name(tp) == "BOOL"}
+    out = []
+    for i, arg in enumerate(args):
+        out.append(arg)
+        if arg in flags and (i + 1 == len(args) or args[i + 1].lower() not in BOOL_WORDS):
+            out.append("true")
+    return out
+
+
 def parse(argv: list[str]):
     """Parse ``argv`` (without the program name) into (command, config object)."""
     command, rest = _split_command(argv)
     cls, _ = _load_command(command)
     parser = build_parser(command)
-    args = parser.parse_intermixed_args([_flag(arg) for arg in rest])
+    args = parser.parse_intermixed_args(_bare_bools([_flag(arg) for arg in rest], cls))
     keys = [name for name, *_ in iter_fields(cls)]
     positional = [f for f in iter_fields(cls) if f[4]]
     values, overrides = [], []

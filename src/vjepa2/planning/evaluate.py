@@ -13,7 +13,7 @@ fixed number of steps ahead in held-out trajectories). With ``subgoals: K`` the 
 evenly spaced points of that path become intermediate goal images, each with an equal budget.
 
 Writes ``results.json`` (success rate, final distance, steps, time per action per method),
-``episodes.jsonl``, rollout strips (``strip_<method>.png``) and the world model's energy
+``episodes.jsonl``, rollout strips (``strip_<method>.png``, animated: ``.gif``) and the world model's energy
 landscape over the first two action dims (``energy_landscape.png``) beside the true one.
 """
 
@@ -31,7 +31,7 @@ from vjepa2.config import opt, to_dict
 from vjepa2.errors import UserError
 from vjepa2.planning.mpc import Planner, PlannerConfig
 from vjepa2.planning.oracle import OracleConfig, OraclePolicy, Simulator, state_energy
-from vjepa2.planning.plots import save_landscape, save_strips
+from vjepa2.planning.plots import save_landscape, save_strip_gif, save_strips
 
 METHODS = ("world_model", "random", "oracle")
 
@@ -234,6 +234,7 @@ def run_plan_eval(cfg: PlanEvalConfig) -> int:
             results[method] = summarize(rows)
             if strips:
                 save_strips(out / f"strip_{method}.png", strips)
+                save_strip_gif(out / f"strip_{method}.gif", strips)
     if cfg.landscape > 0 and "world_model" in policies and specs:
         energy_landscape(policies["world_model"], env, specs[0], cfg.landscape, out / "energy_landscape.png")
     summary = {"env": cfg.env, "episodes": cfg.episodes, "max_steps": env.max_steps, "goal": cfg.goal}

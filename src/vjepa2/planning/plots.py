@@ -61,3 +61,23 @@ def save_landscape(path: str | Path, axis: np.ndarray, panels: dict[str, np.ndar
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_strip_gif(
+    path: str | Path, episodes: list[tuple[list[np.ndarray], np.ndarray, bool]], scale: int = 2, ms: int = 200
+):
+    """An animated GIF of the same episodes as ``save_strips``: one row per episode, the
+    observation at time t beside the goal image; a finished episode holds its last frame.
+
+    episodes: (frames uint8 (H, W, 3) list, goal image, success) per row; ``ms`` per frame.
+    """
+    from PIL import Image
+
+    length = max(len(frames) for frames, _, _ in episodes)
+    gap = np.full((episodes[0][1].shape[0], 4, 3), 255, np.uint8)  # white line between frame and goal
+    pictures = []
+    for t in range(length):
+        rows = [np.concatenate([f[min(t, len(f) - 1)], gap, goal], axis=1) for f, goal, _ in episodes]
+        picture = np.concatenate(rows, axis=0).repeat(scale, axis=0).repeat(scale, axis=1)
+        pictures.append(Image.fromarray(picture))
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=ms, loop=0)
