@@ -48,3 +48,33 @@ def test_unreachable_goal_gives_the_goal_alone():
     assert graph.path(0, 21) == [0]
     proposed = graph.propose(_Model(points), frames[0], frames[21], final_budget=9)
     assert len(proposed) == 1 and proposed[0][1] == 9
+
+
+def test_plan_eval_proposes_subgoals_from_collected_episodes(tmp_path):
+    import json
+
+    from test_planning import _world_model
+
+    from vjepa2.checkpoints.world_models import save_world_model
+    from vjepa2.cli import main
+
+    data = tmp_path / "push"
+    collect = ["worlds", "collect", "--env", "push", "--episodes", "3", "--steps", "8", "--size", "32"]
+    assert main([*collect, "--lossless", "true", "--out", str(data)]) == 0
+    model = _world_model()
+    save_world_model(tmp_path / "model", model.encoder, model.predictor, model.spec)
+    args = ["plan-eval", "--env", "push", "--size", "32", "--model", str(tmp_path / "model")]
+    args += ["--methods", "world_model", "--episodes", "2", "--max_steps", "5", "--goal", "expert:6"]
+    args += [
+        "--propose_subgoals",
+        "true",
+        "--subgoal_graph.sources",
+        str(data),
+        "--subgoal_graph.spacing",
+        "2",
+    ]
+    args += ["--planner.cem.samples", "8", "--planner.cem.iterations", "1", "--planner.cem.elites", "2"]
+    args += ["--landscape", "0", "--strips", "0", "--out", str(tmp_path / "eval")]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "eval" / "results.json").read_text())["methods"]["world_model"]
+    assert result["episodes"] == 2 and result["proposed_subgoals"] >= 0
