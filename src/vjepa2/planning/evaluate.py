@@ -254,6 +254,7 @@ def run_plan_eval(cfg: PlanEvalConfig) -> int:
                     strips.append((frames, env.render_state(spec.goals[-1][0]), row["success"]))
                 rows.append(row)
                 log.write(json.dumps({"method": method, "episode": i, **row}) + "\n")
+                log.flush()  # a long evaluation can be read while it runs
             results[method] = summarize(rows)
             if getattr(policy, "proposed", None):
                 results[method]["proposed_subgoals"] = float(np.mean(policy.proposed))
