@@ -85,3 +85,38 @@ def test_latent_energy_is_mean_l1():
     energy = latent_energy(pred, goal)
     assert energy.shape == (4,)
     torch.testing.assert_close(energy[2], (pred[2] - goal).abs().mean())
+
+
+def test_icem_reaches_the_minimum_with_a_fraction_of_the_energy_calls():
+    target = torch.tensor([[0.3, -0.5], [0.1, 0.7], [-0.6, 0.2]])  # (H=3, A=2)
+    paper, icem_calls = [], []
+    base = CEMConfig(samples=300, iterations=15, elites=20, horizon=3, bound="box")
+    full = cem(_quadratic(target, paper), 2, base, generator=torch.Generator().manual_seed(0))
+    icem = CEMConfig(samples=100, iterations=8, elites=10, horizon=3, bound="box", decay=1.3)
+    icem.keep_elites, icem.colored_noise, icem.return_best = 0.3, 2.0, True
+    result = cem(_quadratic(target, icem_calls), 2, icem, generator=torch.Generator().manual_seed(0))
+    # the population shrinks by 1.3 per iteration down to the elites; no extra call for the mean
+    assert [n for n, _, _ in icem_calls] == [max(10, round(100 / 1.3**i)) for i in range(8)]
+    assert sum(n for n, _, _ in icem_calls) * 10 < sum(n for n, _, _ in paper)
+    torch.testing.assert_close(result.actions, target, atol=0.1, rtol=0)
+    # kept elites make the best energy per iteration non-increasing; the result is the best seen
+    assert all(b <= a for a, b in zip(result.history, result.history[1:]))
+    assert result.energy == pytest.approx(min(result.history))
+    assert result.energy == pytest.approx(float(((result.actions - target) ** 2).sum()), rel=1e-5)
+    assert result.energy < 0.02 and full.energy < 1e-4  # close, on 1/12 of the energy calls
+
+
+def test_colored_noise_is_unit_std_and_smooth_along_the_horizon():
+    from vjepa2.planning.cem import colored_noise
+
+    gen = torch.Generator().manual_seed(0)
+    white = colored_noise((2000, 16, 2), 0.0, gen)
+    red = colored_noise((2000, 16, 2), 2.0, gen)
+    assert red.shape == (2000, 16, 2)
+    torch.testing.assert_close(red.std(), torch.tensor(1.0), atol=1e-4, rtol=0)
+
+    def lag_one(x):  # correlation of neighbouring steps
+        return float((x[:, 1:] * x[:, :-1]).mean() / (x * x).mean())
+
+    assert abs(lag_one(white)) < 0.05 and lag_one(red) > 0.5
+    assert colored_noise((3, 1, 2), 2.0, gen).shape == (3, 1, 2)  # horizon 1: plain white noise

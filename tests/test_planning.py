@@ -48,6 +48,31 @@ def test_batched_rollout_equals_one_by_one(state_update):
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("standardize", [False, True])
+def test_kv_cached_rollout_equals_the_whole_history_each_step(standardize):
+    model = _world_model("add")
+    model.predictor = ACPredictor(
+        ACPredictorConfig(enc_dim=192, dim=32, depth=2, heads=2, action_dim=2, state_dim=2)
+    ).eval()
+    if standardize:
+        model.spec.standardize = True
+        model.latent_stats = LatentStats.compute(model.encode(_frames(4)))
+    latent = model.encode(_frames(1))[0]
+    state, actions = torch.tensor([0.2, 0.7]), torch.randn(3, 4, 2)
+    cached = model.rollout(latent, state, actions)
+    latents, states = latent.expand(3, *latent.shape)[:, None], state.expand(3, 2)[:, None]
+    for h in range(4):  # the whole history through the predictor at every step, no cache
+        pred = model.step(latents, actions[:, : h + 1], states)
+        latents = torch.cat([latents, pred[:, None]], dim=1)
+        states = torch.cat([states, model.next_state(states[:, -1], actions[:, h])[:, None]], dim=1)
+    torch.testing.assert_close(cached, latents[:, 1:], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="one step at a time"):
+        from vjepa2.models.ac_predictor import KVCache
+
+        tokens = latents[:, :2].flatten(1, 2)
+        model.predictor(tokens, actions[:, :2], states[:, :2], grid_hw=model.grid_hw, cache=KVCache())
+
+
 def test_planner_scores_all_samples_in_one_call_per_step():
     model = _world_model()
     batches = []

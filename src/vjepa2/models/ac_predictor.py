@@ -41,6 +41,15 @@ class ACPredictorConfig:
         return 3 if self.use_extrinsics else 2
 
 
+class KVCache:
+    """Keys and values of every block for the ``steps`` a rollout has run: ``layers[block]`` is
+    (k, v), each (B, heads, steps * tokens_per_step, head_dim); None before the first step."""
+
+    def __init__(self):
+        self.steps = 0
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+
 def block_causal_mask(steps: int, tokens_per_step: int, device=None) -> torch.Tensor:
     """Boolean (N, N) attention mask, True = may attend: token of step i sees steps <= i."""
     step = torch.arange(steps, device=device).repeat_interleave(tokens_per_step)
@@ -87,12 +96,16 @@ class ACPredictor(nn.Module):
         states: torch.Tensor,
         extrinsics: torch.Tensor | None = None,
         grid_hw: tuple[int, int] | None = None,
+        cache: KVCache | None = None,
     ) -> torch.Tensor:
         """Predict the next frame's tokens at every step.
 
         frame_tokens: (B, T * h * w, enc_dim) layer-normed encoder tokens of T frames.
         actions: (B, T, action_dim); states: (B, T, state_dim); extrinsics: (B, T, 6) if used.
         grid_hw: tokens per frame as (h, w); default: a square of ``grid_size``.
+        cache: a ``KVCache`` of the steps seen so far (rollouts): the inputs are then the next
+        step only (T = 1), placed after the cached ones, whose keys and values it reuses; the
+        cache grows by this step. The same result as the whole history, a fraction of the work.
         Returns (B, T * h * w, enc_dim): at step k, the prediction of frame k + 1.
         """
         B, N, _ = frame_tokens.shape
@@ -100,6 +113,8 @@ class ACPredictor(nn.Module):
             raise ValueError("pass grid_hw=(h, w): the config sets no grid_size")
         h, w = grid_hw or (self.cfg.grid_size, self.cfg.grid_size)
         T = N // (h * w)
+        if cache is not None and T != 1:
+            raise ValueError(f"with a KV cache the predictor takes one step at a time, got {T}")
         if T * h * w != N or actions.shape[1] != T or states.shape[1] != T:
             raise ValueError(
                 f"frame tokens {tuple(frame_tokens.shape)} do not split into {h}x{w} tokens per frame "
@@ -112,6 +127,15 @@ class ACPredictor(nn.Module):
         cond = torch.stack(cond, dim=2).to(x.dtype)  # (B, T, cond, dim)
         x = torch.cat([cond, x], dim=2).flatten(1, 2)  # (B, T * (cond + h*w), dim)
         per_step = self.cfg.cond_tokens + h * w
+        if cache is not None:
+            t = cache.steps  # the new step's time index
+            rope = self.rope.tables(self.step_coords(t + 1, h, w, x.device)[t * per_step :])
+            layers = []
+            for blk, past in zip(self.blocks, cache.layers or [None] * len(self.blocks)):
+                x, kv = blk.forward_cached(x, rope, past)
+                layers.append(kv)
+            cache.steps, cache.layers = t + 1, layers
+            return self.proj(self.norm(x[:, self.cfg.cond_tokens :]))
         rope = self.rope.tables(self.step_coords(T, h, w, x.device))
         mask = block_causal_mask(T, per_step, x.device)
         x, _ = run_blocks(self.blocks, x, rope, mask, self.cfg.checkpointing and self.training)

@@ -94,6 +94,12 @@ class Attention(nn.Module):
         self, x: torch.Tensor, rope: RopeTables | None = None, attn_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         B, N, D = x.shape
+        x = attention(*self.project(x, rope), attn_mask)  # (B, heads, N, head_dim)
+        return self.proj(x.transpose(1, 2).reshape(B, N, D))
+
+    def project(self, x: torch.Tensor, rope: RopeTables | None = None) -> tuple[torch.Tensor, ...]:
+        """Queries, keys (RoPE-rotated when tables are given) and values, each (B, heads, N, hd)."""
+        B, N, D = x.shape
         qkv = self.qkv(x).view(B, N, 3, self.heads, self.head_dim)
         if rope is not None:
             # Rotating before the head transpose keeps q and k in (B, N, heads, hd) memory order,
@@ -103,9 +109,7 @@ class Attention(nn.Module):
             q, k = qk[:, :, 0].transpose(1, 2), qk[:, :, 1].transpose(1, 2)
         else:
             q, k = qkv[:, :, 0].transpose(1, 2), qkv[:, :, 1].transpose(1, 2)
-        v = qkv[:, :, 2].transpose(1, 2)  # q, k, v: (B, heads, N, head_dim)
-        x = attention(q, k, v, attn_mask)  # (B, heads, N, head_dim)
-        return self.proj(x.transpose(1, 2).reshape(B, N, D))
+        return q, k, qkv[:, :, 2].transpose(1, 2)
 
 
 class Block(nn.Module):
@@ -123,6 +127,20 @@ class Block(nn.Module):
     ) -> torch.Tensor:
         x = residual(x, self.attn(self.norm1(x), rope, attn_mask))
         return residual(x, self.mlp(self.norm2(x)))
+
+    def forward_cached(
+        self, x: torch.Tensor, rope: RopeTables | None, past: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """New tokens x (B, N, D) attending to themselves and to the keys and values ``past`` (B,
+        heads, M, hd) of earlier tokens (a KV cache: exact where earlier tokens never see later
+        ones, as in block-causal attention). Returns the output and the grown (keys, values)."""
+        B, N, D = x.shape
+        q, k, v = self.attn.project(self.norm1(x), rope)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        a = attention(q, k, v)
+        x = residual(x, self.attn.proj(a.transpose(1, 2).reshape(B, N, D)))
+        return residual(x, self.mlp(self.norm2(x))), (k, v)
 
 
 def residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from vjepa2.data.trajectories import NormStats
 from vjepa2.data.transforms import normalize, resize_uint8, to_clip
-from vjepa2.models.ac_predictor import ACPredictor
+from vjepa2.models.ac_predictor import ACPredictor, KVCache
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
 
 
@@ -168,18 +168,22 @@ class WorldModel:
 
     @torch.no_grad()
     def rollout(self, latent: torch.Tensor, state: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Imagine H steps for a batch of action sequences, one predictor call per step.
+        """Imagine H steps for a batch of action sequences, one predictor call per step; each call
+        runs the new step's tokens only (earlier steps' keys and values come from a ``KVCache``),
+        the same latents as ``step`` on the whole history at (H + 1) / 2 times less work.
 
         latent: (K, D) or (B, K, D) current frame; state: (S,) or (B, S); actions: (B, H, A).
         Returns (B, H, K, D): the predicted latents after each action.
         """
         B, H, _ = actions.shape
         actions = actions.to(self.device, torch.float32)
-        latents = latent.to(self.device).expand(B, *latent.shape[-2:])[:, None]  # (B, 1, K, D)
-        states = state.to(self.device, torch.float32).expand(B, self.state_dim)[:, None]  # (B, 1, S)
-        for h in range(H):
-            pred = self.step(latents, actions[:, : h + 1], states)
-            latents = torch.cat([latents, pred[:, None]], dim=1)
-            if h + 1 < H:
-                states = torch.cat([states, self.next_state(states[:, -1], actions[:, h])[:, None]], dim=1)
-        return latents[:, 1:]
+        frame = latent.to(self.device).expand(B, *latent.shape[-2:])  # (B, K, D)
+        state = state.to(self.device, torch.float32).expand(B, self.state_dim)  # (B, S)
+        cache, preds = KVCache(), []
+        for h in range(H):  # step h's tokens are computed once, then reused through the cache
+            action, normed_state = self._inputs(actions[:, h : h + 1], state[:, None])
+            pred = self.predictor(frame, action, normed_state, grid_hw=self.grid_hw, cache=cache)
+            frame = pred if self.spec.standardize else layer_norm_features(pred)
+            preds.append(frame)
+            state = self.next_state(state, actions[:, h])
+        return torch.stack(preds, dim=1)

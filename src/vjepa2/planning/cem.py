@@ -9,6 +9,12 @@ of radius r around 0 (the paper: 800 samples, 10 iterations, 10 elites, horizon 
 
 The energy is any function of a batch of sequences (N, H, A) -> (N,), so the same CEM drives the
 latent world model, the true simulator (the oracle baseline) and the tests' known energies.
+
+iCEM options (Pinneri et al., 2020) spend fewer energy calls for the same plan: ``decay`` shrinks
+the population every iteration, ``keep_elites`` carries the best samples of one iteration into the
+next (their energies are kept: the energy is deterministic, so they are not scored again),
+``colored_noise`` draws noise with power ~ 1/f^beta along the horizon (smooth sequences; no effect
+at horizon 1) and ``return_best`` returns the lowest-energy sample seen instead of the mean.
 """
 
 from __future__ import annotations
@@ -37,6 +43,14 @@ class CEMConfig:
     high: list[float] = opt([1.0], help="box upper bound (one value, or one per action dim)")
     init_std: float = opt(0.0, help="initial std of the Gaussian (0: radius for 'l1', half the box width)")
     min_std: float = opt(1e-4, help="floor on the std, so the search never freezes entirely")
+    decay: float = opt(1.0, help="iCEM: the population shrinks by this factor every iteration (1: constant)")
+    keep_elites: float = opt(
+        0.0, help="iCEM: fraction of each iteration's elites carried into the next population (0: none)"
+    )
+    colored_noise: float = opt(
+        0.0, help="iCEM: exponent beta of the noise's 1/f^beta spectrum along the horizon (0: white)"
+    )
+    return_best: bool = opt(False, help="return the lowest-energy sample seen instead of the final mean")
 
 
 @dataclass
@@ -78,8 +92,10 @@ class ActionBounds:
         self.kind, self.radius = cfg.bound, cfg.radius
         self.low = _per_dim(cfg.low, action_dim, "low", device)
         self.high = _per_dim(cfg.high, action_dim, "high", device)
-        if self.kind == "box" and bool((self.high <= self.low).any()):
-            raise ValueError(f"box bounds need high > low, got low={cfg.low} high={cfg.high}")
+        if self.kind == "box" and bool((self.high < self.low).any()):
+            raise ValueError(
+                f"box bounds need high >= low (equal: the dim is fixed), got low={cfg.low} high={cfg.high}"
+            )
 
     def __call__(self, actions: torch.Tensor) -> torch.Tensor:
         if self.kind == "l1":
@@ -116,13 +132,18 @@ def cem(
 ) -> CEMResult:
     """Minimise ``energy_fn`` over action sequences (H, A) with the cross-entropy method.
 
-    energy_fn: actions (N, H, A) float32 -> energies (N,); called once per iteration with all
-        ``cfg.samples`` sequences, so a batched world model scores them in one forward pass.
+    energy_fn: actions (N, H, A) float32 -> energies (N,); called once per iteration with the
+        whole population (``cfg.samples``, shrunk by ``decay`` each iteration), so a batched
+        world model scores them in one forward pass.
     init_mean: optional (H, A) warm start (e.g. the previous plan shifted by one step).
     Returns the final mean (inside the bounds), its energy and the best energy per iteration.
     """
     if cfg.elites < 2 or cfg.elites > cfg.samples:
         raise ValueError(f"CEM needs 2 <= elites <= samples, got elites={cfg.elites} samples={cfg.samples}")
+    if cfg.decay < 1 or not 0 <= cfg.keep_elites <= 1:
+        raise ValueError(
+            f"iCEM needs decay >= 1 and keep_elites in [0, 1], got {cfg.decay}, {cfg.keep_elites}"
+        )
     bounds = ActionBounds(cfg, action_dim, device)
     shape = (cfg.horizon, action_dim)
     mean = (
@@ -133,21 +154,50 @@ def cem(
         if cfg.init_std > 0
         else bounds.init_std().expand(shape)
     )
-    history = []
-    for _ in range(cfg.iterations):
-        noise = torch.randn((cfg.samples, *shape), generator=generator, device=device)
-        actions = bounds(mean + std * noise)  # (N, H, A)
+    history, kept, kept_energies = [], None, None
+    best_actions, best_energy = mean, float("inf")
+    for i in range(cfg.iterations):
+        n = max(cfg.elites, round(cfg.samples / cfg.decay**i))
+        noise = colored_noise((n, *shape), cfg.colored_noise, generator, device)
+        actions = bounds(mean + std * noise)  # (n, H, A)
         energies = energy_fn(actions)
-        if energies.shape != (cfg.samples,):
-            raise ValueError(f"the energy must return ({cfg.samples},), got {tuple(energies.shape)}")
+        if energies.shape != (n,):
+            raise ValueError(f"the energy must return ({n},), got {tuple(energies.shape)}")
+        if kept is not None:  # the elites carried over compete again, with their known energies
+            actions, energies = torch.cat([actions, kept]), torch.cat([energies, kept_energies])
         best = energies.topk(cfg.elites, largest=False).indices
         elites = actions[best]  # (elites, H, A)
         history.append(float(energies[best[0]]))
+        if history[-1] < best_energy:
+            best_actions, best_energy = elites[0], history[-1]
+        carry = round(cfg.keep_elites * cfg.elites)
+        if carry > 0:
+            kept, kept_energies = elites[:carry], energies[best[:carry]]
         mean = cfg.momentum_mean * mean + (1 - cfg.momentum_mean) * elites.mean(0)
         std = cfg.momentum_std * std + (1 - cfg.momentum_std) * elites.std(0)
         std = std.clamp(min=cfg.min_std)
+    if cfg.return_best and history:
+        return CEMResult(actions=best_actions, energy=best_energy, history=history)
     plan = bounds(mean)
     return CEMResult(actions=plan, energy=float(energy_fn(plan[None].expand(1, *shape))[0]), history=history)
+
+
+def colored_noise(shape: tuple[int, ...], beta: float, generator=None, device="cpu") -> torch.Tensor:
+    """Standard-normal noise (N, H, A) whose power along H falls as 1/f^beta (beta 0: white).
+
+    Drawn in the frequency domain (random complex amplitudes scaled by f^(-beta/2), then an
+    inverse real FFT along H), rescaled to unit std over the batch.
+    """
+    if beta == 0 or shape[1] < 2:
+        return torch.randn(shape, generator=generator, device=device)
+    N, H, A = shape
+    freqs = torch.fft.rfftfreq(H, device=device)
+    scale = freqs.clamp(min=freqs[1]) ** (-beta / 2)  # the DC term gets the lowest frequency's power
+    real = torch.randn((N, A, len(freqs)), generator=generator, device=device)
+    imag = torch.randn((N, A, len(freqs)), generator=generator, device=device)
+    series = torch.fft.irfft(torch.complex(real, imag) * scale, n=H, dim=-1)  # (N, A, H)
+    # one scale for the whole batch: a per-sample one would remove each sequence's own offset
+    return (series / series.std().clamp(min=1e-8)).transpose(1, 2).contiguous()
 
 
 def latent_energy(predicted: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

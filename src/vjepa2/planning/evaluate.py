@@ -11,6 +11,8 @@ Goals: ``random`` takes the environment's own random goal; ``expert:N`` the stat
 steps of the noisy scripted expert from the start (reachable goals, as DINO-WM draws goals a
 fixed number of steps ahead in held-out trajectories). With ``subgoals: K`` the states at K - 1
 evenly spaced points of that path become intermediate goal images, each with an equal budget.
+With ``propose_subgoals`` the world model gets the final goal image only and proposes its own
+sub-goals from the training episodes (``planning.subgoals``); the oracle keeps the spec's goals.
 
 Writes ``results.json`` (success rate, final distance, steps, time per action per method),
 ``episodes.jsonl``, rollout strips (``strip_<method>.png``, animated: ``.gif``) and the world model's energy
@@ -32,6 +34,7 @@ from vjepa2.errors import UserError
 from vjepa2.planning.mpc import Planner, PlannerConfig
 from vjepa2.planning.oracle import OracleConfig, OraclePolicy, Simulator, state_energy
 from vjepa2.planning.plots import save_landscape, save_strip_gif, save_strips
+from vjepa2.planning.subgoals import SubgoalConfig, SubgoalGraph
 
 METHODS = ("world_model", "random", "oracle")
 
@@ -47,6 +50,12 @@ class PlanEvalConfig:
     goal: str = opt("random", help="random (the env's goal) or expert:N (reached after N noisy expert steps)")
     goal_noise: float = opt(0.5, help="noise of the expert that draws expert:N goals")
     subgoals: int = opt(1, help="goal images per episode: K - 1 sub-goals on the expert path, then the goal")
+    propose_subgoals: bool = opt(
+        False, help="world model: final goal image only, sub-goals proposed from training episodes"
+    )
+    subgoal_graph: SubgoalConfig = opt(
+        SubgoalConfig, help="with propose_subgoals: the graph of training frames"
+    )
     planner: PlannerConfig = opt(PlannerConfig, help="world-model planner (CEM + MPC)")
     oracle: OracleConfig = opt(OracleConfig, help="oracle baseline: CEM + MPC on the true simulator")
     seed: int = opt(0, help="seed of the episodes and of the random baseline")
@@ -119,11 +128,21 @@ class RandomPolicy:
 
 
 class WorldModelPolicy:
-    def __init__(self, planner: Planner):
-        self.planner = planner
+    """The Planner; with a ``SubgoalGraph`` it sees the final goal only and proposes sub-goals."""
+
+    def __init__(self, planner: Planner, graph: SubgoalGraph | None = None):
+        self.planner, self.graph, self.proposed = planner, graph, []
 
     def reset(self, env, spec: EpisodeSpec) -> None:
-        self.planner.set_goals([(env.render_state(goal), steps) for goal, steps in spec.goals])
+        if self.graph is None:
+            self.planner.set_goals([(env.render_state(goal), steps) for goal, steps in spec.goals])
+            return
+        goal, steps = spec.goals[-1]
+        goals = self.graph.propose(
+            self.planner.model, env.render_state(spec.start), env.render_state(goal), steps
+        )
+        self.proposed.append(len(goals) - 1)
+        self.planner.set_goals(goals)
 
     def __call__(self, observation, info) -> np.ndarray:
         return self.planner.act(observation["pixels"], None, observation["state"])
@@ -176,7 +195,11 @@ def _policies(cfg: PlanEvalConfig) -> dict:
                 raise UserError(
                     "plan-eval: the world_model method needs --model (a train-ac output model dir)"
                 )
-            policies[method] = WorldModelPolicy(Planner(cfg.model, cfg.planner))
+            planner = Planner(cfg.model, cfg.planner)
+            graph = None
+            if cfg.propose_subgoals:
+                graph = SubgoalGraph.from_episodes(planner.model, cfg.subgoal_graph)
+            policies[method] = WorldModelPolicy(planner, graph)
         elif method == "random":
             policies[method] = RandomPolicy(cfg.seed)
         else:
@@ -231,7 +254,10 @@ def run_plan_eval(cfg: PlanEvalConfig) -> int:
                     strips.append((frames, env.render_state(spec.goals[-1][0]), row["success"]))
                 rows.append(row)
                 log.write(json.dumps({"method": method, "episode": i, **row}) + "\n")
+                log.flush()  # a long evaluation can be read while it runs
             results[method] = summarize(rows)
+            if getattr(policy, "proposed", None):
+                results[method]["proposed_subgoals"] = float(np.mean(policy.proposed))
             if strips:
                 save_strips(out / f"strip_{method}.png", strips)
                 save_strip_gif(out / f"strip_{method}.gif", strips)
