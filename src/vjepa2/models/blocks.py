@@ -93,9 +93,22 @@ class Attention(nn.Module):
     def forward(
         self, x: torch.Tensor, rope: RopeTables | None = None, attn_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        B, N, D = x.shape
-        x = attention(*self.project(x, rope), attn_mask)  # (B, heads, N, head_dim)
-        return self.proj(x.transpose(1, 2).reshape(B, N, D))
+        return self.output(attention(*self.project(x, rope), attn_mask))
+
+    def forward_cached(
+        self, x: torch.Tensor, rope: RopeTables | None, past: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """New tokens x (B, N, D) attending to themselves and to the keys and values ``past`` (B,
+        heads, M, hd) of earlier tokens; returns the output and the grown (keys, values)."""
+        q, k, v = self.project(x, rope)
+        if past is not None:
+            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+        return self.output(attention(q, k, v)), (k, v)
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        """Heads (B, heads, N, head_dim) joined and projected: (B, N, D)."""
+        B, _, N, _ = x.shape
+        return self.proj(x.transpose(1, 2).reshape(B, N, self.heads * self.head_dim))
 
     def project(self, x: torch.Tensor, rope: RopeTables | None = None) -> tuple[torch.Tensor, ...]:
         """Queries, keys (RoPE-rotated when tables are given) and values, each (B, heads, N, hd)."""
@@ -134,13 +147,9 @@ class Block(nn.Module):
         """New tokens x (B, N, D) attending to themselves and to the keys and values ``past`` (B,
         heads, M, hd) of earlier tokens (a KV cache: exact where earlier tokens never see later
         ones, as in block-causal attention). Returns the output and the grown (keys, values)."""
-        B, N, D = x.shape
-        q, k, v = self.attn.project(self.norm1(x), rope)
-        if past is not None:
-            k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
-        a = attention(q, k, v)
-        x = residual(x, self.attn.proj(a.transpose(1, 2).reshape(B, N, D)))
-        return residual(x, self.mlp(self.norm2(x))), (k, v)
+        a, kv = self.attn.forward_cached(self.norm1(x), rope, past)
+        x = residual(x, a)
+        return residual(x, self.mlp(self.norm2(x))), kv
 
 
 def residual(x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
