@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from vjepa2.checkpoints.files import atomic_path
 from vjepa2.config import opt
 from vjepa2.demo.stages import PROFILES, Stage, chain
 from vjepa2.errors import MissingPathError, UserError
@@ -62,10 +63,8 @@ def configs_folder(cfg: DemoConfig, profile: str) -> Path:
 
 def write_json(data: dict, file: Path) -> None:
     """Atomic: a marker is either the old one or the new one, never half written."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, file)
+    with atomic_path(file) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
 
 
 def read_marker(folder: Path) -> dict:

@@ -16,7 +16,6 @@ pooling, ...) start afresh: the old parts are removed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa2.checkpoints.files import atomic_path
 from vjepa2.train import distributed as dist
 
 PARTS = "parts"
@@ -91,10 +91,8 @@ class Parts:
 def save_atomic(path: Path, save) -> None:
     """``save(file object)`` into a temporary file, then rename: a killed run leaves no
     half-written features file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         save(fh)
-    os.replace(tmp, path)
 
 
 def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
