@@ -31,6 +31,7 @@ from vjepa2.errors import UserError
 from vjepa2.models.precision import autocast
 from vjepa2.train.run import Run, RunConfig
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
+from vjepa2.vqa.answer_probe import AnswerHeads, answer_targets, answer_vocabulary
 from vjepa2.vqa.data import QASample, read_qa
 from vjepa2.vqa.evaluate import score, table, write_results
 from vjepa2.vqa.features import PIXEL_CROP, PIXELS, FeatureSpec, video_tokens
@@ -83,6 +84,15 @@ class VQAModelConfig:
     lora_alpha: float = opt(16.0, help="lora: scale numerator (the update is scaled by alpha / rank)")
     lora_dropout: float = opt(0.05, help="lora: dropout on the adapters' input")
     system: str = opt("", help="system turn put before every question (empty: none)")
+    probe_steps: int = opt(
+        0,
+        help="warm start: train the projector with answer heads (one per question type) on the visual tokens for this many steps before the LM sees them (video models only; see vqa/answer_probe.py)",
+        min=0,
+    )
+    probe_lr: float = opt(1e-3, help="warm start: constant learning rate of the probe steps")
+    probe_weight: float = opt(
+        0.0, help="after the warm start: weight of the answer-probe loss added to the LM's loss"
+    )
 
 
 @dataclass
@@ -141,6 +151,20 @@ class Prepared:
     sequences: list[tuple[list[int], list[int]]]  # (prompt ids, answer ids) per training question
     tokens: dict | None  # {video path: encoder tokens (N, D)}; None for text only
     trained: nn.ModuleDict = field(default_factory=nn.ModuleDict)  # what the optimizer updates
+    probe_targets: torch.Tensor | None = None  # (N, 2) (type, answer) per training question
+    probe_steps: int = 0  # the warm start's steps (0 for text only), before the LM's schedule
+    lm_steps: int = 0  # the LM's steps (the schedule's, or run.steps)
+    lm_trainable: list = field(default_factory=list)  # the LM's parameters that train (LoRA: adapters)
+
+    def stage(self, step: int) -> None:
+        """Freeze the LM during the warm start: a frozen parameter gets no gradient and no optimizer
+        state, and a checkpoint of the warm start is resumed with the LM frozen as it was saved."""
+        for param in self.lm_trainable:
+            param.requires_grad_(step >= self.probe_steps)
+
+    @property
+    def total_steps(self) -> int:
+        return self.probe_steps + self.lm_steps
 
 
 def training_text(samples: list[QASample]) -> list[str]:
@@ -219,13 +243,26 @@ def prepare(cfg: VQATrainConfig, run: Run) -> Prepared:
     trained = nn.ModuleDict({"projector": projector} if projector is not None else {})
     if train_lm:
         trained["lm"] = lm
-    return Prepared(qa, train, val, sequences, tokens, trained)
+    p = Prepared(
+        qa, train, val, sequences, tokens, trained, lm_steps=cfg.run.steps or cfg.schedule.total_steps
+    )
+    p.lm_trainable = [param for param in lm.parameters() if param.requires_grad] if train_lm else []
+    if projector is not None and (cfg.model.probe_steps or cfg.model.probe_weight):
+        vocab = answer_vocabulary(train)
+        with torch.random.fork_rng(devices=[]):  # seeded alone: resumed runs make the same heads
+            torch.manual_seed(cfg.run.seed + 2)
+            heads = AnswerHeads(vocab, projector.cfg.num_visual_tokens, projector.cfg.out_dim)
+        trained["answer_heads"] = heads.to(run.device)
+        p.probe_targets, p.probe_steps = answer_targets(train, vocab), cfg.model.probe_steps
+    return p
 
 
 def train_step(cfg: VQATrainConfig, run: Run, step: int, p: Prepared, optimizer) -> dict:
-    """One AdamW step on run.batch_size * run.accum questions drawn for this step."""
+    """One AdamW step on run.batch_size * run.accum questions drawn for this step: the answer
+    probe alone during the warm start (the LM gets no gradient, so AdamW leaves it), then the LM."""
     settings = cfg.run
-    lr = warmup_constant_decay(step, cfg.schedule)
+    warm = step < p.probe_steps
+    lr = cfg.model.probe_lr if warm else warmup_constant_decay(step - p.probe_steps, cfg.schedule)
     set_lr(optimizer, lr)
     rng = np.random.default_rng([settings.seed, step])  # the questions depend on the step only
     draws = rng.integers(0, len(p.sequences), settings.batch_size * settings.accum)
@@ -238,13 +275,25 @@ def train_step(cfg: VQATrainConfig, run: Run, step: int, p: Prepared, optimizer)
         if p.tokens is not None:
             features = torch.stack([p.tokens[str(p.train[i].video)] for i in picked]).to(run.device)
         with autocast(run.device, run.dtype):
-            loss = answer_loss(p.qa.model(batch, features), batch.labels)
+            loss = (
+                probe_loss(p, features, picked, run.device)
+                if warm
+                else answer_loss(p.qa.model(batch, features), batch.labels)
+            )
+            if not warm and cfg.model.probe_weight:
+                loss = loss + cfg.model.probe_weight * probe_loss(p, features, picked, run.device)
         (loss / settings.accum).backward()
         total += loss.item() / settings.accum
     if cfg.optim.grad_clip > 0:
         nn.utils.clip_grad_norm_(p.trained.parameters(), cfg.optim.grad_clip)
     optimizer.step()
     return {"loss": total, "lr": lr}
+
+
+def probe_loss(p: Prepared, features: torch.Tensor, picked, device) -> torch.Tensor:
+    """The answer probe's cross-entropy on the projected visual tokens of the picked questions."""
+    visual = p.qa.model.projector(features)  # (B, K, D_lm)
+    return p.trained["answer_heads"].loss(visual, p.probe_targets[torch.as_tensor(picked)].to(device))
 
 
 def run_vqa_train(cfg: VQATrainConfig) -> int:
@@ -260,14 +309,17 @@ def run_vqa_train(cfg: VQATrainConfig) -> int:
             betas=tuple(cfg.optim.betas),
             weight_decay=cfg.optim.weight_decay,
         )
+        p.stage(0)
         step = run.restore(p.trained, optimizer)
-        run.start(step, cfg.run.steps or cfg.schedule.total_steps)
+        p.stage(step)
+        run.start(step, p.total_steps)
         print(f"vqa train: {len(p.train)} questions, {len(p.val)} held out; trains {', '.join(p.trained)}")
         p.trained.train()
         tick = time.perf_counter()
         while step < run.stop:
             metrics = train_step(cfg, run, step, p, optimizer)
             step += 1
+            p.stage(step)
             if step % cfg.run.log_every == 0 or step == run.stop:
                 seconds, tick = time.perf_counter() - tick, time.perf_counter()
                 run.log(step, **metrics, sec_per_step=seconds / cfg.run.log_every)
