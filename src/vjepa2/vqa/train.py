@@ -62,7 +62,7 @@ class ClipConfig:
 class VQAModelConfig:
     video: bool = opt(True, help="false: the text-only baseline (no video in the prompts, no encoder)")
     projector: str = opt(
-        "pooler",
+        "mlp",
         help="mlp (2-layer MLP on every encoder token) or pooler (attentive pooler, num_queries learned queries, then the MLP)",
     )
     num_queries: int = opt(16, help="pooler: learned queries = visual tokens per clip", min=1)
@@ -85,7 +85,7 @@ class VQAModelConfig:
     lora_dropout: float = opt(0.05, help="lora: dropout on the adapters' input")
     system: str = opt("", help="system turn put before every question (empty: none)")
     probe_steps: int = opt(
-        0,
+        600,
         help="warm start: train the projector with answer heads (one per question type) on the visual tokens for this many steps before the LM sees them (video models only; see vqa/answer_probe.py)",
         min=0,
     )
