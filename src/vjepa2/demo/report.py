@@ -130,8 +130,9 @@ def understand(p: Page) -> str:
     out += p.figure(
         "vqa_bars.png",
         "Accuracy (%) on held-out questions per type: the frozen pretrained encoder's tokens go "
-        "through a learned attentive pooler into a small causal language model trained on the "
-        "training questions; a multiple-choice answer is the choice of highest likelihood; dashed: chance.",
+        "through a learned MLP projector (warm-started by an answer probe) into a small causal "
+        "language model trained on the training questions; a multiple-choice answer is the choice "
+        "of highest likelihood; dashed: chance.",
     )
     if vqa:
         rows = [
