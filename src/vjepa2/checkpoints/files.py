@@ -9,7 +9,6 @@ is atomic on POSIX and Windows), so a crash loses at most the new file, never th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from vjepa2.atomic import atomic_path
 from vjepa2.errors import MissingPathError, UserError
 
 
@@ -100,37 +100,6 @@ def sub_state(state: dict, prefix: str) -> dict:
 
 
 # -- writing --------------------------------------------------------------------------------------
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (best effort: some file systems cannot open folders)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; once the block has written it, it is flushed to
-    disk and renamed over ``path``. On an error the temporary file is removed, ``path`` untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` ``obj`` to ``path`` atomically."""
     path = Path(path)

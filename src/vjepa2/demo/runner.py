@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vjepa2.checkpoints.files import atomic_path
+from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.demo.stages import PROFILES, Stage, chain
 from vjepa2.errors import MissingPathError, UserError

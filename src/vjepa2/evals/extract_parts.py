@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vjepa2.checkpoints.files import atomic_path
+from vjepa2.atomic import atomic_path
 from vjepa2.train import distributed as dist
 
 PARTS = "parts"

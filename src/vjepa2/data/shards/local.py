@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 
+from vjepa2.atomic import atomic_path
 from vjepa2.data.shards.manifest import manifest_url, read_manifest
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,8 @@ def local_copy(source: str, cache: str | Path | None = None) -> Path:
             missing += 1
             continue
         name = f"{sample.key}{Path(sample.video.name).suffix}"
-        tmp = folder / f".{name}.tmp"
-        tmp.write_bytes(sample.video.data)
-        os.replace(tmp, folder / name)
+        with atomic_path(folder / name) as tmp:
+            tmp.write_bytes(sample.video.data)
         lines.append(f"{name} {int(sample.meta.get('label', 0))}\n")
     if missing:
         log.warning("%s: %d shard members missing, left out of the local copy", source, missing)

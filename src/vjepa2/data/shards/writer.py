@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.data.datasets import read_index
 from vjepa2.data.shards.manifest import MANIFEST, Manifest, ShardInfo, SourceInfo, read_manifest
@@ -117,13 +117,11 @@ class ShardFolder:
         if not self.samples:
             return
         name = f"shard-{len(self.manifest.shards):06d}.tar"
-        tmp = self.out / f"{name}.tmp"
-        with open(tmp, "wb") as fh:
+        with atomic_path(self.out / name) as tmp, open(tmp, "wb") as fh:
             writer = wds.TarWriter(fh, encoder=False, mtime=0)  # mtime 0: the same inputs, the same bytes
             for key, suffix, data, meta in self.samples:
                 writer.write({"__key__": key, suffix: data, "json": json.dumps(meta).encode()})
             writer.close()
-        os.replace(tmp, self.out / name)
         self.manifest.shards.append(
             ShardInfo(name, self.source, len(self.samples), (self.out / name).stat().st_size)
         )
@@ -134,9 +132,8 @@ class ShardFolder:
         self.write_manifest()
 
     def write_manifest(self) -> None:
-        tmp = self.out / f"{MANIFEST}.tmp"
-        tmp.write_text(self.manifest.to_json())
-        os.replace(tmp, self.out / MANIFEST)
+        with atomic_path(self.out / MANIFEST) as tmp:
+            tmp.write_text(self.manifest.to_json())
 
 
 def run_make_shards(cfg: MakeShardsConfig) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from vjepa2.checkpoints.files import atomic_path
+from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.evals.features import load_encoder, weights_fingerprint
