@@ -183,3 +183,26 @@ def test_collect_pusht(tmp_path):
     assert episode.frames.shape == (4, 96, 96, 3) and episode.states.shape == (4, 4)
     env = make_env("pusht")
     assert np.array_equal(env.render_state(episode.extras["sim_states"][-1]), episode.frames[-1])
+
+
+def test_pusht_simulator_replays_the_board_with_its_velocities():
+    """The PushT oracle's simulator is the true board only with the velocities (``motion``): from
+    the positions alone the replayed agent ends pixels away from where the board puts it."""
+    pytest.importorskip("gym_pusht")
+    from vjepa2.planning.oracle import Simulator
+
+    rng = np.random.default_rng(0)
+    history = [rng.uniform(-1, 1, 2) for _ in range(4)]
+    actions = rng.uniform(-1, 1, (3, 2))
+    env = make_env("pusht", size=48)
+    env.reset(seed=3)
+    for action in history:
+        env.step(action)
+    state, sim = env.unwrapped.state.copy(), Simulator(env)
+    assert np.abs(sim.motion()[:2]).max() > 1  # the agent is still moving
+    with_motion, at_rest = sim.rollout(state, actions, sim.motion()), sim.rollout(state, actions)
+    np.testing.assert_array_equal(env.unwrapped.state, state)  # replays leave the env alone
+    for action in actions:
+        env.step(action)
+    np.testing.assert_allclose(with_motion, env.unwrapped.state, atol=1e-6)
+    assert np.linalg.norm(at_rest[:2] - env.unwrapped.state[:2]) > 0.5

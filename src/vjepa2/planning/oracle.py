@@ -45,7 +45,11 @@ class OracleConfig(MPCConfig):
 
 
 class Simulator:
-    """Replays action sequences (N, H, A) in [-1, 1] from a full state; returns final states (N, S)."""
+    """Replays action sequences (N, H, A) in [-1, 1] from a full state; returns final states (N, S).
+
+    PushT's full state (positions and angle) is not all the board's dynamics: ``motion()`` reads
+    the live board's velocities, and ``rollout(..., motion=...)`` starts every replay with them
+    (without them, 5 replayed steps ended 4.7 px from the real agent on average, BENCHMARKS)."""
 
     def __init__(self, env):
         self.env = env.unwrapped
@@ -56,22 +60,33 @@ class Simulator:
             self.board = gym.make("gym_pusht/PushT-v0", obs_type="state", disable_env_checker=True).unwrapped
             self.board.reset(seed=0)
 
-    def rollout(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """state (S,) and actions (N, H, A) or (H, A) -> final states (N, S) or (S,)."""
+    def motion(self) -> np.ndarray | None:
+        """The live environment's velocities (PushT), None where the state holds all (push, reach)."""
+        if self.board is None:
+            return None
+        from vjepa2.worlds.pusht import motion
+
+        return motion(self.env.sim)
+
+    def rollout(self, state: np.ndarray, actions: np.ndarray, motion: np.ndarray | None = None) -> np.ndarray:
+        """state (S,) and actions (N, H, A) or (H, A) -> final states (N, S) or (S,); ``motion``:
+        PushT's velocities at ``state`` (``Simulator.motion``; None: at rest)."""
         actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
         if actions.ndim == 2:
-            return self.rollout(state, actions[None])[0]
+            return self.rollout(state, actions[None], motion)[0]
         if self.board is None:  # every sequence at once: move() is batched over leading dims
             states = np.repeat(np.asarray(state, dtype=np.float64)[None], len(actions), axis=0)
             for t in range(actions.shape[1]):
                 states = self.env.move(states, actions[:, t] * self.env.max_step)
             return states
-        return np.stack([self._board_rollout(state, sequence) for sequence in actions])
+        return np.stack([self._board_rollout(state, sequence, motion) for sequence in actions])
 
-    def _board_rollout(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        from vjepa2.worlds.pusht import BOARD, full_state, set_state
+    def _board_rollout(self, state: np.ndarray, actions: np.ndarray, motion: np.ndarray | None) -> np.ndarray:
+        from vjepa2.worlds.pusht import BOARD, full_state, set_motion, set_state
 
         set_state(self.board, np.asarray(state, dtype=np.float64))
+        if motion is not None:
+            set_motion(self.board, motion)
         for action in actions:
             target = np.clip(np.array(self.board.agent.position) + action * self.env.max_step, 0.0, BOARD)
             self.board.step(target)
@@ -125,14 +140,14 @@ class OraclePolicy:
         if self.schedule.index != before:  # a new goal: the plan towards the old one is void
             self.mpc.reset()
         if self.mpc.due:
-            self.mpc.push(self.plan(state, goal))
+            self.mpc.push(self.plan(state, goal, self.sim.motion()))
         return self.mpc.pop()
 
-    def plan(self, state: np.ndarray, goal: np.ndarray) -> torch.Tensor:
-        """(H, A) plan from full state (S,) towards full goal state (S,)."""
+    def plan(self, state: np.ndarray, goal: np.ndarray, motion: np.ndarray | None = None) -> torch.Tensor:
+        """(H, A) plan from full state (S,) (moving with PushT's ``motion``) towards full goal state (S,)."""
 
         def energy(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            finals = self.sim.rollout(state, actions.double().numpy())
+            finals = self.sim.rollout(state, actions.double().numpy(), motion)
             return torch.from_numpy(state_energy(self.env, finals, goal, self.cfg.contact)).float()
 
         action_dim = self.env.action_space.shape[0]
