@@ -42,6 +42,11 @@ class OracleConfig(MPCConfig):
         help="push and PushT: weight of the agent's distance to the block in the energy, which "
         "leads the agent to the block while no sampled plan touches it (0: the success terms only)",
     )
+    staged: bool = opt(
+        False,
+        help="PushT: the block first, then the agent (the agent's goal term counts only once the "
+        "block is placed, within half the success distance); else both at once",
+    )
 
 
 class Simulator:
@@ -93,13 +98,21 @@ class Simulator:
         return full_state(self.board)
 
 
-def state_energy(env, states: np.ndarray, goal: np.ndarray, contact: float = 0.0) -> np.ndarray:
+def state_energy(
+    env, states: np.ndarray, goal: np.ndarray, contact: float = 0.0, staged: bool = False
+) -> np.ndarray:
     """Distance of states (N, S) or (S,) to the goal state (S,), shape (N,) or ().
 
     Reach: the agent's distance. Push and PushT: the L2 distance over the positions the success
     rule reads (push: the block's; PushT: agent and block, DINO-WM's rule) plus the block's angle
     error weighted by success_distance / success_angle, so both halves of the rule count the same,
     plus ``contact`` times the agent's distance to the block (world units: the arena's, PushT's pixels).
+
+    ``staged`` (PushT): the agent's own goal term pulls it away from the block, so a plan that
+    parks the agent at its goal beside an unmoved block can score better than one that pushes.
+    Staged, every state whose block (position + weighted angle error) is within half the success
+    distance scores below every state whose block is not; the agent term counts only among the
+    first, the contact term only among the second.
     """
     from vjepa2.worlds.envs import PushEnv, angle_error
 
@@ -113,6 +126,14 @@ def state_energy(env, states: np.ndarray, goal: np.ndarray, contact: float = 0.0
     first = 2 if push else 0  # push succeeds wherever the agent ends; PushT counts it too
     distance = np.linalg.norm(states[..., first:4] - goal[first:4], axis=-1)
     near = np.linalg.norm(states[..., :2] - states[..., 2:4], axis=-1)
+    if staged and not push:
+        block = (
+            np.linalg.norm(states[..., 2:4] - goal[2:4], axis=-1)
+            + env.success_distance / env.success_angle * turned
+        )
+        agent = np.linalg.norm(states[..., :2] - goal[:2], axis=-1)
+        # an offset above any distance on the board (512 px): every unplaced block scores higher
+        return np.where(block < 0.5 * env.success_distance, block + agent, 1e4 + block + contact * near)
     return distance + env.success_distance / env.success_angle * turned + contact * near
 
 
@@ -148,7 +169,8 @@ class OraclePolicy:
 
         def energy(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
             finals = self.sim.rollout(state, actions.double().numpy(), motion)
-            return torch.from_numpy(state_energy(self.env, finals, goal, self.cfg.contact)).float()
+            energies = state_energy(self.env, finals, goal, self.cfg.contact, self.cfg.staged)
+            return torch.from_numpy(energies).float()
 
         action_dim = self.env.action_space.shape[0]
         return cem(energy, action_dim, self.cfg.cem, self.mpc.init, self.generator).actions
