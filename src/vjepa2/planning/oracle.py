@@ -12,7 +12,8 @@ when the agent touches it, so from a start 0.3-0.6 away every one-step plan leav
 where it is and CEM sees a flat energy; the energy must also leave out the agent's own goal
 position, which the push success rule ignores and which otherwise pulls the agent away from the
 block. Horizon 10 with 5 actions executed per plan and a small agent-to-block term (``contact``)
-solve it.
+solve it. PushT (measured, session 13): replays must start with the board's velocities, and the
+staged energy (block first, then the agent) with horizon 10 raised the oracle from 66% to 78%.
 """
 
 from __future__ import annotations
