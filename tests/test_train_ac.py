@@ -194,3 +194,29 @@ def test_train_ac_on_a_v21_encoder(episodes, tmp_path):
     # planning imagines from these latents as from a 2.0 world model's
     imagined = world.rollout(latents[0], torch.zeros(2), torch.zeros(5, 3, 2))
     assert imagined.shape == (5, 3, 4, 192) and imagined.isfinite().all()
+
+
+@pytest.mark.parametrize("name", ["pretrain_tiny.pt", "ac_tiny.pt"])
+def test_train_ac_on_a_released_checkpoint(episodes, fixtures_dir, tmp_path, name):
+    """``model.encoder=<released .pt>`` (issue 21, 2c): a pretraining checkpoint (target_encoder)
+    or a V-JEPA 2-AC one (encoder + predictor), in the reference's layout, becomes the frozen
+    encoder, stored with the world model so planning needs the .pt no more."""
+    released = fixtures_dir / name
+    out = tmp_path / "released"
+    assert (
+        _train(episodes, out, "--run.steps", "3", "--model.encoder", str(released), "--model.crop", "64") == 0
+    )
+    world = load_world_model(out / "model")
+    reference = load_encoder(str(released)).encoder
+    ours = world.encoder.state_dict()
+    for key, value in reference.state_dict().items():
+        torch.testing.assert_close(ours[key], value, atol=0, rtol=0, msg=key)
+    frames = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    latents = world.encode(frames)
+    assert latents.shape == (3, 16, 192)  # 32 px frames resized to the 64 px crop: 4 x 4 tokens
+    expected = encode_frames(reference, frames, world.spec.crop, world.spec.blur)
+    if world.latent_stats is not None:
+        expected = world.latent_stats.apply(expected)
+    torch.testing.assert_close(latents, expected, atol=1e-5, rtol=0)
+    imagined = world.rollout(latents[0], torch.zeros(2), torch.zeros(4, 2, 2))  # planning's call
+    assert imagined.shape == (4, 2, 16, 192) and imagined.isfinite().all()

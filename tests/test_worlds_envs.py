@@ -183,3 +183,47 @@ def test_collect_pusht(tmp_path):
     assert episode.frames.shape == (4, 96, 96, 3) and episode.states.shape == (4, 4)
     env = make_env("pusht")
     assert np.array_equal(env.render_state(episode.extras["sim_states"][-1]), episode.frames[-1])
+
+
+def test_pusht_simulator_replays_the_board_with_its_velocities():
+    """The PushT oracle's simulator is the true board only with the velocities (``motion``): from
+    the positions alone the replayed agent ends pixels away from where the board puts it."""
+    pytest.importorskip("gym_pusht")
+    from vjepa2.planning.oracle import Simulator
+
+    rng = np.random.default_rng(0)
+    history = [rng.uniform(-1, 1, 2) for _ in range(4)]
+    actions = rng.uniform(-1, 1, (3, 2))
+    env = make_env("pusht", size=48)
+    env.reset(seed=3)
+    for action in history:
+        env.step(action)
+    state, sim = env.unwrapped.state.copy(), Simulator(env)
+    assert np.abs(sim.motion()[:2]).max() > 1  # the agent is still moving
+    with_motion, at_rest = sim.rollout(state, actions, sim.motion()), sim.rollout(state, actions)
+    np.testing.assert_array_equal(env.unwrapped.state, state)  # replays leave the env alone
+    for action in actions:
+        env.step(action)
+    np.testing.assert_allclose(with_motion, env.unwrapped.state, atol=1e-6)
+    assert np.linalg.norm(at_rest[:2] - env.unwrapped.state[:2]) > 0.5
+
+
+def test_pusht_staged_energy_places_the_block_before_the_agent():
+    pytest.importorskip("gym_pusht")
+    from vjepa2.planning.oracle import state_energy
+
+    env = make_env("pusht", size=48)
+    goal = np.array([100.0, 100.0, 300.0, 300.0, 1.0])
+    parked = np.array([100.0, 100.0, 340.0, 300.0, 1.0])  # the agent at its goal, the block 40 px off
+    pushed = np.array([250.0, 250.0, 302.0, 300.0, 1.02])  # the block placed, the agent beside it
+    both = state_energy(env, np.stack([parked, pushed]), goal)
+    assert both[0] < both[1]  # the plain sum prefers parking: the local minimum the stages avoid
+    staged = state_energy(env, np.stack([parked, pushed, goal]), goal, staged=True)
+    assert staged[1] < staged[0] and staged[2] == 0
+    # among placed blocks the agent's distance decides; among unplaced ones the contact term
+    closer = pushed + np.array([-50.0, -50.0, 0, 0, 0])
+    assert state_energy(env, closer, goal, staged=True) < staged[1]
+    near_block = parked + np.array([200.0, 150.0, 0, 0, 0])  # agent next to the block, same block
+    assert state_energy(env, near_block, goal, 0.1, staged=True) < state_energy(
+        env, parked, goal, 0.1, staged=True
+    )

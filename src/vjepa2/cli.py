@@ -155,6 +155,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_demo",
         "the whole system on the built-in world, one stage after another, then an HTML report",
     ),
+    "episodes to-clips": (
+        "vjepa2.data.episode_clips",
+        "EpisodeClipsConfig",
+        "run_episode_clips",
+        "write trajectory episodes' frames as videos, a `pretrain` source (encoders on your env's frames)",
+    ),
     "worlds collect": (
         "vjepa2.worlds.collect",
         "CollectConfig",

@@ -12,7 +12,8 @@ when the agent touches it, so from a start 0.3-0.6 away every one-step plan leav
 where it is and CEM sees a flat energy; the energy must also leave out the agent's own goal
 position, which the push success rule ignores and which otherwise pulls the agent away from the
 block. Horizon 10 with 5 actions executed per plan and a small agent-to-block term (``contact``)
-solve it.
+solve it. PushT (measured, session 13): replays must start with the board's velocities, and the
+staged energy (block first, then the agent) with horizon 10 raised the oracle from 66% to 78%.
 """
 
 from __future__ import annotations
@@ -42,10 +43,19 @@ class OracleConfig(MPCConfig):
         help="push and PushT: weight of the agent's distance to the block in the energy, which "
         "leads the agent to the block while no sampled plan touches it (0: the success terms only)",
     )
+    staged: bool = opt(
+        False,
+        help="PushT: the block first, then the agent (the agent's goal term counts only once the "
+        "block is placed, within half the success distance); else both at once",
+    )
 
 
 class Simulator:
-    """Replays action sequences (N, H, A) in [-1, 1] from a full state; returns final states (N, S)."""
+    """Replays action sequences (N, H, A) in [-1, 1] from a full state; returns final states (N, S).
+
+    PushT's full state (positions and angle) is not all the board's dynamics: ``motion()`` reads
+    the live board's velocities, and ``rollout(..., motion=...)`` starts every replay with them
+    (without them, 5 replayed steps ended 4.7 px from the real agent on average, BENCHMARKS)."""
 
     def __init__(self, env):
         self.env = env.unwrapped
@@ -56,35 +66,54 @@ class Simulator:
             self.board = gym.make("gym_pusht/PushT-v0", obs_type="state", disable_env_checker=True).unwrapped
             self.board.reset(seed=0)
 
-    def rollout(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        """state (S,) and actions (N, H, A) or (H, A) -> final states (N, S) or (S,)."""
+    def motion(self) -> np.ndarray | None:
+        """The live environment's velocities (PushT), None where the state holds all (push, reach)."""
+        if self.board is None:
+            return None
+        from vjepa2.worlds.pusht import motion
+
+        return motion(self.env.sim)
+
+    def rollout(self, state: np.ndarray, actions: np.ndarray, motion: np.ndarray | None = None) -> np.ndarray:
+        """state (S,) and actions (N, H, A) or (H, A) -> final states (N, S) or (S,); ``motion``:
+        PushT's velocities at ``state`` (``Simulator.motion``; None: at rest)."""
         actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
         if actions.ndim == 2:
-            return self.rollout(state, actions[None])[0]
+            return self.rollout(state, actions[None], motion)[0]
         if self.board is None:  # every sequence at once: move() is batched over leading dims
             states = np.repeat(np.asarray(state, dtype=np.float64)[None], len(actions), axis=0)
             for t in range(actions.shape[1]):
                 states = self.env.move(states, actions[:, t] * self.env.max_step)
             return states
-        return np.stack([self._board_rollout(state, sequence) for sequence in actions])
+        return np.stack([self._board_rollout(state, sequence, motion) for sequence in actions])
 
-    def _board_rollout(self, state: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        from vjepa2.worlds.pusht import BOARD, full_state, set_state
+    def _board_rollout(self, state: np.ndarray, actions: np.ndarray, motion: np.ndarray | None) -> np.ndarray:
+        from vjepa2.worlds.pusht import BOARD, full_state, set_motion, set_state
 
         set_state(self.board, np.asarray(state, dtype=np.float64))
+        if motion is not None:
+            set_motion(self.board, motion)
         for action in actions:
             target = np.clip(np.array(self.board.agent.position) + action * self.env.max_step, 0.0, BOARD)
             self.board.step(target)
         return full_state(self.board)
 
 
-def state_energy(env, states: np.ndarray, goal: np.ndarray, contact: float = 0.0) -> np.ndarray:
+def state_energy(
+    env, states: np.ndarray, goal: np.ndarray, contact: float = 0.0, staged: bool = False
+) -> np.ndarray:
     """Distance of states (N, S) or (S,) to the goal state (S,), shape (N,) or ().
 
     Reach: the agent's distance. Push and PushT: the L2 distance over the positions the success
     rule reads (push: the block's; PushT: agent and block, DINO-WM's rule) plus the block's angle
     error weighted by success_distance / success_angle, so both halves of the rule count the same,
     plus ``contact`` times the agent's distance to the block (world units: the arena's, PushT's pixels).
+
+    ``staged`` (PushT): the agent's own goal term pulls it away from the block, so a plan that
+    parks the agent at its goal beside an unmoved block can score better than one that pushes.
+    Staged, every state whose block (position + weighted angle error) is within half the success
+    distance scores below every state whose block is not; the agent term counts only among the
+    first, the contact term only among the second.
     """
     from vjepa2.worlds.envs import PushEnv, angle_error
 
@@ -98,6 +127,14 @@ def state_energy(env, states: np.ndarray, goal: np.ndarray, contact: float = 0.0
     first = 2 if push else 0  # push succeeds wherever the agent ends; PushT counts it too
     distance = np.linalg.norm(states[..., first:4] - goal[first:4], axis=-1)
     near = np.linalg.norm(states[..., :2] - states[..., 2:4], axis=-1)
+    if staged and not push:
+        block = (
+            np.linalg.norm(states[..., 2:4] - goal[2:4], axis=-1)
+            + env.success_distance / env.success_angle * turned
+        )
+        agent = np.linalg.norm(states[..., :2] - goal[:2], axis=-1)
+        # an offset above any distance on the board (512 px): every unplaced block scores higher
+        return np.where(block < 0.5 * env.success_distance, block + agent, 1e4 + block + contact * near)
     return distance + env.success_distance / env.success_angle * turned + contact * near
 
 
@@ -125,15 +162,16 @@ class OraclePolicy:
         if self.schedule.index != before:  # a new goal: the plan towards the old one is void
             self.mpc.reset()
         if self.mpc.due:
-            self.mpc.push(self.plan(state, goal))
+            self.mpc.push(self.plan(state, goal, self.sim.motion()))
         return self.mpc.pop()
 
-    def plan(self, state: np.ndarray, goal: np.ndarray) -> torch.Tensor:
-        """(H, A) plan from full state (S,) towards full goal state (S,)."""
+    def plan(self, state: np.ndarray, goal: np.ndarray, motion: np.ndarray | None = None) -> torch.Tensor:
+        """(H, A) plan from full state (S,) (moving with PushT's ``motion``) towards full goal state (S,)."""
 
         def energy(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            finals = self.sim.rollout(state, actions.double().numpy())
-            return torch.from_numpy(state_energy(self.env, finals, goal, self.cfg.contact)).float()
+            finals = self.sim.rollout(state, actions.double().numpy(), motion)
+            energies = state_energy(self.env, finals, goal, self.cfg.contact, self.cfg.staged)
+            return torch.from_numpy(energies).float()
 
         action_dim = self.env.action_space.shape[0]
         return cem(energy, action_dim, self.cfg.cem, self.mpc.init, self.generator).actions

@@ -68,6 +68,20 @@ def set_state(sim, state: np.ndarray) -> dict:
     return observation
 
 
+def motion(sim) -> np.ndarray:
+    """(agent vx, vy, block vx, vy, block angular velocity) of a PushTEnv: what ``full_state``
+    leaves out and the next steps still depend on (the PD controller damps the agent's velocity,
+    it does not zero it; a pushed block slides on)."""
+    return np.array([*sim.agent.velocity, *sim.block.velocity, sim.block.angular_velocity])
+
+
+def set_motion(sim, velocities: np.ndarray) -> None:
+    """Give a PushTEnv's bodies the velocities of ``motion`` (after ``set_state``, which stops them)."""
+    velocities = [float(v) for v in velocities]
+    sim.agent.velocity, sim.block.velocity = tuple(velocities[:2]), tuple(velocities[2:4])
+    sim.block.angular_velocity = velocities[4]
+
+
 def block_centre(sim) -> np.ndarray:
     """World position of the T's centre of gravity (the point a pusher aims at)."""
     return np.array(sim.block.local_to_world(sim.block.center_of_gravity))
