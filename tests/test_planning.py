@@ -225,6 +225,19 @@ def test_goal_schedule_moves_on_when_a_subgoal_is_reached():
     assert planner.schedule.index == 1
 
 
+def test_checking_a_subgoal_and_planning_encode_the_observation_once():
+    cem_cfg = CEMConfig(samples=8, iterations=1, elites=2)
+    planner = Planner(_world_model(), PlannerConfig(cem=cem_cfg, subgoal_tolerance=1e-3))
+    frames = _frames(3)
+    planner.set_goals([(frames[2], 50)])
+    encoded = []
+    encode = planner.model.encode
+    planner.model.encode = lambda images: encoded.append(len(images)) or encode(images)
+    planner.act(frames[0])  # the goal once, the observation once (for the check and the plan)
+    planner.act(frames[1])  # a new observation: once more
+    assert len(encoded) == 3
+
+
 def test_oracle_solves_a_small_push_case():
     from vjepa2.planning.oracle import OracleConfig, OraclePolicy
     from vjepa2.worlds.envs import PushEnv

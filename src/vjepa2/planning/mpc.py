@@ -118,6 +118,12 @@ class GoalSchedule:
         return self.goals[self.index][0]
 
 
+def image_key(image: np.ndarray) -> str:
+    """A content key of an image (shape and bytes), for the latent caches."""
+    image = np.ascontiguousarray(image)
+    return hashlib.sha1(repr(image.shape).encode() + image.tobytes()).hexdigest()
+
+
 class Planner:
     """Observation + goal image in, action out.
 
@@ -139,6 +145,7 @@ class Planner:
         self.last: CEMResult | None = None
         self._goal_key: str | None = None
         self._goal_latent: torch.Tensor | None = None
+        self._observation: tuple[str, torch.Tensor] | None = None  # (content key, latent)
         self.reset()
 
     def reset(self) -> None:
@@ -155,11 +162,19 @@ class Planner:
 
     def goal_latent(self, goal: np.ndarray) -> torch.Tensor:
         """(K, D) latent of a goal image, encoded once and cached by content."""
-        key = hashlib.sha1(np.ascontiguousarray(goal).tobytes()).hexdigest()
+        key = image_key(goal)
         if key != self._goal_key:
             self._goal_key, self._goal_latent = key, self.model.encode(goal)[0]
             self.mpc.reset()
         return self._goal_latent
+
+    def observation_latent(self, observation: np.ndarray) -> torch.Tensor:
+        """(K, D) latent of an observation; the last one is kept, so checking a sub-goal and
+        planning from the same frame encode it once."""
+        key = image_key(observation)
+        if self._observation is None or self._observation[0] != key:
+            self._observation = (key, self.model.encode(observation)[0])
+        return self._observation[1]
 
     def _current_goal(self, goal: np.ndarray | None, observation: np.ndarray) -> np.ndarray:
         if goal is not None:
@@ -174,7 +189,7 @@ class Planner:
         if self.cfg.subgoal_tolerance <= 0 or self.schedule is None or self._goal_key is None:
             return False
         goal_latent = self.goal_latent(self.schedule.current)
-        latent = self.model.encode(observation)[0]
+        latent = self.observation_latent(observation)
         return float(latent_energy(latent[None], goal_latent)[0]) < self.cfg.subgoal_tolerance
 
     # -- planning ---------------------------------------------------------------------------
@@ -197,7 +212,7 @@ class Planner:
 
     def plan(self, observation: np.ndarray, goal: np.ndarray, state=None) -> CEMResult:
         """One CEM search from ``observation`` towards ``goal``: the (H, A) plan and its energy."""
-        latent = self.model.encode(observation)[0]
+        latent = self.observation_latent(observation)
         energy = self.energy_fn(latent, self._state(state), self.goal_latent(goal))
         self.last = cem(
             energy, self.model.action_dim, self.cfg.cem, self.mpc.init, self.generator, self.model.device
