@@ -54,26 +54,28 @@ class AnswerHeads(nn.Module):
         self.norm = nn.LayerNorm(num_visual * dim)
         self.heads = nn.ModuleList(nn.Linear(num_visual * dim, len(answers)) for answers in vocab.values())
 
-    def loss(self, visual: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over the rows with a head: visual (B, K, D), targets (B, 2) long."""
+    def per_type(self, visual: torch.Tensor, targets: torch.Tensor):
+        """(logits (n, answers of the type), answer indices (n,)) for each type among the rows;
+        visual (B, K, D), targets (B, 2) long. Rows without a head are left out."""
         flat = self.norm(visual.flatten(1).float())  # (B, K * D)
-        total, count = flat.new_zeros(()), 0
         for kind, head in enumerate(self.heads):
             rows = targets[:, 0] == kind
             if bool(rows.any()):
-                logits = head(flat[rows])
-                total = total + F.cross_entropy(logits, targets[rows, 1], reduction="sum")
-                count += int(rows.sum())
+                yield head(flat[rows]), targets[rows, 1]
+
+    def loss(self, visual: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the rows with a head: visual (B, K, D), targets (B, 2) long."""
+        total, count = visual.new_zeros((), dtype=torch.float32), 0
+        for logits, answers in self.per_type(visual, targets):
+            total = total + F.cross_entropy(logits, answers, reduction="sum")
+            count += len(answers)
         return total / max(count, 1)
 
     @torch.no_grad()
     def accuracy(self, visual: torch.Tensor, targets: torch.Tensor) -> float:
         """Share of the rows with a head whose answer the probe ranks first."""
-        flat = self.norm(visual.flatten(1).float())
         right, count = 0, 0
-        for kind, head in enumerate(self.heads):
-            rows = targets[:, 0] == kind
-            if bool(rows.any()):
-                right += int((head(flat[rows]).argmax(-1) == targets[rows, 1]).sum())
-                count += int(rows.sum())
+        for logits, answers in self.per_type(visual, targets):
+            right += int((logits.argmax(-1) == answers).sum())
+            count += len(answers)
         return right / max(count, 1)

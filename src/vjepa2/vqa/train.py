@@ -270,18 +270,17 @@ def train_step(cfg: VQATrainConfig, run: Run, step: int, p: Prepared, optimizer)
     total = 0.0
     for micro in range(settings.accum):
         picked = draws[micro * settings.batch_size : (micro + 1) * settings.batch_size]
-        batch = collate([p.sequences[i] for i in picked], p.qa.tokenizer.pad_token_id).to(run.device)
         features = None
         if p.tokens is not None:
             features = torch.stack([p.tokens[str(p.train[i].video)] for i in picked]).to(run.device)
         with autocast(run.device, run.dtype):
-            loss = (
-                probe_loss(p, features, picked, run.device)
-                if warm
-                else answer_loss(p.qa.model(batch, features), batch.labels)
-            )
-            if not warm and cfg.model.probe_weight:
-                loss = loss + cfg.model.probe_weight * probe_loss(p, features, picked, run.device)
+            if warm:  # no prompts: the LM is not run
+                loss = probe_loss(p, features, picked, run.device)
+            else:
+                batch = collate([p.sequences[i] for i in picked], p.qa.tokenizer.pad_token_id).to(run.device)
+                loss = answer_loss(p.qa.model(batch, features), batch.labels)
+                if cfg.model.probe_weight:
+                    loss = loss + cfg.model.probe_weight * probe_loss(p, features, picked, run.device)
         (loss / settings.accum).backward()
         total += loss.item() / settings.accum
     if cfg.optim.grad_clip > 0:
