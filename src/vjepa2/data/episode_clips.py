@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.data.episodes import read_frames, read_index, read_meta
 from vjepa2.data.video import write_video
@@ -67,11 +68,8 @@ def export_clips(sources: list[str | Path], out: str | Path, fps: float = 0.0) -
         for folder in episodes:
             rate = fps or float(read_meta(folder)["fps"])
             path = out / name / f"{folder.name}.mp4"
-            tmp = path.with_name(f".{path.stem}.tmp.mp4")  # a stopped run leaves no half clip
-            try:
-                write_video(tmp, read_frames(folder), fps=rate).replace(path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            with atomic_path(path) as tmp:  # a stopped run leaves no half clip
+                write_video(tmp, read_frames(folder), fps=rate, container_format="mp4")
             written.append(path)
             bar.update(1)
     bar.close()

@@ -94,8 +94,10 @@ def write_video(
     codec: str = "h264",
     timestamps: np.ndarray | None = None,
     keyframe_interval: int | None = None,
+    container_format: str | None = None,
 ) -> Path:
-    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file (container from the suffix).
+    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file (container from the suffix, or
+    ``container_format``, e.g. "mp4", for a path without one: a temporary name).
 
     ``fps`` sets a constant frame rate; ``timestamps`` (T,) seconds, increasing, gives each frame its
     own presentation time instead (a variable-frame-rate file). Any width and height work: odd sizes
@@ -121,7 +123,7 @@ def write_video(
         if np.any(np.diff(pts) <= 0):
             raise ValueError(f"{path}: timestamps closer than 1 ms apart")
     height, width = frames.shape[1:3]
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=container_format) as container:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = _pixel_format(stream.codec_context.name, width, height)

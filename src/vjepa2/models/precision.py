@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from vjepa2.atomic import atomic_path
+
 DTYPES = ("auto", "bf16", "fp32")
 # Inference may also take int8 (dynamic int8 Linear layers, CPU; ``models/quantize.py``).
 INFERENCE_DTYPES = (*DTYPES, "int8")
@@ -93,10 +95,8 @@ def _cached_timing() -> bool:
     if key not in cached:
         cached[key] = {"bf16_over_fp32_seconds": timed_bf16_ratio()}
         try:
-            CACHE_FILE.parent.mkdir(parents=True, exist_ok=True)
-            tmp = CACHE_FILE.with_suffix(".tmp")
-            tmp.write_text(json.dumps(cached, indent=2))
-            os.replace(tmp, CACHE_FILE)
+            with atomic_path(CACHE_FILE) as tmp:
+                tmp.write_text(json.dumps(cached, indent=2))
         except OSError:
             pass  # a read-only home only costs the timing again next time
     return cached[key]["bf16_over_fp32_seconds"] < 0.8

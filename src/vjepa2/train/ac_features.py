@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
+from vjepa2.checkpoints.files import atomic_save_file
 from vjepa2.checkpoints.loading import RANDOM_PREFIX, load_encoder
 from vjepa2.data.trajectories import Trajectory
 from vjepa2.models.encoder import VideoEncoder
@@ -67,10 +68,7 @@ def cached_features(
     bar.close()
     features = torch.cat(chunks)
     if dist.is_main():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        save_file({"features": features}, tmp, metadata={"key": key})
-        tmp.replace(path)
+        atomic_save_file({"features": features}, path, {"key": key})
     return features.float()
 
 
