@@ -3,6 +3,7 @@ resume (also from the schema before it), and the settings it checks once for eve
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -13,7 +14,7 @@ from vjepa2.checkpoints.files import CheckpointError
 from vjepa2.checkpoints.training import load_checkpoint
 from vjepa2.config import opt
 from vjepa2.errors import UserError
-from vjepa2.train.run import Run, RunConfig, load_weights
+from vjepa2.train.run import LossNotFiniteError, Run, RunConfig, Trained, load_weights
 
 
 class Toy(nn.Module):
@@ -28,6 +29,7 @@ class Toy(nn.Module):
 @dataclass
 class ToyConfig:
     width: int = opt(4, help="hidden width")
+    scale: float = opt(1.0, help="loss factor (inf: a loss that is not finite)")
     run: RunConfig = opt(help="run", default_factory=lambda: RunConfig(log_every=1, checkpoint_every=2))
 
 
@@ -49,19 +51,18 @@ def train_toy(cfg: ToyConfig) -> None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
         step = run.restore(model, optimizer, {"average": average})
         run.start(step, 6)
-        while step < run.stop:
-            loss = model(torch.randn(8, 3)).pow(2).mean()
+
+        def train_step(step):
+            loss = model(torch.randn(8, 3)).pow(2).mean() * cfg.scale
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             with torch.no_grad():
                 for a, p in zip(average.parameters(), model.body.parameters()):
                     a.mul_(0.5).add_(0.5 * p)
-            step += 1
-            run.log(step, loss=loss.item())
-            if run.checkpoint_due(step):
-                run.save(step, model, optimizer, {"average": average}, {"loss": loss.item()})
-            run.bar.update(1)
+            return {"loss": loss.item()}
+
+        step = run.loop(step, train_step, Trained(model, optimizer, {"average": average}))
         run.finish(step)
 
 
@@ -128,3 +129,24 @@ def test_settings_checked_once_for_every_command(uninterrupted, tmp_path):
     wider.width = 5
     with pytest.raises(CheckpointError, match="latest.pt: does not fit the model of this config"):
         train_toy(wider)
+
+
+def test_a_loss_that_is_not_finite_stops_before_it_is_saved(uninterrupted, tmp_path):
+    train_toy(toy_config(tmp_path, ("stop_after", 2)))
+    cfg = toy_config(tmp_path)
+    cfg.scale = float("inf")
+    with pytest.raises(LossNotFiniteError, match=r"loss is inf at step 3; stopped without saving it "
+                       r"\(the last good checkpoint is .*latest.pt \(step 2\)\)"):  # fmt: skip
+        train_toy(cfg)
+    assert load_checkpoint(tmp_path / "latest.pt")["step"] == 2
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert rows[-1] == {"step": 3, "stopped": "loss inf"}
+    train_toy(toy_config(tmp_path))  # the good checkpoint resumes to the same run; the log is cut back
+    assert losses(tmp_path) == losses(uninterrupted)
+
+
+def test_a_grid_of_heads_goes_on_while_one_head_is_finite():
+    from vjepa2.train.run import best_loss
+
+    assert best_loss([float("nan"), 2.0, 1.0]) == 1.0 and best_loss(torch.tensor(3.0)) == 3.0
+    assert math.isnan(best_loss([float("nan"), float("inf")]))

@@ -18,7 +18,6 @@ each rank draws its own windows. The result is ``out/model``: our weight format 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from vjepa2.models.world_model import LatentStats, WorldModelSpec
 from vjepa2.train import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
 from vjepa2.train.jepa import param_groups
-from vjepa2.train.run import Run, RunConfig
+from vjepa2.train.run import Run, RunConfig, Trained
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
 
 
@@ -278,25 +277,27 @@ def run_train_ac(cfg: TrainACConfig) -> int:
         frozen = {"encoder": p.encoder}
         step = run.restore(model, optimizer, frozen)
         run.start(step, settings.steps or cfg.schedule.total_steps)
-        tick = time.perf_counter()
         model.train()
-        while step < run.stop:
-            metrics = train_step(cfg, run, step, p, model, optimizer)
-            step += 1
-            run.bar.update(1)
-            if step % settings.log_every == 0 or step == run.total:
-                losses = {k: dist.all_reduce_mean(metrics[k]) for k in ("loss", "teacher", "rollout")}
-                seconds, tick = (time.perf_counter() - tick) / settings.log_every, time.perf_counter()
-                if run.log(step, **losses, lr=metrics["lr"], sec_per_step=seconds, dtype=run.dtype):
-                    run.bar.set_postfix(loss=f"{float(losses['loss']):.4f}")
+
+        def row(metrics: dict, seconds: float) -> dict:
+            losses = {k: dist.all_reduce_mean(metrics[k]) for k in ("loss", "teacher", "rollout")}
+            return {**losses, "lr": metrics["lr"], "sec_per_step": seconds, "dtype": run.dtype}
+
+        def validate(step: int) -> None:
             if (
                 p.val_windows is not None
                 and run.is_main
                 and (step % settings.eval_every == 0 or step == run.total)
             ):
                 run.log(step, **validation_loss(predictor, p, run, settings.rollout_steps))
-            if run.checkpoint_due(step):
-                run.save(step, model, optimizer, frozen)
+
+        step = run.loop(
+            step,
+            lambda step: train_step(cfg, run, step, p, model, optimizer),
+            Trained(model, optimizer, frozen),
+            row=row,
+            after_step=validate,
+        )
         if run.is_main:
             save_world_model(run.out / "model", p.encoder, predictor, p.spec, p.latent_stats)
         run.finish(step, "model/")

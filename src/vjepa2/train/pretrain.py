@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ from vjepa2.train.pretrain_data import (
     phases,
     synthetic_source,
 )
-from vjepa2.train.run import Run, RunConfig
+from vjepa2.train.run import Run, RunConfig, Trained
 from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
 
 
@@ -259,6 +258,27 @@ def check(cfg: PretrainConfig) -> None:
     )
 
 
+class PhaseStreams:
+    """The data stream of the phase a step belongs to, opened when the phase begins; the first
+    one starts where the checkpoint resumed from left its data."""
+
+    def __init__(self, cfg: PretrainConfig, plan: list[Phase], sources: list[str], run: Run, encoder):
+        self.cfg, self.plan, self.sources, self.run, self.encoder = cfg, plan, sources, run, encoder
+        self.current: Stream | None = None
+
+    def at(self, step: int) -> Stream:
+        if self.current is None or step >= self.current.phase.end:
+            phase = next(p for p in self.plan if p.start <= step < p.end)
+            position = self.run.data_position() if self.current is None else None
+            self.current = open_stream(
+                self.cfg, phase, self.sources, self.run.info, self.encoder, step, position
+            )
+        return self.current
+
+    def position(self):
+        return self.current.position(self.cfg.data.workers)
+
+
 def run_pretrain(cfg: PretrainConfig) -> int:
     """Train (or resume) the run in ``cfg.run.out``; single process or under torchrun."""
     check(cfg)
@@ -270,24 +290,16 @@ def run_pretrain(cfg: PretrainConfig) -> int:
             str(synthetic_source(cfg.data, max(p.frames for p in plan), max(p.crop for p in plan)))
         ]
         run.start(step, plan[-1].end, desc="train")
-        stream = None
-        while step < run.stop:
-            if stream is None or step >= stream.phase.end:
-                phase = next(p for p in plan if p.start <= step < p.end)
-                position = run.data_position() if stream is None else None
-                stream = open_stream(cfg, phase, sources, run.info, nets.student.encoder, step, position)
-            start = time.perf_counter()
-            metrics = train_step(cfg, run, step, stream, nets)
-            step += 1
-            if step % cfg.run.log_every == 0 or step == run.stop:
-                row = log_row(metrics, stream.phase, time.perf_counter() - start, run.info)
-                if run.log(step, **row, dtype=run.dtype):
-                    run.bar.set_postfix(loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}")
-            if run.checkpoint_due(step):
-                loss = {"loss": float(metrics["loss"])}
-                run.save(
-                    step, nets.model, nets.optimizer, nets.others, loss, stream.position(cfg.data.workers)
-                )
-            run.bar.update(1)
+        streams = PhaseStreams(cfg, plan, sources, run, nets.student.encoder)
+        trained = Trained(nets.model, nets.optimizer, nets.others, streams.position)
+        step = run.loop(
+            step,
+            lambda step: train_step(cfg, run, step, streams.at(step), nets),
+            trained,
+            row=lambda metrics, seconds: {
+                **log_row(metrics, streams.current.phase, seconds, run.info),
+                "dtype": run.dtype,
+            },
+        )
         run.finish(step)
     return 0

@@ -1,30 +1,29 @@
-"""The scaffold every training command stands on: one run config and one ``Run`` object.
+"""The scaffold every training command stands on: one run config, one ``Run`` object, one loop.
 
 A command keeps its own config sections, build code and step function; the ``Run`` owns the rest:
 the distributed set-up and device, the precision (``run.dtype``, chosen once, here), CPU threads,
-the output folder and its ``config.yaml``, the JSONL log and the progress bar, and the
-checkpoints (``checkpoints.training``: one schema, written atomically, exact resume). A new
-command reads like this (see CONTRIBUTING.md)::
+the output folder's lock (one writer per folder, ``vjepa2.locks``) and its ``config.yaml``, the
+JSONL log and the progress bar, the loop over optimizer steps (``Run.loop``: logging, a stop on a
+loss that is not finite, checkpoints) and the checkpoints themselves (``checkpoints.training``: one
+schema, written atomically, exact resume). A new command reads like this (see CONTRIBUTING.md)::
 
     with Run("my-command", cfg, cfg.run, parallel=("ddp",)) as run:
         nets = build(cfg, run.device)                        # seeded by cfg.run.seed
         step = run.restore(nets.model, nets.optimizer)       # latest.pt -> its step; else 0
         run.start(step, total)                               # folder, config.yaml, log, progress
-        while step < run.stop:
-            metrics = train_step(cfg, run, step, nets)
-            step += 1
-            if step % cfg.run.log_every == 0:
-                run.log(step, **metrics)                     # log.jsonl, main process only
-            if run.checkpoint_due(step):                     # every run.checkpoint_every, and the last
-                run.save(step, nets.model, nets.optimizer)
-            run.bar.update(1)
+        step = run.loop(step, lambda step: train_step(cfg, run, step, nets),
+                        Trained(nets.model, nets.optimizer))
         run.finish(step)                                     # says where it wrote
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,6 +39,7 @@ from vjepa2.checkpoints.training import (
 )
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.errors import UserError
+from vjepa2.locks import folder_lock
 from vjepa2.models.precision import DTYPE_HELP, choose_dtype
 from vjepa2.train import distributed as dist
 from vjepa2.train.log import MetricsLogger, progress
@@ -68,6 +68,22 @@ class RunConfig:
     seed: int = opt(0, help="seed of everything the run draws: model init, data order, augmentation, masks")
     resume: bool = opt(True, help="continue from out/latest.pt when it exists")
     stop_after: int = opt(0, help="stop after this many steps in this invocation (0: run to the end)")
+
+
+class LossNotFiniteError(UserError):
+    """The training loss became NaN or infinite: the run stopped before writing that state."""
+
+
+@dataclasses.dataclass
+class Trained:
+    """What ``Run.loop`` checkpoints (arguments of ``Run.save``): the trained module as wrapped for
+    training, its optimizer, other modules by name (an EMA target, a frozen encoder), and a
+    function giving this rank's data position (picklable) for an exact resume."""
+
+    model: nn.Module
+    optimizer: Any
+    modules: dict = dataclasses.field(default_factory=dict)
+    position: Callable[[], Any] | None = None
 
 
 class Run:
@@ -101,18 +117,32 @@ class Run:
         self.step = self.total = self.stop = 0
         self.logger: MetricsLogger | None = None
         self.bar = None
+        self._lock = None
+        self.saved_step: int | None = None  # the step of the last checkpoint written or resumed from
 
     # -- the process ------------------------------------------------------------------------------
     def __enter__(self) -> Run:
         self.info = dist.setup(self.settings.device)
         try:
-            self.settings.dtype = choose_dtype(self.settings.dtype, self.device, announce=self.is_main)
-        except ValueError as err:
+            if self.is_main:  # before anything is read or written there: a second run stops at once
+                self._lock = folder_lock(self.out, self.command)
+                self._lock.__enter__()
+            try:
+                self.settings.dtype = choose_dtype(self.settings.dtype, self.device, announce=self.is_main)
+            except ValueError as err:
+                raise UserError(f"{self.key}dtype: {err}") from None
+        except BaseException:
+            self._unlock()
             dist.cleanup()
-            raise UserError(f"{self.key}dtype: {err}") from None
+            raise
         if self.settings.threads > 0:
             torch.set_num_threads(self.settings.threads)
         return self
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     def __exit__(self, kind, error, traceback) -> None:
         if self.bar is not None:
@@ -122,6 +152,7 @@ class Run:
         if kind is None:
             dist.cleanup(wait=True)  # every rank finishes before any tears the process group down
         dist.cleanup()
+        self._unlock()
 
     @property
     def device(self) -> torch.device:
@@ -157,6 +188,65 @@ class Run:
     def log(self, step: int, **metrics) -> dict | None:
         """Write a log line (main process; None elsewhere)."""
         return self.logger.log(step, **metrics) if self.logger is not None else None
+
+    def loop(
+        self,
+        step: int,
+        train_step: Callable[[int], dict],
+        trained: Trained,
+        row: Callable[[dict, float], dict] | None = None,
+        after_step: Callable[[int], None] | None = None,
+    ) -> int:
+        """The training loop: optimizer steps ``step``..``stop``; returns the step it ended at.
+
+        train_step(step) runs optimizer step ``step`` (counted from 0) and returns its metrics,
+        "loss" among them (a tensor or a float; a list of floats for a grid of heads, where the run
+        goes on while any head's loss is finite). Every ``run.log_every`` steps and at the end,
+        ``row(metrics, seconds_per_step)`` (every rank: it may reduce across them) makes the log
+        line; by default the metrics and ``sec_per_step``. ``after_step(step)`` runs after the log
+        (validation, a phase change), then a checkpoint is written when due. A loss that is not
+        finite stops the run (``LossNotFiniteError``) before its state is saved, naming the step
+        and the last good checkpoint."""
+        tick, since = time.perf_counter(), step
+        while step < self.stop:
+            metrics = train_step(step)
+            step += 1
+            self._check_finite(step, metrics["loss"])
+            if step % self.settings.log_every == 0 or step == self.stop:
+                seconds = (time.perf_counter() - tick) / (step - since)
+                line = row(metrics, seconds) if row else {**metrics, "sec_per_step": seconds}
+                written = self.log(step, **line)
+                if written:
+                    shown = {k: written[k] for k in ("loss", "lr") if isinstance(written.get(k), float)}
+                    self.bar.set_postfix({k: f"{v:.4g}" for k, v in shown.items()})
+                tick, since = time.perf_counter(), step
+            if after_step is not None:
+                after_step(step)
+            if self.checkpoint_due(step):
+                data = trained.position() if trained.position is not None else None
+                loss = best_loss(metrics["loss"])
+                self.save(step, trained.model, trained.optimizer, trained.modules, {"loss": loss}, data)
+            self.bar.update(1)
+        return step
+
+    def _check_finite(self, step: int, loss) -> None:
+        value = best_loss(loss)
+        bad = not math.isfinite(value)
+        if dist.is_distributed():  # every rank stops together, or the others wait for it forever
+            bad = float(dist.all_reduce_mean(torch.tensor(float(bad), device=self.device))) > 0
+        if not bad:
+            return
+        if self.is_main:
+            self.logger.log(step, stopped=f"loss {value}")
+        if self.saved_step is None:
+            last = "no checkpoint was written"
+        else:
+            last = f"the last good checkpoint is {self.out / LATEST} (step {self.saved_step})"
+        raise LossNotFiniteError(
+            f"{self.command}: the loss is {'not finite on some process' if math.isfinite(value) else value} "
+            f"at step {step}; stopped without saving it ({last}). A smaller learning rate or "
+            f"{self.key}dtype=fp32 may help"
+        )
 
     def checkpoint_due(self, step: int) -> bool:
         return step % self.settings.checkpoint_every == 0 or step == self.stop
@@ -206,6 +296,7 @@ class Run:
                 None if ranks is None else {"world_size": self.info.world_size, "ranks": ranks},
             )
             save_checkpoint(state, self.out, step, self.settings.save_every)
+        self.saved_step = step
         dist.barrier()
 
     def restore(
@@ -229,6 +320,7 @@ class Run:
         set_rng_state(state["rng"])
         self.data_state = state.get("data") or {}
         self.resumed = True
+        self.saved_step = int(state["step"])
         self._say(f"resumed from {path} at step {state['step']}")
         return int(state["step"])
 
@@ -247,6 +339,14 @@ class Run:
     def _say(self, text: str) -> None:
         if self.is_main:
             print(f"{self.command}: {text}")
+
+
+def best_loss(loss) -> float:
+    """The loss as one float; for a grid of heads (a list), the smallest finite one (NaN if none)."""
+    if isinstance(loss, (list, tuple)):
+        finite = [float(v) for v in loss if math.isfinite(float(v))]
+        return min(finite) if finite else math.nan
+    return float(loss)
 
 
 def load_weights(state: dict, model: nn.Module, optimizer, modules: dict) -> None:

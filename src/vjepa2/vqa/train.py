@@ -18,7 +18,6 @@ exact resume (a step's questions depend only on the seed and the step). At the e
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +28,7 @@ from vjepa2.checkpoints.loading import RANDOM_PREFIX, load_encoder
 from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.models.precision import autocast
-from vjepa2.train.run import Run, RunConfig
+from vjepa2.train.run import Run, RunConfig, Trained
 from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_decay
 from vjepa2.vqa.answer_probe import AnswerHeads, answer_targets, answer_vocabulary
 from vjepa2.vqa.data import QASample, read_qa
@@ -314,18 +313,12 @@ def run_vqa_train(cfg: VQATrainConfig) -> int:
         run.start(step, p.total_steps)
         print(f"vqa train: {len(p.train)} questions, {len(p.val)} held out; trains {', '.join(p.trained)}")
         p.trained.train()
-        tick = time.perf_counter()
-        while step < run.stop:
-            metrics = train_step(cfg, run, step, p, optimizer)
-            step += 1
-            p.stage(step)
-            if step % cfg.run.log_every == 0 or step == run.stop:
-                seconds, tick = time.perf_counter() - tick, time.perf_counter()
-                run.log(step, **metrics, sec_per_step=seconds / cfg.run.log_every)
-                run.bar.set_postfix(loss=f"{metrics['loss']:.4f}")
-            if run.checkpoint_due(step):
-                run.save(step, p.trained, optimizer)
-            run.bar.update(1)
+        step = run.loop(
+            step,
+            lambda step: train_step(cfg, run, step, p, optimizer),
+            Trained(p.trained, optimizer),
+            after_step=p.stage,
+        )
         results = finish(cfg, run, p, step)
         run.finish(step, "model/", *results)
     return 0
