@@ -14,15 +14,15 @@ from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
 from vjepa2.evals import features
 from vjepa2.evals.features import FeatureCache, FeatureExtractor, load_encoder, read_layers, single_frame
-from vjepa2.evals.probe_train import (
+from vjepa2.evals.head_grid import (
     best_head,
     cosine_factor,
     heads_step,
-    label_names,
     make_heads,
     make_optimizer,
     set_head_lrs,
 )
+from vjepa2.evals.probe_train import label_names
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig

@@ -38,17 +38,10 @@ from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import decode_frames
 from vjepa2.errors import UserError
 from vjepa2.evals.features import FeatureCache, load_encoder, weights_fingerprint
-from vjepa2.evals.probe_train import (
-    best_head,
-    cosine_factor,
-    heads_step,
-    make_heads,
-    make_optimizer,
-    set_head_lrs,
-)
-from vjepa2.models.precision import DTYPE_HELP, autocast, choose_dtype
+from vjepa2.evals.head_grid import GridSteps, best_head, make_heads, make_optimizer
+from vjepa2.models.precision import DTYPE_HELP, autocast
 from vjepa2.models.probe import AttentivePooler, ProbeConfig
-from vjepa2.train.log import MetricsLogger, progress
+from vjepa2.train.run import Run, RunConfig, Trained
 from vjepa2.worlds.events import make_event_videos
 
 OUTPUTS = ("verb", "noun", "action")
@@ -298,46 +291,65 @@ def prepare(cfg: AnticipationConfig, model, out: Path):
 
 
 def run_anticipation(cfg: AnticipationConfig) -> int:
-    cfg.dtype = choose_dtype(cfg.dtype, cfg.device)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
+    settings = RunConfig(out=cfg.out, batch_size=cfg.batch_size, dtype=cfg.dtype, device=cfg.device,
+                         seed=cfg.seed, parallel="none")  # fmt: skip
+    with Run("anticipate", cfg, settings, parallel=("none",), section="", log_file="metrics.jsonl") as run:
+        cfg.dtype = run.dtype  # the feature spec and config.yaml record what runs, not 'auto'
+        train_heads(cfg, run)
+    return 0
+
+
+def train_heads(cfg: AnticipationConfig, run: Run) -> None:
+    """Train the head grid on the anticipation features and save the best head in ``run.out``;
+    a run stopped part way resumes from its last epoch (``latest.pt``) to the same heads."""
+    out, device = run.out, run.device
+    model = load_encoder(cfg.encoder, device, cfg.seed, cfg.encoder_key)
     if cfg.use_predictor and model.predictor is None:
         raise UserError(f"{cfg.encoder}: no predictor in this checkpoint; set use_predictor=false")
     if cfg.use_predictor:
         check_predictor(model, cfg.encoder)
     classes, spec, (train_x, train_y), (val_x, val_y) = prepare(cfg, model, out)
-    val_y = {n: v.to(cfg.device) for n, v in val_y.items()}
+    val_y = {n: v.to(device) for n, v in val_y.items()}
     sizes = {name: len(getattr(classes, name)) for name in OUTPUTS}
     probe_cfg = ProbeConfig(
         dim=train_x.shape[-1], heads=cfg.probe_heads, depth=cfg.probe_depth, num_queries=3
     )
-    heads = make_heads(lambda: AnticipationProbe(probe_cfg, sizes).to(cfg.device), cfg.lrs, cfg.wds, cfg.seed)
+    heads = make_heads(lambda: AnticipationProbe(probe_cfg, sizes).to(device), cfg.lrs, cfg.wds, cfg.seed)
     optimizer = make_optimizer(heads)
     steps = -(-len(train_x) // cfg.batch_size)
-    total, step, rng = cfg.epochs * steps, 0, torch.Generator().manual_seed(cfg.seed)
-    logger, bar = MetricsLogger(out / "metrics.jsonl"), progress(total, desc="anticipate")
-    for epoch in range(cfg.epochs):
-        for h in heads:
-            h.module.train()
-        for batch in torch.randperm(len(train_x), generator=rng).split(cfg.batch_size):
-            x, y = train_x[batch].to(cfg.device), {n: v[batch].to(cfg.device) for n, v in train_y.items()}
+    total, order = cfg.epochs * steps, torch.Generator().manual_seed(cfg.seed)
+    run.settings.log_every = run.settings.checkpoint_every = steps  # an epoch: resume at its start
+    grid = nn.ModuleList([h.module for h in heads])
+    step = run.restore(grid, optimizer)
+    if (position := run.data_position()) is not None:
+        order.set_state(position)
+    run.start(step, total, desc="anticipate")
+    results: list[dict] = []
 
-            def loss_of(module, x=x, y=y):
-                logits = module(x)
-                focal = [
-                    sigmoid_focal_loss(logits[n], y[n], cfg.focal_alpha, cfg.focal_gamma) for n in OUTPUTS
-                ]
-                return sum(focal), logits
+    def epoch_batches(epoch: int):
+        return torch.randperm(len(train_x), generator=order).split(cfg.batch_size)
 
-            set_head_lrs(optimizer, heads, cosine_factor(step, total))
-            losses, _ = heads_step(optimizer, heads, loss_of)
-            step += 1
-            bar.update(1)
-        results = evaluate(heads, val_x.to(cfg.device), val_y, cfg.top_k)
+    def batch_of(indices):
+        return train_x[indices].to(device), {n: v[indices].to(device) for n, v in train_y.items()}
+
+    def loss_of(module, batch):
+        x, y = batch
+        logits = module(x)
+        focal = [sigmoid_focal_loss(logits[n], y[n], cfg.focal_alpha, cfg.focal_gamma) for n in OUTPUTS]
+        return sum(focal), logits
+
+    def epoch_row(metrics: dict, seconds: float) -> dict:
+        results[:] = evaluate(heads, val_x.to(device), val_y, cfg.top_k)
         scores = [r[f"action_recall@{cfg.top_k}"] for r in results]
-        logger.log(step, epoch=epoch + 1, loss=losses, heads=results, best_action_recall=max(scores))
-    bar.close()
+        return dict(
+            epoch=run.step // steps, loss=metrics["loss"], heads=results, best_action_recall=max(scores)
+        )
+
+    grid_steps = GridSteps(heads, optimizer, steps, total, epoch_batches, loss_of, batch_of)
+    step = run.loop(step, grid_steps, Trained(grid, optimizer, position=order.get_state), row=epoch_row)
+    if not results:  # resumed at the end: the heads as they were saved
+        results[:] = evaluate(heads, val_x.to(device), val_y, cfg.top_k)
+    scores = [r[f"action_recall@{cfg.top_k}"] for r in results]
     best = best_head(scores)
     save_anticipation_probe(heads[best].module.cpu(), out / "probe", classes, spec)
     summary = {
@@ -352,4 +364,3 @@ def run_anticipation(cfg: AnticipationConfig) -> int:
     print(
         "best head: " + ", ".join(f"{n} recall@{k} {results[best][f'{n}_recall@{k}']:.1f}%" for n in OUTPUTS)
     )
-    return 0

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,9 +33,17 @@ from vjepa2.evals.features import (
     read_layers,
     weights_fingerprint,
 )
+from vjepa2.evals.head_grid import (
+    GridSteps,
+    Head,
+    best_head,
+    cosine_factor,
+    make_heads,
+    make_optimizer,
+)
 from vjepa2.models.precision import DTYPE_HELP
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
-from vjepa2.train.run import Run, RunConfig
+from vjepa2.train.run import Run, RunConfig, Trained
 
 log = logging.getLogger(__name__)
 
@@ -132,66 +137,6 @@ def label_names(index: str, labels_file: str = "", num_classes: int | None = Non
     return names
 
 
-# -- many heads at once ---------------------------------------------------------------------------
-@dataclass
-class Head:
-    lr: float
-    wd: float
-    module: nn.Module
-
-
-def make_heads(build: Callable[[], nn.Module], lrs: list[float], wds: list[float], seed: int) -> list[Head]:
-    """One head per (wd, lr) pair, wd-major as the reference lists them; each drawn from ``seed``."""
-    if not lrs or not wds:
-        raise UserError("the head grid needs at least one learning rate and one weight decay")
-    heads = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        for wd in wds:
-            for lr in lrs:
-                heads.append(Head(lr, wd, build()))
-    return heads
-
-
-def make_optimizer(heads: list[Head]) -> torch.optim.AdamW:
-    """AdamW with one parameter group per head (its lr and weight decay on every parameter)."""
-    groups = [{"params": list(h.module.parameters()), "lr": h.lr, "weight_decay": h.wd} for h in heads]
-    return torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
-
-
-def cosine_factor(step: int, total: int, warmup: int = 0) -> float:
-    """Multiplier of the peak lr at update ``step`` (from 0): linear warmup, then cosine to 0."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def set_head_lrs(optimizer: torch.optim.Optimizer, heads: list[Head], factor: float) -> None:
-    for group, head in zip(optimizer.param_groups, heads):
-        group["lr"] = head.lr * factor
-
-
-def heads_step(optimizer: torch.optim.Optimizer, heads: list[Head], loss_of: Callable) -> tuple[list, list]:
-    """One update of every head; ``loss_of(module)`` -> (scalar loss, outputs). Heads share no
-    parameters, so one backward of the summed losses gives each head exactly its own gradient.
-    Returns the losses (floats) and the detached outputs, one per head."""
-    results = [loss_of(h.module) for h in heads]
-    optimizer.zero_grad(set_to_none=True)
-    torch.stack([loss for loss, _ in results]).sum().backward()
-    optimizer.step()
-    return [loss.item() for loss, _ in results], [_detach(out) for _, out in results]
-
-
-def _detach(out):
-    return {k: v.detach() for k, v in out.items()} if isinstance(out, dict) else out.detach()
-
-
-def best_head(scores: list[float]) -> int:
-    """Index of the highest score (the first one on ties)."""
-    return max(range(len(scores)), key=lambda i: (scores[i], -i))
-
-
 # -- the command ----------------------------------------------------------------------------------
 def feature_spec(cfg, model, crop: int) -> dict:
     """Everything that decides the probe's input tokens (stored beside the probe, keys the cache).
@@ -256,35 +201,6 @@ def evaluate_heads(heads: list[Head], loader, extract: FeatureExtractor) -> list
     return [100.0 * c / max(1, count) for c in correct]
 
 
-def train_epoch(heads, optimizer, loader, extract: FeatureExtractor, step: int, schedule: tuple, bar):
-    """One pass of every head over ``loader``; schedule = (total steps, warmup steps).
-    Returns (the step count after it, mean loss per head, train top-1 (%) per head)."""
-    for h in heads:
-        h.module.train()
-    sums, correct, count = [0.0] * len(heads), [0] * len(heads), 0
-    for items in loader:
-        if not items:
-            continue
-        tokens, labels = extract(items)
-        tokens = tokens[:, 0]  # (B, N, D'): one clip, one view
-        set_head_lrs(optimizer, heads, cosine_factor(step, *schedule))
-
-        def loss_of(module, tokens=tokens, labels=labels):
-            with extract.autocast():  # the heads train in the encoder's precision (bf16: ~2x faster)
-                logits = module(tokens).float()
-            return F.cross_entropy(logits, labels), logits
-
-        losses, logits = heads_step(optimizer, heads, loss_of)
-        for i in range(len(heads)):
-            sums[i] += losses[i] * len(labels)
-            correct[i] += accuracy_counts(logits[i], labels)
-        count += len(labels)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{min(losses):.3f}")
-    return step, [v / max(1, count) for v in sums], [100.0 * c / max(1, count) for c in correct]
-
-
 def run_probe_train(cfg: ProbeTrainConfig) -> int:
     if not cfg.train:
         raise UserError("give a training index with --train (CSV 'path label' or a folder)")
@@ -306,9 +222,10 @@ def run_probe_train(cfg: ProbeTrainConfig) -> int:
 
 
 def train_grid(cfg: ProbeTrainConfig, run: Run, train_samples: list) -> None:
-    """Train the head grid on ``train_samples`` and save the best head in ``run.out``."""
+    """Train the head grid on ``train_samples`` and save the best head in ``run.out``; a run
+    stopped part way resumes from its last epoch (``latest.pt``) to the same heads."""
     out = run.out
-    model = load_encoder(cfg.encoder, cfg.device, cfg.seed, cfg.encoder_key)
+    model = load_encoder(cfg.encoder, run.device, cfg.seed, cfg.encoder_key)
     crop = cfg.crop or model.encoder.cfg.crop
     spec = feature_spec(cfg, model, crop)
     use_cache = cfg.cache and not cfg.augment
@@ -329,41 +246,93 @@ def train_grid(cfg: ProbeTrainConfig, run: Run, train_samples: list) -> None:
     probe_cfg = ProbeConfig(
         dim=extract.dim, heads=cfg.probe_heads, depth=cfg.probe_depth, num_classes=num_classes
     )
-    heads = make_heads(lambda: AttentiveClassifier(probe_cfg).to(cfg.device), cfg.lrs, cfg.wds, cfg.seed)
+    heads = make_heads(lambda: AttentiveClassifier(probe_cfg).to(run.device), cfg.lrs, cfg.wds, cfg.seed)
     optimizer = make_optimizer(heads)
     steps_per_epoch = len(train_loader)
     total, warmup = cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch)
-    run.start(0, total, desc="probe train")
+    # one log line and one checkpoint per epoch: a resume starts an epoch, never the middle of one
+    run.settings.log_every = run.settings.checkpoint_every = steps_per_epoch
+    grid = nn.ModuleList([h.module for h in heads])
+    step = run.restore(grid, optimizer)
+    history: dict[int, list[float]] = {}  # evaluated epoch -> every head's top-1 (%)
+    position = run.data_position()
+    if position is not None:
+        train_loader.generator.set_state(position["order"])
+        history.update(position["history"])
+    run.start(step, total, desc="probe train")
     print(f"probe train: {len(heads)} heads, {len(train_set)} train / {len(val_set or [])} val clips, "
           f"{num_classes} classes, tokens of width {extract.dim}")  # fmt: skip
 
-    step, history = 0, {}
-    for epoch in range(cfg.epochs):
+    tally = EpochTally(len(heads))
+
+    def epoch_batches(epoch: int):
         train_set.set_epoch(epoch)
-        start = time.time()
-        step, train_loss, train_top1 = train_epoch(
-            heads, optimizer, train_loader, extract, step, (total, warmup), run.bar
-        )
+        tally.start(epoch)
+        return train_loader
+
+    def prepare(items):
+        tokens, labels = extract(items)
+        return tokens[:, 0], labels  # (B, N, D'): one clip, one view
+
+    def loss_of(module, inputs):
+        tokens, labels = inputs
+        with extract.autocast():  # the heads train in the encoder's precision (bf16: ~2x faster)
+            logits = module(tokens).float()
+        return F.cross_entropy(logits, labels), logits
+
+    def epoch_row(metrics: dict, seconds: float) -> dict:
+        epoch = tally.epoch + 1
         # Validation costs a pass over the whole val split: low-shot runs skip most epochs.
-        validate = val_loader is not None and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs)
+        validate = val_loader is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.epochs)
         val_top1 = evaluate_heads(heads, val_loader, extract) if validate else None
+        train_loss, train_top1 = tally.means()
         if validate or val_loader is None:
-            history[epoch + 1] = val_top1 or train_top1
-        row = run.log(
-            step,
-            epoch=epoch + 1,
-            lr_factor=cosine_factor(max(0, step - 1), total, warmup),
+            history[epoch] = val_top1 or train_top1
+        best = max(val_top1 or train_top1)
+        run.bar.write(f"epoch {epoch}: best {'val' if validate else 'train'} top-1 {best:.2f}%")
+        return dict(
+            epoch=epoch,
+            lr_factor=cosine_factor(epoch * steps_per_epoch - 1, total, warmup),
             train_loss=train_loss,
             train_top1=train_top1,
             val_top1=val_top1,
-            best_top1=max(val_top1 or train_top1),
+            best_top1=best,
             encoder_calls=extract.encoder_calls,
-            seconds=time.time() - start,
+            seconds=seconds * steps_per_epoch,
         )
-        kind = "val" if validate else "train"
-        run.bar.write(f"epoch {epoch + 1}: best {kind} top-1 {row['best_top1']:.2f}%")
+
+    steps = GridSteps(
+        heads, optimizer, steps_per_epoch, total, epoch_batches, loss_of, prepare, warmup, tally.add
+    )
+    trained = Trained(
+        grid, optimizer, position=lambda: {"order": train_loader.generator.get_state(), "history": history}
+    )
+    step = run.loop(step, steps, trained, row=epoch_row)
     save_results(out, heads, history, spec, names, cfg, has_val=val_loader is not None)
     run.finish(step, f"{PROBE_DIR}/", "heads.json")
+
+
+class EpochTally:
+    """Every head's mean training loss and top-1 (%) over the epoch so far."""
+
+    def __init__(self, num_heads: int):
+        self.num_heads, self.epoch = num_heads, 0
+        self.start(0)
+
+    def start(self, epoch: int) -> None:
+        self.epoch, self.count = epoch, 0
+        self.sums, self.correct = [0.0] * self.num_heads, [0] * self.num_heads
+
+    def add(self, losses: list[float], logits: list[torch.Tensor], inputs) -> None:
+        labels = inputs[1]
+        for i in range(self.num_heads):
+            self.sums[i] += losses[i] * len(labels)
+            self.correct[i] += accuracy_counts(logits[i], labels)
+        self.count += len(labels)
+
+    def means(self) -> tuple[list[float], list[float]]:
+        count = max(1, self.count)
+        return [v / count for v in self.sums], [100.0 * c / count for c in self.correct]
 
 
 def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> None:

@@ -203,14 +203,14 @@ class Run:
         "loss" among them (a tensor or a float; a list of floats for a grid of heads, where the run
         goes on while any head's loss is finite). Every ``run.log_every`` steps and at the end,
         ``row(metrics, seconds_per_step)`` (every rank: it may reduce across them) makes the log
-        line; by default the metrics and ``sec_per_step``. ``after_step(step)`` runs after the log
+        line (``self.step`` is the step just done); by default the metrics and ``sec_per_step``. ``after_step(step)`` runs after the log
         (validation, a phase change), then a checkpoint is written when due. A loss that is not
         finite stops the run (``LossNotFiniteError``) before its state is saved, naming the step
         and the last good checkpoint."""
         tick, since = time.perf_counter(), step
         while step < self.stop:
             metrics = train_step(step)
-            step += 1
+            step = self.step = step + 1
             self._check_finite(step, metrics["loss"])
             if step % self.settings.log_every == 0 or step == self.stop:
                 seconds = (time.perf_counter() - tick) / (step - since)

@@ -1,0 +1,72 @@
+"""``probe train`` and ``anticipate`` run on the training scaffold: a run interrupted after an
+epoch's checkpoint and run again gives the heads, the log and the results of one uninterrupted run."""
+
+import json
+
+import pytest
+
+from vjepa2.cli import main
+from vjepa2.train.run import Run
+
+from test_probe_train import write_colour_videos
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("colours")
+    return write_colour_videos(folder, [0, 1, 2] * 4, "train", seed=0), write_colour_videos(
+        folder, [0, 1, 2, 2, 1, 0], "val", seed=1
+    )
+
+
+def probe_args(colours, out):
+    train, val = colours
+    cache = out.parent / "cache"  # shared: the encoder runs once for the three runs
+    return ["probe", "train", "--train", str(train), "--val", str(val), "--out", str(out), "--num-frames", "4",
+            "--cache-dir", str(cache),
+            "--crop", "32", "--epochs", "4", "--probe-depth", "1", "--batch-size", "4", "--workers", "0",
+            "--dtype", "fp32", "lrs=[1e-3,3e-3]", "wds=[0.01]"]  # fmt: skip
+
+
+def anticipate_args(out):
+    data = out.parent / "full" / "data"  # made by the first run, read by the others
+    given = ["--train", str(data / "annotations_train.csv"), "--val", str(data / "annotations_val.csv")]
+    return ["anticipate", *(given if data.is_dir() else ["synthetic=6"]), "--out", str(out), "--num-frames", "4", "--fps", "4",
+            "--anticipation-sec", "0.5", "--crop", "32", "--epochs", "3", "--probe-depth", "1", "--batch-size", "4",
+            "lrs=[1e-3,3e-3]", "wds=[0.01]", "--top-k", "3", "--dtype", "fp32"]  # fmt: skip
+
+
+def interrupt_after_checkpoint(monkeypatch, count: int):
+    """Let the scaffold write ``count`` checkpoints, then stop the process's work as a kill would."""
+    save, written = Run.save, []
+
+    def save_then_stop(self, step, *args, **kwargs):
+        save(self, step, *args, **kwargs)
+        written.append(step)
+        if len(written) == count:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Run, "save", save_then_stop)
+
+
+def results(out) -> tuple[list, dict]:
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("seconds", None)
+        row.pop("encoder_calls", None)  # the resumed run encodes only what it needs
+    heads = json.loads((out / "heads.json").read_text())
+    heads.pop("config")
+    return rows, heads
+
+
+@pytest.mark.parametrize("command", ["probe", "anticipate"])
+def test_interrupted_and_rerun_equals_one_run(command, colours, tmp_path, monkeypatch):
+    args = (lambda out: probe_args(colours, out)) if command == "probe" else anticipate_args
+    assert main(args(tmp_path / "full")) == 0
+    with monkeypatch.context() as patch:
+        interrupt_after_checkpoint(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            main(args(tmp_path / "split"))
+    assert not (tmp_path / "split" / "heads.json").exists()
+    assert main(args(tmp_path / "split")) == 0
+    assert results(tmp_path / "split") == results(tmp_path / "full")
