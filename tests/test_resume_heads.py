@@ -4,11 +4,10 @@ epoch's checkpoint and run again gives the heads, the log and the results of one
 import json
 
 import pytest
+from test_probe_train import write_colour_videos
 
 from vjepa2.cli import main
 from vjepa2.train.run import Run
-
-from test_probe_train import write_colour_videos
 
 
 @pytest.fixture(scope="module")

@@ -115,9 +115,19 @@ def test_warm_start_moves_the_projector_only_then_the_lm_and_resumes(qa_file, tm
     log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     assert max(r.get("step", 0) for r in log) == 8
 
-    run_vqa_train(config(qa_file, tmp_path / "b"))  # the same run in one go
+    run_vqa_train(config(qa_file, tmp_path / "b", "run.log_every=1"))  # the same run in one go
     again = weights(tmp_path / "b" / "latest.pt")
     assert all(torch.allclose(done[k], again[k], atol=1e-6) for k in done)
+
+    # stopped in the LM's phase (after the warm start) and resumed: the LM's optimizer state
+    # comes back too, so the losses after the stop are those of the run in one go
+    run_vqa_train(config(qa_file, tmp_path / "c", "run.stop_after=6", "run.log_every=1"))
+    run_vqa_train(config(qa_file, tmp_path / "c", "run.log_every=1"))
+    assert losses(tmp_path / "c") == losses(tmp_path / "b") and len(losses(tmp_path / "b")) == 8
+
+
+def losses(out) -> list:
+    return [(r["step"], r["loss"]) for r in map(json.loads, (out / "log.jsonl").read_text().splitlines())]
 
 
 def test_text_only_runs_no_warm_start(qa_file, tmp_path):

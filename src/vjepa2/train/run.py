@@ -300,20 +300,35 @@ class Run:
         dist.barrier()
 
     def restore(
-        self, model: nn.Module, optimizer=None, modules: dict | None = None, init_from: str = ""
+        self,
+        model: nn.Module,
+        optimizer=None,
+        modules: dict | None = None,
+        init_from: str = "",
+        stage: Callable[[int], None] | None = None,
     ) -> int:
         """Resume from ``out/latest.pt`` (weights, optimizer, random state; -> its step), else start
         from the weights (and optimizer, if it has one) of ``init_from`` (-> 0), else do nothing.
-        Reads every schema (``checkpoints.training``); arguments as for ``save``."""
+        Reads every schema (``checkpoints.training``); arguments as for ``save``. ``stage(step)``
+        sets what trains at a step (parameters frozen in a phase): the optimizer state loads only
+        for parameters that train, so it is staged as at the last step the checkpoint ran before
+        the state loads, then as at the step the run goes on from."""
         latest = find_latest(self.out) if self.settings.resume else None
         path = latest or (Path(init_from) if init_from else None)
         if path is None:
+            if stage is not None:
+                stage(0)
             return 0
         state = read_training_state(path)
+        saved = int(state["step"]) if latest is not None else 0
+        if stage is not None:
+            stage(max(saved - 1, 0))
         try:
             load_weights(state, model, optimizer, modules or {})
         except (RuntimeError, KeyError, ValueError) as err:
             raise CheckpointError(f"{path}: does not fit the model of this config ({err})") from err
+        if stage is not None:
+            stage(saved)
         if latest is None:
             self._say(f"initialised from {path}")
             return 0

@@ -157,7 +157,8 @@ class Prepared:
 
     def stage(self, step: int) -> None:
         """Freeze the LM during the warm start: a frozen parameter gets no gradient and no optimizer
-        state, and a checkpoint of the warm start is resumed with the LM frozen as it was saved."""
+        state, and a checkpoint is resumed with the LM frozen or training as it was saved (``Run.
+        restore`` stages before it loads the optimizer state)."""
         for param in self.lm_trainable:
             param.requires_grad_(step >= self.probe_steps)
 
@@ -307,9 +308,7 @@ def run_vqa_train(cfg: VQATrainConfig) -> int:
             betas=tuple(cfg.optim.betas),
             weight_decay=cfg.optim.weight_decay,
         )
-        p.stage(0)
-        step = run.restore(p.trained, optimizer)
-        p.stage(step)
+        step = run.restore(p.trained, optimizer, stage=p.stage)
         run.start(step, p.total_steps)
         print(f"vqa train: {len(p.train)} questions, {len(p.val)} held out; trains {', '.join(p.trained)}")
         p.trained.train()
