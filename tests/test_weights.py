@@ -7,46 +7,18 @@ import shutil
 
 import pytest
 import torch
-from weights_server import WeightsServer
+from release_server import WeightsServer, reference_checkpoint, reference_probe
 
 import vjepa2
-from vjepa2.checkpoints import keymaps as km
 from vjepa2.checkpoints.hf import export_transformers
 from vjepa2.checkpoints.loading import random_model
 from vjepa2.cli import main
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 from vjepa2.weights import cache, http
 from vjepa2.weights.fetch import fetch
 from vjepa2.weights.table import TABLE, all_names, find
 
 HF_REPO = "facebook/vjepa2-vitl-fpc64-256"
-
-
-def reference_checkpoint(path, seed=0):
-    """A tiny pretraining file in the released layout (``module.backbone.`` keys)."""
-    model = random_model("tiny", seed=seed, depth=1)
-
-    def prefixed(state, table):
-        return {f"module.backbone.{k}": v for k, v in km.to_theirs(state, table).items()}
-
-    ckpt = {
-        "target_encoder": prefixed(model.encoder.state_dict(), km.REFERENCE_ENCODER),
-        "predictor": prefixed(model.predictor.state_dict(), km.REFERENCE_PREDICTOR),
-        "epoch": 1,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, path)
-    return model
-
-
-def reference_probe(path):
-    torch.manual_seed(0)
-    probe = AttentiveClassifier(ProbeConfig(dim=192, heads=3, depth=2, num_classes=5))
-    state = {f"module.{k}": v for k, v in km.to_theirs(probe.state_dict(), km.REFERENCE_PROBE).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"classifiers": [state]}, path)
-    return probe
 
 
 @pytest.fixture

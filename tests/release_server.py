@@ -1,5 +1,6 @@
-"""A loopback HTTP server for the weights tests: a folder served with ``Range`` support, requests
-recorded, and a connection that can be cut in the middle of a body once.
+"""For the weights tests: a loopback HTTP server (a folder served with ``Range`` support, requests
+recorded, a connection that can be cut in the middle of a body once) and tiny files in the
+released layouts to serve.
 
 Bounded in time: the handler's socket times out after a few seconds, and ``stop`` shuts the
 server down (the tests use it as a context manager).
@@ -11,6 +12,12 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import torch
+
+from vjepa2.checkpoints import keymaps as km
+from vjepa2.checkpoints.loading import random_model
+from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 
 
 class WeightsServer:
@@ -77,3 +84,29 @@ def _handler(state: WeightsServer):
             self.wfile.write(body)
 
     return Handler
+
+
+def reference_checkpoint(path, seed=0):
+    """A tiny pretraining file in the released layout (``module.backbone.`` keys)."""
+    model = random_model("tiny", seed=seed, depth=1)
+
+    def prefixed(state, table):
+        return {f"module.backbone.{k}": v for k, v in km.to_theirs(state, table).items()}
+
+    ckpt = {
+        "target_encoder": prefixed(model.encoder.state_dict(), km.REFERENCE_ENCODER),
+        "predictor": prefixed(model.predictor.state_dict(), km.REFERENCE_PREDICTOR),
+        "epoch": 1,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ckpt, path)
+    return model
+
+
+def reference_probe(path):
+    torch.manual_seed(0)
+    probe = AttentiveClassifier(ProbeConfig(dim=192, heads=3, depth=2, num_classes=5))
+    state = {f"module.{k}": v for k, v in km.to_theirs(probe.state_dict(), km.REFERENCE_PROBE).items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"classifiers": [state]}, path)
+    return probe
