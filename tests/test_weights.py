@@ -239,3 +239,12 @@ def test_cli_list_and_path(env, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "cache" / "vitl.pt")
     assert "not downloaded yet" in captured.err
+
+
+def test_a_server_without_ranges_sends_the_whole_file_again(env, release, serve_folder, tmp_path):
+    data = (release[0] / "vitl.pt").read_bytes()
+    part = tmp_path / "cache" / "vitl.pt.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 5000)  # not even this file's first bytes: a 200 answer replaces them
+    env.setenv("VJEPA2_MIRROR", serve_folder(release[0]) + "/")  # a trailing slash is fine
+    assert fetch(find("vitl")).read_bytes() == data
