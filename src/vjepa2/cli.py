@@ -53,6 +53,30 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_convert",
         "convert a checkpoint (reference .pt, transformers dir, ours) to our format or transformers",
     ),
+    "weights list": (
+        "vjepa2.weights.command",
+        "WeightsListConfig",
+        "run_weights_list",
+        "the released checkpoints (V-JEPA 2, 2-AC, 2.1, probes, hub repos) and the names that load them",
+    ),
+    "weights download": (
+        "vjepa2.weights.command",
+        "WeightsDownloadConfig",
+        "run_weights_download",
+        "download released checkpoints by name into the cache (resumable, SHA-256 recorded)",
+    ),
+    "weights path": (
+        "vjepa2.weights.command",
+        "WeightsNamesConfig",
+        "run_weights_path",
+        "where a released checkpoint is cached, or where to put it offline (never downloads)",
+    ),
+    "weights verify": (
+        "vjepa2.weights.command",
+        "WeightsNamesConfig",
+        "run_weights_verify",
+        "check cached checkpoints against their recorded or pinned SHA-256",
+    ),
     "pretrain": (
         "vjepa2.train.pretrain",
         "PretrainConfig",

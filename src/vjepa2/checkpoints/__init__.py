@@ -7,9 +7,10 @@
 - ``training``: the training checkpoint schema (old schemas included) and exact-resume state;
 - ``probes``: attentive probes in every layout;
 - ``world_models``: the folders of ``vjepa2 train-ac`` (weights, spec, latent statistics);
-- ``loading``: ``load`` (any layout -> ``VJEPA2``) and the random-model factory;
+- ``loading``: ``load`` (any layout, or a released checkpoint's name -> ``VJEPA2``) and the
+  random-model factory;
 - ``convert``: the ``vjepa2 convert`` command.
 
-Imports go down only: this package uses ``models`` (architectures) and ``errors``, and nothing
-above it; ``models`` reaches it only lazily, from ``VJEPA2.save``.
+Imports go down only: this package uses ``models`` (architectures), ``weights`` (names to
+files) and ``errors``, and nothing above it; ``models`` reaches it only lazily, from ``VJEPA2.save``.
 """

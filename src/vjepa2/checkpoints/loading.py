@@ -2,9 +2,12 @@
 
 ``load`` tells the layouts apart: our directory (``config.json`` with ``format: vjepa2``), a
 ``transformers`` directory, a training checkpoint of this package (``.pt`` with ``config``) or a
-reference ``.pt``. ``random_model`` is the one factory of randomly initialised models (the
-baseline every probe table needs, and the frozen encoder of a quick world model);
-``load_encoder`` takes either, as every ``--encoder`` / ``--checkpoint`` option does.
+reference ``.pt``. A source that is no existing path may name a released checkpoint
+(``vitl``, ``vjepa2.1-vitl``, ``facebook/vjepa2-vitl-fpc64-256``: ``vjepa2 weights list``), which
+is fetched into the cache and checked (``vjepa2.weights``), or be ``random:<preset>``.
+``random_model`` is the one factory of randomly initialised models (the baseline every probe
+table needs, and the frozen encoder of a quick world model); ``load_encoder`` takes either, as
+every ``--encoder`` / ``--checkpoint`` option does.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import ENCODERS, PAIRED_PREDICTOR, encoder_config, paired_predictor
+from vjepa2.weights.fetch import resolve
+from vjepa2.weights.table import find
 
 RANDOM_PREFIX = "random:"
+MODEL_KINDS = ("encoder", "ac", "hf")  # released checkpoints ``load`` reads (probes: ``load_probe``)
 
 
 def as_model(modules: Modules) -> VJEPA2:
@@ -43,16 +49,29 @@ def load(
     device: str | torch.device = "cpu",
     heads: int | None = None,
     predictor_heads: int | None = None,
+    use_extrinsics: bool | None = None,
+    seed: int = 0,
 ) -> VJEPA2:
     """Load a model from any supported layout (see module docstring); eval mode on ``device``.
 
+    source: a path, the name of a released checkpoint (downloaded once, then read from the
+    cache), or ``random:<preset>`` (a model drawn from ``seed``, as on the command line).
     heads / predictor_heads: head counts for reference ``.pt`` files, which do not store them
     (known release widths are recognised; another width warns and assumes the usual head size).
-    Every other layout records its head counts, and these arguments must then be left unset.
+    use_extrinsics: for reference V-JEPA 2-AC files, whether the predictor was trained with a
+    camera-extrinsics token per step (the files do not say; off by default, as released).
+    Every other layout records these, and the arguments must then be left unset (or agree).
     """
-    path = Path(source)
+    if str(source).startswith(RANDOM_PREFIX):
+        if heads is not None or predictor_heads is not None or use_extrinsics is not None:
+            raise UserError(
+                f"{source}: heads= and use_extrinsics= apply to checkpoints, not to random models"
+            )
+        return random_model(str(source)[len(RANDOM_PREFIX) :], seed, encoder_key).to(device).eval()
+    path = resolve(source, MODEL_KINDS, "vjepa2.load")
     if not path.exists():
-        raise MissingPathError(f"{path}: no such file or directory (weights cannot be downloaded here)")
+        raise MissingPathError(f"{path}: no such file or directory (released checkpoints go by name: vjepa2 weights list)")  # fmt: skip
+    records = True  # whether the layout records head counts and the extrinsics switch
     if path.is_dir() or path.suffix == ".safetensors":
         directory = path if path.is_dir() else path.parent
         if not (directory / "config.json").is_file():
@@ -72,7 +91,26 @@ def load(
             raise UserError(f"{path}: this is a probe checkpoint; load it with vjepa2.load_probe")
         else:
             modules = read_reference(path, encoder_key, ckpt, heads, predictor_heads)
+            records = False
+    if use_extrinsics is not None:
+        _set_extrinsics(modules, use_extrinsics, path, records)
     return as_model(modules).to(device).eval()
+
+
+def _set_extrinsics(modules: Modules, use: bool, path: Path, records: bool) -> None:
+    """Turn the AC predictor's extrinsics token on or off (a config switch: the reference always
+    stores the extrinsics layer, used or not)."""
+    predictor = modules.predictor
+    if not isinstance(predictor, ACPredictor):
+        raise UserError(
+            f"{path}: use_extrinsics= applies to V-JEPA 2-AC checkpoints; this one has no action-conditioned predictor"
+        )
+    if records and predictor.cfg.use_extrinsics != use:
+        raise UserError(
+            f"{path}: this layout records use_extrinsics={predictor.cfg.use_extrinsics}; "
+            "use_extrinsics= applies to reference .pt files"
+        )
+    predictor.cfg = dataclasses.replace(predictor.cfg, use_extrinsics=use)
 
 
 def _no_heads_for_recorded(path: Path, heads: int | None, predictor_heads: int | None) -> None:
@@ -85,11 +123,15 @@ def random_model(
 ) -> VJEPA2:
     """A randomly initialised model drawn from ``seed``, leaving the global RNG as it was.
 
-    name: an encoder preset (with its paired predictor preset) or a checkpoint whose shapes are
-    copied. encoder_overrides: EncoderConfig fields to change. predictor=False: the encoder
-    alone (its weights are the same either way: it is drawn first).
+    name: an encoder preset (with its paired predictor preset), a checkpoint whose shapes are
+    copied, or a released checkpoint's name (its architecture's preset: nothing is downloaded).
+    encoder_overrides: EncoderConfig fields to change. predictor=False: the encoder alone (its
+    weights are the same either way: it is drawn first).
     """
-    if Path(name).exists():
+    entry = None if Path(name).exists() or name in ENCODERS else find(name)
+    if entry is not None and entry.preset:  # a released model's architecture: nothing to download
+        name = entry.preset
+    if Path(name).exists() or (entry is not None and not entry.preset):
         shape = load(name, encoder_key=encoder_key)
         enc_cfg, pred_cfg = shape.encoder.cfg, shape.predictor.cfg if shape.predictor else None
         try:

@@ -24,13 +24,16 @@ from vjepa2.checkpoints.shapes import probe_config_from_state
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
+from vjepa2.weights.fetch import resolve
 
+PROBE_KINDS = ("probe", "hf")  # released checkpoints load_probe reads
 PROBE_DIR = "probe"  # where ``vjepa2 probe train`` saves the best head inside its run folder
 
 
 def probe_folder(path: str | Path) -> Path:
-    """A probe folder as given, or the one a ``probe train`` run folder holds in ``probe/``."""
-    path = Path(path)
+    """A probe folder as given, or the one a ``probe train`` run folder holds in ``probe/``; a
+    released probe's name (``ssv2-vitl``, a ``transformers`` classifier's hub id) is fetched."""
+    path = resolve(path, PROBE_KINDS, "vjepa2.load_probe")
     if not path.exists():
         raise MissingPathError(f"{path}: probe folder not found")
     if (
@@ -44,8 +47,8 @@ def probe_folder(path: str | Path) -> Path:
 
 def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClassifier:
     """A probe: reference ``{'classifiers': [...]}`` .pt (head ``index``), a ``transformers``
-    VJEPA2ForVideoClassification directory, or our own probe directory (or the run folder of
-    ``vjepa2 probe train`` that holds it)."""
+    VJEPA2ForVideoClassification directory, our own probe directory (or the run folder of
+    ``vjepa2 probe train`` that holds it), or a released probe's name (``vjepa2 weights list``)."""
     path = probe_folder(source)
     if path.is_dir():
         config = read_json(path / "config.json")
