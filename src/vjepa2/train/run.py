@@ -43,6 +43,7 @@ from vjepa2.locks import folder_lock
 from vjepa2.models.precision import DTYPE_HELP, choose_dtype
 from vjepa2.train import distributed as dist
 from vjepa2.train.log import MetricsLogger, progress
+from vjepa2.weights.fetch import resolve
 
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "log.jsonl"
@@ -314,7 +315,7 @@ class Run:
         for parameters that train, so it is staged as at the last step the checkpoint ran before
         the state loads, then as at the step the run goes on from."""
         latest = find_latest(self.out) if self.settings.resume else None
-        path = latest or (Path(init_from) if init_from else None)
+        path = latest or (resolve(init_from) if init_from else None)  # a path or a released name
         if path is None:
             if stage is not None:
                 stage(0)
