@@ -61,3 +61,32 @@ def test_a_run_that_writes_nothing_leaves_no_folder(tmp_path):
         assert (tmp_path / "new" / LOCK_FILE).is_file()
     assert not (tmp_path / "new").exists()
     assert lock_path(tmp_path / "features.npz") == tmp_path / ".features.npz.lock"
+
+
+def writing_commands() -> list[tuple[str, str]]:
+    """(command, its output option) for every command of the CLI that writes a folder or file."""
+    from vjepa2.cli import COMMANDS, _load_command, output_of
+
+    found = []
+    for name in COMMANDS:
+        cls, _ = _load_command(name)
+        cfg = cls()
+        for key, holder in (("out", cfg), ("run.out", getattr(cfg, "run", None))):
+            if holder is not None and isinstance(getattr(holder, "out", None), str):
+                found.append((name, key))
+                break
+        else:
+            assert output_of(cfg) == "", name
+    return found
+
+
+def test_every_writing_command_stops_on_a_held_output(held, capsys):
+    folder, pid = held
+    commands = writing_commands()
+    assert {"extract", "shards make", "pretrain", "train-ac", "vqa train", "probe train"} <= {
+        c for c, _ in commands
+    }
+    for command, key in commands:
+        assert main([*command.split(), f"{key}={folder}"]) == 2, command
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{folder} is in use by holder (pid {pid}" in err[0], (command, err)

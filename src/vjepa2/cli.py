@@ -19,6 +19,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import difflib  # noqa: E402
 import importlib  # noqa: E402
 import re  # noqa: E402
@@ -28,6 +29,7 @@ from pathlib import Path  # noqa: E402
 
 from vjepa2.config import iter_fields, load_config, set_dotted  # noqa: E402
 from vjepa2.errors import UnknownKeyError, UserError  # noqa: E402
+from vjepa2.locks import folder_lock  # noqa: E402
 
 DEBUG = "--debug"
 BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
@@ -332,6 +334,24 @@ def parse(argv: list[str]):
     return command, cfg
 
 
+def output_of(cfg) -> str:
+    """The folder (or file) a command writes: its ``out`` option, or ``run.out``; '' for none."""
+    for holder in (cfg, getattr(cfg, "run", None)):
+        out = getattr(holder, "out", None)
+        if isinstance(out, str) and out:
+            return out
+    return ""
+
+
+def _output_lock(command: str, cfg):
+    """One writer per output: the command holds its output's lock while it runs (under torchrun,
+    rank 0 holds it for all)."""
+    out = output_of(cfg)
+    if not out or os.environ.get("RANK", "0") != "0":
+        return contextlib.nullcontext()
+    return folder_lock(out, f"vjepa2 {command}")
+
+
 def _one_line(err: UserError) -> str:
     return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
@@ -347,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command, cfg = parse(argv)
         _, run = _load_command(command)
-        result = run(cfg)
+        with _output_lock(command, cfg):
+            result = run(cfg)
     except UserError as err:
         if debug:
             raise
