@@ -27,7 +27,7 @@ import sys  # noqa: E402
 import typing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from vjepa2.config import iter_fields, load_config, set_dotted  # noqa: E402
+from vjepa2.config import iter_fields, load_config  # noqa: E402
 from vjepa2.errors import UnknownKeyError, UserError  # noqa: E402
 from vjepa2.locks import folder_lock  # noqa: E402
 
@@ -207,7 +207,9 @@ def _type_name(tp) -> str:
 
 
 def _describe(cls) -> str:
-    lines = ["options (--flag VALUE or key=VALUE; later ones win):"]
+    lines = [
+        "options (--flag VALUE or key=VALUE, each once; they override --config FILE, which overrides the defaults):"
+    ]
     for name, tp, default, help_text, positional in iter_fields(cls):
         if positional:
             continue
@@ -322,10 +324,10 @@ def parse(argv: list[str]):
             values.append(item)
     if values and not positional:
         parser.error(f"unexpected arguments {values}; options are --name value or name=value")
-    cfg = load_config(cls, args.config, overrides)
-    for key, text in vars(args).items():
-        if key.startswith("flag::") and text is not None:
-            set_dotted(cfg, key[len("flag::") :], text)
+    flags = [f"{key[len('flag::') :]}={text}" for key, text in vars(args).items()
+             if key.startswith("flag::") and text is not None]  # fmt: skip
+    _refuse_conflicts(overrides, flags)
+    cfg = load_config(cls, args.config, overrides + flags)
     if positional and values:
         # All free words go to the (single) positional field, e.g. a list of videos.
         field_name, tp = positional[0][0], positional[0][1]
@@ -350,6 +352,20 @@ def _output_lock(command: str, cfg):
     if not out or os.environ.get("RANK", "0") != "0":
         return contextlib.nullcontext()
     return folder_lock(out, f"vjepa2 {command}")
+
+
+def _refuse_conflicts(overrides: list[str], flags: list[str]) -> None:
+    """An option given both as ``--flag`` and as ``key=value`` with two values is a mistake to
+    point out, not something to settle silently (repeats of one form: the last one wins)."""
+    as_words = {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        as_words[key.replace("-", "_")] = value
+    for item in flags:
+        key, _, value = item.partition("=")
+        if as_words.get(key, value) != value:
+            raise UserError(f"{key} is given twice, as --{key.replace('_', '-')} {value} and "
+                            f"{key}={as_words[key]}; give it once")  # fmt: skip
 
 
 def _one_line(err: UserError) -> str:

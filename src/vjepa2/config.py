@@ -3,8 +3,8 @@
 Every command of the CLI is driven by one dataclass. Fields carry their help text in
 ``field(metadata={"help": ...})``; nested dataclasses are addressed with dotted keys
 (``optim.lr=1e-3``). Precedence, lowest first: dataclass defaults, the YAML file, then
-``key=value`` overrides and ``--flags`` in command-line order. An integer field has a minimum:
-``opt(..., min=1)``, else 0 when its default is not negative (counts, sizes, steps, seeds).
+``key=value`` overrides and ``--flags`` in command-line order. Numbers are checked when set (see
+``opt``): bounds, and no NaN.
 Mistakes (an unknown key, a value of the wrong type or out of range, a missing or malformed file)
 are ``UserError``s naming the key and the file.
 """
@@ -12,6 +12,7 @@ are ``UserError``s naming the key and the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -25,11 +26,20 @@ T = TypeVar("T")
 
 
 def opt(
-    default: Any = dataclasses.MISSING, help: str = "", positional: bool = False, min: int | None = None, **kw
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    positional: bool = False,
+    min: float | None = None,
+    max: float | None = None,
+    above: float | None = None,
+    **kw,
 ) -> Any:
-    """A dataclass field with help text; lists and dicts get a default factory. ``min``: the
-    smallest value an integer field takes (default 0 if its default is not negative)."""
-    meta = {"help": help, "positional": positional, "min": min}
+    """A dataclass field with help text; lists and dicts get a default factory. Numbers (and the
+    numbers of a list) are checked when set: ``min`` / ``max`` bound them, ``above`` is a bound they
+    must exceed (a rate, a learning rate); without ``min`` a number whose default is not negative
+    may not be negative (counts, sizes, steps, seeds, rates). NaN is never a value; infinity only
+    where the default is infinite."""
+    meta = {"help": help, "positional": positional, "min": min, "max": max, "above": above}
     if isinstance(default, (list, dict, tuple)) and not isinstance(default, tuple):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta, **kw)
     if dataclasses.is_dataclass(default) and isinstance(default, type):
@@ -134,20 +144,48 @@ def update(cfg: Any, data: dict[str, Any], where: str = "") -> Any:
     return cfg
 
 
-def minimum(f: dataclasses.Field) -> int | None:
-    """The smallest value of an integer field (see the module docstring), None for other fields."""
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _default_values(f: dataclasses.Field) -> list:
+    if f.default is not dataclasses.MISSING:
+        return [f.default]
+    if f.default_factory is not dataclasses.MISSING:
+        made = f.default_factory()
+        if isinstance(made, list):
+            return made
+    return []
+
+
+def minimum(f: dataclasses.Field) -> float | None:
+    """The smallest value of a numeric field (see ``opt``), None when it has no lower bound."""
     if f.metadata.get("min") is not None:
         return f.metadata["min"]
-    default = f.default
-    if isinstance(default, int) and not isinstance(default, bool) and default >= 0:
+    defaults = [v for v in _default_values(f) if _is_number(v)]
+    if defaults and all(v >= 0 for v in defaults) and f.metadata.get("above") is None:
         return 0
     return None
 
 
-def _checked(f: dataclasses.Field, value: Any) -> Any:
-    low = minimum(f)
-    if low is not None and isinstance(value, int) and not isinstance(value, bool) and value < low:
+def _check_number(f: dataclasses.Field, value: float) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        infinite = any(_is_number(v) and math.isinf(v) for v in _default_values(f))
+        if math.isnan(value) or not infinite:
+            raise ValueError(f"must be a finite number, got {value}")
+    low, high, above = minimum(f), f.metadata.get("max"), f.metadata.get("above")
+    if low is not None and value < low:
         raise ValueError(f"must be {low} or more, got {value}")
+    if above is not None and value <= above:
+        raise ValueError(f"must be more than {above}, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"must be {high} or less, got {value}")
+
+
+def _checked(f: dataclasses.Field, value: Any) -> Any:
+    for item in value if isinstance(value, list) else [value]:
+        if _is_number(item):
+            _check_number(f, item)
     return value
 
 

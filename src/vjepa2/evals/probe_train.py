@@ -70,7 +70,7 @@ class ProbeTrainConfig:
     train_clips: int = opt(
         0, help="low-shot: train on this many clips, class-balanced, drawn with the seed (0: all)"
     )
-    num_frames: int = opt(16, help="frames per clip segment")
+    num_frames: int = opt(16, help="frames per clip segment", min=1)
     fps: float = opt(4.0, help="frames per second sampled from the videos")
     frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: use fps)")
     crop: int = opt(0, help="input size in pixels (0: the encoder's pretraining crop)")
@@ -98,7 +98,7 @@ class ProbeTrainConfig:
     probe_heads: int = opt(16, help="attention heads in the probe")
     lrs: list[float] = opt(REFERENCE_LRS, help="learning rates of the head grid")
     wds: list[float] = opt(REFERENCE_WDS, help="weight decays of the head grid (heads = lrs x wds)")
-    epochs: int = opt(20, help="passes over the training set")
+    epochs: int = opt(20, help="passes over the training set", min=1)
     eval_every: int = opt(
         1, help="validate every n epochs and after the last (low-shot runs with many short epochs)", min=1
     )

@@ -32,10 +32,10 @@ if TYPE_CHECKING:
 
 @dataclass
 class DataConfig:
-    weights: list[float] = opt([], help="sampling weight of each source (default: equal)")
-    frames: int = opt(16, help="frames per clip")
-    crop: int = opt(256, help="crop size in pixels")
-    fps: float = opt(4.0, help="frames per second sampled from the videos")
+    weights: list[float] = opt([], help="sampling weight of each source (default: equal)", min=0)
+    frames: int = opt(16, help="frames per clip", min=1)
+    crop: int = opt(256, help="crop size in pixels", min=1)
+    fps: float = opt(4.0, help="frames per second sampled from the videos", above=0)
     workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
     synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
     synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")

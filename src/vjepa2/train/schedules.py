@@ -35,8 +35,8 @@ class LRScheduleConfig:
 class EMAConfig:
     """EMA momentum of the target encoder: constant (V-JEPA 2) or linear start -> end (V-JEPA 1)."""
 
-    start: float = opt(0.99925, help="EMA momentum at step 0")
-    end: float = opt(0.99925, help="EMA momentum after ramp_steps (equal to start: constant)")
+    start: float = opt(0.99925, help="EMA momentum at step 0", max=1)
+    end: float = opt(0.99925, help="EMA momentum after ramp_steps (equal to start: constant)", max=1)
     ramp_steps: int = opt(0, help="steps of the linear ramp start -> end (0: constant start)")
 
 

@@ -37,7 +37,7 @@ class CollectConfig:
     out: str = opt("trajectories", help="output folder")
     seed: int = opt(0, help="random seed; episode i depends only on (seed, i)")
     size: int = opt(0, help="frame size in pixels; 0: the environment's default (64; pusht 96)")
-    fps: float = opt(10.0, help="frame rate written to the videos and meta.json")
+    fps: float = opt(10.0, help="frame rate written to the videos and meta.json", above=0)
     lossless: bool = opt(False, help="store frames.npy (exact) instead of frames.mp4")
 
 

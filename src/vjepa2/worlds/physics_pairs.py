@@ -236,9 +236,9 @@ class MakePairsConfig:
     out: str = opt("physics_pairs", help="output folder")
     num_pairs: int = opt(50, help="pairs per violation type")
     violations: str = opt("all", help="comma-separated subset of permanence,continuity,shape,colour or all")
-    num_frames: int = opt(16, help="frames per clip")
-    size: int = opt(64, help="frame height and width in pixels")
-    fps: float = opt(4.0, help="frames per second")
+    num_frames: int = opt(16, help="frames per clip", min=1)
+    size: int = opt(64, help="frame height and width in pixels", min=8)
+    fps: float = opt(4.0, help="frames per second", above=0)
     seed: int = opt(0, help="random seed")
     quadruplets: bool = opt(
         True,

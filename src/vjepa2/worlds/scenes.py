@@ -247,9 +247,9 @@ def sample_scene(seed: int, index: int, cfg: SceneConfig) -> ProbeScene:
 class MakeVideosConfig:
     out: str = opt("synthetic_videos", help="output folder (videos/, CSV indexes, labels)")
     num_videos: int = opt(1000, help="number of clips")
-    num_frames: int = opt(16, help="frames per clip")
-    size: int = opt(64, help="frame height and width in pixels")
-    fps: float = opt(4.0, help="frames per second (the simulation runs in seconds)")
+    num_frames: int = opt(16, help="frames per clip", min=1)
+    size: int = opt(64, help="frame height and width in pixels", min=8)
+    fps: float = opt(4.0, help="frames per second (the simulation runs in seconds)", above=0)
     seed: int = opt(0, help="random seed; clip i depends only on (seed, i)")
     task: str = opt("all", help="which labels get 'path label' CSVs: direction, collision, hidden or all")
     val_fraction: float = opt(0.1, help="share of clips in the validation split (evenly spread)")
