@@ -58,8 +58,8 @@ class DemoConfig:
     report_only: bool = opt(False, help="run no stage; rebuild the report from what the stages left")
     strict: bool = opt(
         False,
-        help="exit with status 1 when any stage did not finish, skipped ones included "
-        "(default: only when a stage failed)",
+        help="exit with status 1 when any stage did not finish, skipped ones included; without it "
+        "only a failed stage does",
     )
 
 
