@@ -11,14 +11,28 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # oversubscription (OpenMP spin-waiting makes oversubscribed runs many times slower).
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "reference"
+# The reference parity fixtures ship with the repository (tests/fixtures/*/README.md says what
+# each file holds), so every clone runs the parity tests.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def fixture_folder(name: str) -> Path:
+    """tests/fixtures/<name>; a missing folder fails the test instead of skipping it, since a
+    skipped parity test reads like a passed one in a summary."""
+    folder = FIXTURES / name
+    if not folder.is_dir():
+        pytest.fail(f"reference fixtures missing: {folder} (they are part of the repository; restore them)")
+    return folder
 
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"reference fixtures not found at {FIXTURES}")
-    return FIXTURES
+    return fixture_folder("reference")
+
+
+@pytest.fixture(scope="session")
+def fixtures21() -> Path:
+    return fixture_folder("reference21")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from vjepa2.demo import runner
 from vjepa2.demo.report import build_report, lookup, shown
 from vjepa2.demo.runner import DemoConfig, run_demo
 from vjepa2.demo.stages import Stage
+from vjepa2.evals.intervals import newcombe, wilson
 from vjepa2.planning.plots import save_landscape, save_strip_gif, save_strips
 
 # Names that hold a digit and are no measurement; every other number must come from metrics.json.
@@ -91,6 +92,7 @@ def fixture_run(out: Path) -> None:
                 curve = [0.7 + 0.01 * t * (0 if possible else 1) for t in range(5)]
                 times = [4, 6, 8, 10, 12]
                 videos[f"{kind}/{pair}/{possible}.mp4"] = {
+                    "pair": f"{kind}/scene_{pair}",
                     "kind": kind,
                     "possible": possible,
                     "curve": curve,
@@ -170,14 +172,30 @@ def report(tmp_path):
     return page, json.loads((tmp_path / "report" / "metrics.json").read_text())
 
 
+def _wilson(percent: float, n: int) -> dict:
+    low, high = wilson(percent / 100, n)
+    return {"value": round(percent, 1), "low": round(100 * low, 1), "high": round(100 * high, 1)}
+
+
 def test_metrics_json_holds_the_stages_results(report):
     _, m = report
-    assert m["probe"]["direction"] == {"pretrained": 61.2, "random": 16.7, "chance": 12.5, "val_clips": 12}
-    assert m["physics"]["model"]["shape"] == {"value": 60.0, "low": 25.0, "high": 87.5}
-    assert (
-        m["planning"]["world_model_pretrained"]["success"] == 66.7
-        and m["planning"]["oracle"]["success"] == 100.0
-    )
+    direction = m["probe"]["direction"]
+    assert direction["chance"] == 12.5 and direction["val_clips"] == 12
+    assert direction["accuracy"]["pretrained"] == {**_wilson(61.25, 12), "vs_chance": "above"}
+    assert direction["accuracy"]["random"] == {**_wilson(16.666666, 12), "vs_chance": "within"}
+    low, high = newcombe(0.6125, 12, 0.16666666, 12)
+    assert direction["difference"] == {
+        "value": 44.6, "low": round(100 * low, 1), "high": round(100 * high, 1), "within_noise": False
+    }  # fmt: skip
+    # a share of 6 pairs: Wilson's interval (physics-eval's own bootstrap one is not read)
+    assert m["physics"]["model"]["shape"] == {**_wilson(60.0, 6), "vs_chance": "within"}
+    assert list(m["physics"]["pairs"]) == ["overall", "permanence", "shape"]  # overall first
+    assert m["physics"]["difference"]["random"]["shape"]["within_noise"] is True
+    plan = m["planning"]
+    assert plan["world_model_pretrained"]["success"] == _wilson(100 * 2 / 3, 3)
+    assert plan["oracle"]["success"] == _wilson(100.0, 3) and plan["oracle"]["success"]["low"] < 50
+    assert plan["difference"]["random_actions"]["within_noise"] is True  # 2 of 3 against 0 of 3
+    assert plan["oracle"]["final_distance"] == {"value": 0.123}  # no episodes.jsonl: no interval
     assert "world_model_random" not in m["planning"] and m["vqa"] == {}  # those stages left nothing
     assert m["pretrain"] == {"steps": 30, "loss_first": 0.79, "loss_last": 0.5, "std_tokens_last": 0.75,
                              "rank_first": 5.95, "rank_last": 4.5, "dtype": "bf16"}  # fmt: skip
@@ -191,7 +209,9 @@ def test_report_numbers_come_from_metrics_json(report):
     parser.feed(page.read_text())
     check_numbers(metrics, parser.metrics, " ".join(parser.other))
     paths = {path for path, _, _ in parser.metrics}
-    assert {"probe.direction.pretrained", "planning.oracle.success", "stages.vqa.reason"} <= paths
+    expected = {"probe.direction.accuracy.pretrained.value", "probe.direction.accuracy.pretrained.low"}
+    expected |= {"planning.oracle.success.high", "stages.vqa.reason", "intervals.level"}
+    assert expected <= paths
     assert "Not measured" in page.read_text()  # the failed vqa stage is said, with its reason
     figures = {Path(src).name for src in parser.images}
     expected = {"pretrain_loss.png", "pretrain_collapse.png", "probe_bars.png", "surprise_curves.png"}

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
+import transformers  # a core dependency: missing, this module fails rather than skips
 
 import vjepa2
-
-transformers = pytest.importorskip("transformers")
 
 
 def hf_model(tmp_path, **overrides):

@@ -10,14 +10,13 @@ import warnings
 
 import pytest
 import torch
+import transformers  # a core dependency: missing, this module fails rather than skips
 from conftest import perturbed
 
 import vjepa2
 from vjepa2.checkpoints import keymaps as km
 from vjepa2.models import presets
 from vjepa2.models.ac_predictor import ACPredictor
-
-transformers = pytest.importorskip("transformers")
 
 
 def reference_file(path, encoder, predictor=None):

@@ -1,13 +1,13 @@
 """The report's figures, drawn (or copied) from the files the stages wrote, into report/figures/.
 
 Each function returns the file names it wrote (none when its stage left nothing), so the page
-only shows figures that exist. Plots are drawn with matplotlib's Agg backend; pictures made by the
-commands themselves (planning strips, GIFs, energy landscapes) are copied as they are.
+only shows figures that exist. Plots are drawn with matplotlib's Agg backend from metrics.json
+(bars carry their 95% intervals as error bars) or from a run's log; pictures made by the commands
+themselves (planning strips, GIFs, energy landscapes) are copied as they are.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -71,17 +71,22 @@ def training_curves(out: Path, figures: Path) -> list[str]:
 
 
 def grouped_bars(
-    path: Path, groups: dict[str, dict[str, float]], chance: dict[str, float], ylabel: str, title: str
+    path: Path, groups: dict[str, dict[str, dict]], chance: dict[str, float], ylabel: str, title: str
 ):
-    """One group of bars per key of ``groups`` (bar per source), chance as a dashed mark per group."""
+    """One group of bars per key of ``groups`` (bar per source: {"value", "low", "high"}), the
+    interval as an error bar where there is one, chance as a dashed mark per group."""
     plt = _pyplot()
     sources = list(dict.fromkeys(s for bars in groups.values() for s in bars))
     width = 0.8 / max(1, len(sources))
     fig, ax = plt.subplots(figsize=(1.6 + 1.5 * len(groups), 3.4))
     for j, source in enumerate(sources):
         xs = [i + (j - (len(sources) - 1) / 2) * width for i, g in enumerate(groups) if source in groups[g]]
-        ys = [groups[g][source] for g in groups if source in groups[g]]
+        bars = [groups[g][source] for g in groups if source in groups[g]]
+        ys = [b["value"] for b in bars]
+        # (2, n) distances below and above each bar; 0 where a bar has no interval
+        errors = [[b["value"] - b.get("low", b["value"]) for b in bars], [b.get("high", b["value"]) - b["value"] for b in bars]]  # fmt: skip
         ax.bar(xs, ys, width=width * 0.95, label=LABELS.get(source, source), color=f"C{j}")
+        ax.errorbar(xs, ys, yerr=errors, fmt="none", ecolor="k", elinewidth=1, capsize=3)
     for i, group in enumerate(groups):
         if group in chance:
             ax.hlines(chance[group], i - 0.45, i + 0.45, colors="k", linestyles="dashed")
@@ -93,7 +98,7 @@ def grouped_bars(
 
 def probe_bars(metrics: dict, figures: Path) -> list[str]:
     probe = metrics.get("probe", {})
-    groups = {t: {s: v for s, v in e.items() if s not in ("chance", "val_clips")} for t, e in probe.items()}
+    groups = {t: e["accuracy"] for t, e in probe.items()}
     if not groups:
         return []
     chance = {t: e["chance"] for t, e in probe.items() if "chance" in e}
@@ -102,29 +107,31 @@ def probe_bars(metrics: dict, figures: Path) -> list[str]:
     )
 
 
-def surprise_curves(out: Path, figures: Path) -> list[str]:
-    """Mean surprise over time of the possible and the impossible videos, per violation type."""
-    results = (
-        json.loads((out / "physics" / "results.json").read_text())
-        if (out / "physics" / "results.json").is_file()
-        else {}
-    )
-    videos = results.get("sources", {}).get("model", {}).get("videos", {})
-    if not videos:
+def surprise_curves(metrics: dict, figures: Path) -> list[str]:
+    """Per violation type ("overall" first), top: mean surprise over time of the possible and the
+    impossible videos; bottom: the gap between them (impossible minus possible) with its 95%
+    bootstrap band over pairs and the zero line, on its own scale: the two curves of the top row
+    can differ by less than their line width."""
+    curves = metrics.get("physics", {}).get("curves", {})
+    if not curves:
         return []
-    kinds = sorted({v["kind"] for v in videos.values()})
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3 * len(kinds), 2.8), squeeze=False, sharey=True)
-    for ax, kind in zip(axes[0], kinds):
-        for possible, style in ((True, "-"), (False, "--")):
-            curves = [v for v in videos.values() if v["kind"] == kind and v["possible"] == possible]
-            length = min(len(v["curve"]) for v in curves)
-            mean = np.mean([v["curve"][:length] for v in curves], axis=0)
-            label = "possible" if possible else "impossible"
-            ax.plot(curves[0]["times"][:length], mean, style, color="C0" if possible else "C3", label=label)
-        ax.set(title=kind, xlabel="first predicted frame")
+    fig, axes = plt.subplots(2, len(curves), figsize=(3 * len(curves), 5), squeeze=False, sharex="col")
+    for (top, bottom), (kind, c) in zip(axes.T, curves.items()):
+        top.plot(c["times"], c["possible"], "-", color="C0", label="possible")
+        top.plot(c["times"], c["impossible"], "--", color="C3", label="impossible")
+        top.set(title=kind)
+        if "gap_low" in c:
+            bottom.fill_between(
+                c["times"], c["gap_low"], c["gap_high"], color="C3", alpha=0.25, label="95% band"
+            )
+        bottom.plot(c["times"], c["gap"], color="C3", label="impossible - possible")
+        bottom.axhline(0.0, color="k", linestyle="dashed", linewidth=0.8)
+        bottom.set(xlabel="first predicted frame")
     axes[0][0].set_ylabel("surprise (L1, mean over pairs)")
+    axes[1][0].set_ylabel("gap (L1, impossible - possible)")
     axes[0][0].legend(fontsize=7)
+    axes[1][0].legend(fontsize=7)
     return _save(fig, figures / "surprise_curves.png")
 
 
@@ -133,7 +140,7 @@ def physics_bars(metrics: dict, figures: Path) -> list[str]:
     groups: dict[str, dict[str, float]] = {}
     for source in PHYSICS_SOURCES:
         for kind, m in section.get(source, {}).items():
-            groups.setdefault(kind, {})[source] = m["value"]
+            groups.setdefault(kind, {})[source] = m
     if not groups:
         return []
     chance = dict.fromkeys(groups, 50.0)  # a coin flip picks the possible video half the time
@@ -145,7 +152,7 @@ def vqa_bars(metrics: dict, figures: Path) -> list[str]:
     if not section:
         return []
     groups = {kind: {"accuracy": r["accuracy"]} for kind, r in section.items()}
-    chance = {kind: r["chance"] for kind, r in section.items()}
+    chance = {kind: r["chance"] for kind, r in section.items() if "chance" in r}
     return grouped_bars(figures / "vqa_bars.png", groups, chance, "accuracy (%)", "video question answering")
 
 
@@ -166,7 +173,10 @@ def planning_figures(out: Path, metrics: dict, figures: Path) -> list[str]:
     if bars:
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(5.5, 3.2))
-        ax.barh([LABELS[k] for k in bars], list(bars.values()), color=[f"C{i}" for i in range(len(bars))])
+        values = [b["value"] for b in bars.values()]
+        errors = [[b["value"] - b.get("low", b["value"]) for b in bars.values()], [b.get("high", b["value"]) - b["value"] for b in bars.values()]]  # fmt: skip
+        ax.barh([LABELS[k] for k in bars], values, color=[f"C{i}" for i in range(len(bars))])
+        ax.errorbar(values, range(len(values)), xerr=errors, fmt="none", ecolor="k", elinewidth=1, capsize=3)
         ax.set(xlabel="episodes that reached the goal (%)", xlim=(0, 100), title="goal-image planning")
         ax.invert_yaxis()
         names += _save(fig, figures / "planning_success.png")
@@ -176,7 +186,7 @@ def planning_figures(out: Path, metrics: dict, figures: Path) -> list[str]:
 def draw_all(out: Path, metrics: dict, figures: Path) -> set[str]:
     """Every figure the stages' outputs allow; returns the file names written."""
     figures.mkdir(parents=True, exist_ok=True)
-    names = training_curves(out, figures) + probe_bars(metrics, figures) + surprise_curves(out, figures)
+    names = training_curves(out, figures) + probe_bars(metrics, figures) + surprise_curves(metrics, figures)
     names += (
         physics_bars(metrics, figures) + vqa_bars(metrics, figures) + planning_figures(out, metrics, figures)
     )

@@ -3,6 +3,9 @@ the stage running now with its command's latest output line, and the time left.
 
 The time left is the expected time of what remains, scaled by how much slower (or faster) than
 expected the finished stages ran: a busy machine stretches every estimate alike.
+
+Text from elsewhere (stage names, a command's output line, a failure's reason) is escaped before
+rich sees it: rich reads ``[...]`` as markup and would drop ``pip install 'vjepa2[vqa]'``'s extra.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 
@@ -61,13 +65,16 @@ class ChainProgress:
     def begin(self, name: str) -> None:
         self.current, self.index = name, self.index + 1
         count = f"{self.index}/{len(self.expected)}"
-        self.view.update(self.task, stage=name, count=count, left=clock(self.left()), line="")
+        self.view.update(self.task, stage=escape(name), count=count, left=clock(self.left()), line="")
 
     def tick(self, elapsed: float, line: str) -> None:
         # The bar never runs past the stage's share before the stage has finished.
         share = min(elapsed, 0.95 * self.expected[self.current])
         self.view.update(
-            self.task, completed=self.done_expected + share, left=clock(self.left(elapsed)), line=line
+            self.task,
+            completed=self.done_expected + share,
+            left=clock(self.left(elapsed)),
+            line=escape(line),
         )
 
     def end(self, name: str, entry: dict) -> None:
@@ -77,4 +84,5 @@ class ChainProgress:
         self.view.update(self.task, completed=self.done_expected, left=clock(self.left()), line="")
         colour = {"done": "green", "failed": "red", "skipped": "yellow"}[entry["status"]]
         why = f": {entry['reason']}" if entry["reason"] else ""
-        self.view.console.print(f"[{colour}]{entry['status']:7s}[/] {name} ({entry['seconds']:.0f} s){why}")
+        line = f"{escape(name)} ({entry['seconds']:.0f} s){escape(why)}"
+        self.view.console.print(f"[{colour}]{entry['status']:7s}[/] {line}")

@@ -5,11 +5,20 @@ output in ``<out>/<stage>/demo.log``), so a crash or a missing command costs tha
 ``<out>/<stage>/stage.json`` says how a stage ended; it is written atomically, and a stage whose
 marker says ``done`` with the same command line is not run again: an interrupted demo, run again,
 goes on where it stopped (and the commands resume their own runs from ``latest.pt``). A marker
-with another command line (``--quick`` after a full run) clears that stage's folder first.
+with another command line (another ``--configs``) clears that stage's folder first.
+
+A run folder holds one profile (quick or full), the one its markers name. ``--quick`` not given
+means that profile, so ``stages=[x] --redo`` and ``--report-only`` act on what made the folder;
+the other profile asked for in it is refused before anything is touched (``choose_profile``).
+
+Exit status: 1 when a stage failed (its command crashed); a stage that cannot run here (a missing
+package, a command this version lacks, a stage it needs that did not finish) is skipped with its
+reason, in the report and on the console, and makes the exit status 1 only with ``--strict``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -34,7 +43,11 @@ STATUS_FILE = "demo.json"  # <out>/demo.json: every stage's status, what the rep
 
 @dataclass
 class DemoConfig:
-    quick: bool = opt(False, help="small settings: about 3 minutes on a 2-core CPU (full: about 20)")
+    quick: bool | None = opt(
+        None,
+        help="small settings: about 3 minutes on a 2-core CPU (full: about 20); not given: the profile "
+        "of the stages already in --out, else full",
+    )
     out: str = opt("runs/demo", help="output folder: one folder per stage, report/index.html")
     configs: str = opt(
         "",
@@ -43,6 +56,11 @@ class DemoConfig:
     stages: list[str] = opt([], help="run only these stages (the others keep what they have); empty: all")
     redo: bool = opt(False, help="run the chosen stages again even when they are finished")
     report_only: bool = opt(False, help="run no stage; rebuild the report from what the stages left")
+    strict: bool = opt(
+        False,
+        help="exit with status 1 when any stage did not finish, skipped ones included; without it "
+        "only a failed stage does",
+    )
 
 
 def now() -> str:
@@ -96,11 +114,56 @@ def last_line(log: Path) -> str:
     return parts[-1][:70] if parts else ""
 
 
+def marker_profiles(out: Path) -> dict[str, list[str]]:
+    """Profile -> the stages in ``out`` whose markers that profile wrote."""
+    found: dict[str, list[str]] = {}
+    for marker in sorted(out.glob(f"*/{MARKER}")):
+        profile = read_marker(marker.parent).get("profile")
+        if profile in PROFILES:
+            found.setdefault(profile, []).append(marker.parent.name)
+    return found
+
+
+def choose_profile(cfg: DemoConfig) -> str:
+    """The profile this run acts on: the folder's when ``--quick`` is not given, else the one asked
+    for, which must be the folder's. Running the other profile in a folder would replace its
+    stages one at a time and leave a mix no report can describe; it is refused rather than kept
+    apart in subfolders so that every stage stays in ``<out>/<stage>``, where README and the
+    report say it is."""
+    out = Path(cfg.out)
+    found = marker_profiles(out)
+    wanted = None if cfg.quick is None else ("quick" if cfg.quick else "full")
+    if len(found) > 1:  # left by a version that let profiles replace each other's stages
+        mixed = "; ".join(f"{profile}: {', '.join(names)}" for profile, names in found.items())
+        raise UserError(
+            f"demo: {out} holds stages of both profiles ({mixed}); remove it or give another --out"
+        )
+    if not found:
+        return wanted or "full"
+    held, stages = next(iter(found.items()))
+    if wanted is not None and wanted != held:
+        raise UserError(
+            f"demo: {out} holds the {held} demo ({len(stages)} stages), which the {wanted} demo would "
+            f"replace; give it another folder (--out {out}-{wanted}) or remove {out}"
+        )
+    if wanted is None and held != "full":
+        print(f"demo: {out} holds the {held} demo; going on with it", file=sys.stderr)
+    return held
+
+
+def missing_packages(stage: Stage) -> str:
+    """Why a stage cannot run in this environment (a Python package its command needs), or ''."""
+    missing = [name for name in stage.requires if importlib.util.find_spec(name) is None]
+    if not missing:
+        return ""
+    return f"needs the Python package(s) {', '.join(missing)}, not installed here: pip install {' '.join(missing)}"
+
+
 class Chain:
     """The stages of one profile, their folders and their markers."""
 
-    def __init__(self, cfg: DemoConfig):
-        self.profile = "quick" if cfg.quick else "full"
+    def __init__(self, cfg: DemoConfig, profile: str):
+        self.profile = profile
         self.out = Path(cfg.out)
         self.configs = configs_folder(cfg, self.profile)
         self.stages = chain(self.profile)
@@ -159,7 +222,9 @@ class Chain:
         if marker and marker.get("argv") != self.argv(stage):
             shutil.rmtree(folder)  # another profile's run: its checkpoints must not be resumed
         folder.mkdir(parents=True, exist_ok=True)
-        write_json({"status": "running", "argv": self.argv(stage), "started": now()}, folder / MARKER)
+        # The profile from the start: an interrupted stage's folder still says whose it is.
+        running = {"status": "running", "argv": self.argv(stage), "profile": self.profile, "started": now()}
+        write_json(running, folder / MARKER)
         env = dict(os.environ, MPLBACKEND="Agg", SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1")
         start, cpu = time.monotonic(), cpu_seconds()
         with open(folder / LOG, "wb") as log:
@@ -213,13 +278,23 @@ def machine() -> dict:
     }
 
 
+def previous_run(out: Path, profile: str) -> dict:
+    """The ``run`` entry of the last demo in ``out`` if it was this profile's, else {}."""
+    try:
+        run = json.loads((out / STATUS_FILE).read_text()).get("run", {})
+    except (OSError, ValueError):
+        return {}
+    return run if run.get("profile") == profile else {}
+
+
 def run_demo(cfg: DemoConfig) -> int:
-    """Run the chain (what is finished is kept), then write ``<out>/report``; returns 0 when every
-    stage finished, 1 when some failed or were skipped (the report says which and why)."""
+    """Run the chain (what is finished is kept), then write ``<out>/report``; returns 1 when a
+    stage failed, or with ``strict`` when any stage did not finish, else 0 (the report and the
+    console say which stages did not finish and why)."""
     from vjepa2.demo.progress import ChainProgress
     from vjepa2.demo.report import build_report
 
-    demo = Chain(cfg)
+    demo = Chain(cfg, choose_profile(cfg))
     started, start, host = now(), time.monotonic(), machine()
     todo = [] if cfg.report_only else [s for s in demo.chosen if cfg.redo or not demo.finished(s)]
     for stage in demo.stages:
@@ -234,7 +309,7 @@ def run_demo(cfg: DemoConfig) -> int:
         with progress:
             for stage in todo:
                 progress.begin(stage.name)
-                reason = demo.blocked(stage)
+                reason = demo.blocked(stage) or missing_packages(stage)
                 entry = (
                     demo.record(stage, "skipped", 0.0, reason)
                     if reason
@@ -248,10 +323,13 @@ def run_demo(cfg: DemoConfig) -> int:
         return 130
     run = {"profile": demo.profile, "started": started, "finished": now(), "machine": host}
     run["seconds"] = round(time.monotonic() - start, 1)
+    if cfg.report_only:  # nothing ran: the header keeps the timings of the run that made the stages
+        run = previous_run(demo.out, demo.profile) or {"profile": demo.profile, "machine": host}
     write_json(
         {"run": run, "stages": demo.status, "order": [s.name for s in demo.stages]}, demo.out / STATUS_FILE
     )
     index = build_report(demo.out)
     bad = [name for name, e in demo.status.items() if e.get("status") != "done"]
+    failed = [name for name in bad if demo.status[name].get("status") == "failed"]
     print(f"demo: report in {index}" + (f" ({len(bad)} stages not done: {', '.join(bad)})" if bad else ""))
-    return 1 if bad else 0
+    return 1 if failed or (cfg.strict and bad) else 0

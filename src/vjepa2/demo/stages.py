@@ -31,6 +31,7 @@ class Stage:
     wiring: Callable[[Callable[[str], Path]], list[str]]  # folder of a stage -> free args and overrides
     needs: tuple[str, ...] = ()
     seconds: tuple[float, float] = (10.0, 60.0)
+    requires: tuple[str, ...] = ()  # Python packages the command imports beyond torch's stack
 
     def argv(self, folder_of: Callable[[str], Path], configs: Path) -> list[str]:
         """The command line after ``vjepa2``."""
@@ -139,6 +140,7 @@ def chain(profile: str) -> list[Stage]:
             ],
             needs=("vqa-set", "pretrain"),
             seconds=(15.0, 130.0),
+            requires=("transformers", "tokenizers"),
         ),
         _maker("collect-random", "plan", ("worlds", "collect"), (3.0, 12.0)),
         _maker("collect-expert", "plan", ("worlds", "collect"), (3.0, 12.0)),

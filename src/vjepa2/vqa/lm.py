@@ -37,7 +37,10 @@ def require_transformers():
     try:
         import transformers
     except ImportError:
-        raise UserError("video QA needs transformers and tokenizers: pip install 'vjepa2[vqa]'") from None
+        # Both are dependencies of vjepa2: only an environment changed after the install lacks them.
+        raise UserError(
+            "video QA needs transformers and tokenizers: pip install transformers tokenizers"
+        ) from None
     transformers.logging.set_verbosity_error()  # no weight-tying notes or shard progress bars
     transformers.utils.logging.disable_progress_bar()
     return transformers

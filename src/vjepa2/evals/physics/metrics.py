@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vjepa2.evals.intervals import bootstrap
+
 CALIBRATION_QUANTILE = 0.9  # the reference protocol's threshold: 90% of possible videos below it
 
 
@@ -98,13 +100,14 @@ def score_pairs(
             return METRICS[name](p.mean(1), i.mean(1))
         return METRICS[name](p.ravel(), i.ravel())
 
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(possible), size=(resamples, len(possible)))
     out = {}
-    for name in METRICS:
-        boot = [value(name, possible[d], impossible[d]) for d in draws] if len(possible) > 1 else [np.nan]
-        low, high = np.nanpercentile(boot, [2.5, 97.5]) if len(possible) > 1 else (np.nan, np.nan)
-        out[name] = {"value": value(name, possible, impossible), "low": float(low), "high": float(high)}
+    for name in METRICS:  # one seed: every metric is resampled over the same draws of groups
+
+        def resampled(d: np.ndarray, name: str = name) -> float:
+            return value(name, possible[d], impossible[d])
+
+        low, high = bootstrap(resampled, len(possible), resamples, seed)
+        out[name] = {"value": value(name, possible, impossible), "low": low, "high": high}
     return out
 
 
