@@ -2,7 +2,8 @@
 
 Loads go through ``torch.load(weights_only=True)``: a ``.pt`` file may hold only tensors and plain
 Python values, so reading one never runs code. A file that is missing, empty, truncated or holds
-other objects is a ``CheckpointError`` naming it. Saves never leave a half-written file: each is
+other objects is a ``CheckpointError`` naming it; a refusal of the weights-only unpickler is told
+by its exception (``pickle.UnpicklingError``), not its wording, and says that nothing was run. Saves never leave a half-written file: each is
 written next to its destination, flushed to disk and renamed over it in one step (``os.replace``
 is atomic on POSIX and Windows), so a crash loses at most the new file, never the previous one.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 from pathlib import Path
@@ -38,20 +40,43 @@ def read_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
         raise CheckpointError(f"{path}: the file is empty, not a PyTorch checkpoint")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises RuntimeError, pickle errors, EOFError, ... on a bad file
-        text = str(err)
-        found = re.search(r"Unsupported (?:global|class): (?:GLOBAL )?(\S+)", text)
-        if found:  # torch's weights-only unpickler met a Python object
-            raise CheckpointError(
-                f"{path}: not a plain-tensor checkpoint: it holds Python objects ({found.group(1).rstrip('.')}) "
-                "besides tensors and plain values, and those are not unpickled"
-            ) from None
-        detail = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)  # below torch's advice
-        first_line = text.strip().splitlines()[0] if text.strip() else "no details"
-        reason = detail.group(1) if detail else f"{type(err).__name__}: {first_line}"
+    except pickle.UnpicklingError as err:  # the weights-only unpickler refused what the file holds
+        raise CheckpointError(refusal_message(path, str(err))) from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, ... on a bad file
         raise CheckpointError(
-            f"{path}: cannot read the checkpoint ({reason}); the file is truncated, corrupt or not a PyTorch checkpoint"
+            f"{path}: cannot read the checkpoint ({_first_line(err)}); the file is truncated, corrupt or "
+            "not a PyTorch checkpoint"
         ) from None
+
+
+def refusal_message(path: Path, text: str) -> str:
+    """What to tell the user when torch's weights-only unpickler refused ``path`` (``text``: its
+    error): whatever the wording, nothing in the file was run, and no advice to load it unsafely."""
+    found = re.search(r"GLOBAL (\S+?)\.?(?:\s|$)", text) or re.search(
+        r"Unsupported class:? (\S+?)\.?(?:\s|$)", text
+    )
+    if found:  # a Python object: calling it on load is how a pickle runs code
+        return (
+            f"{path}: not a plain-tensor checkpoint: it holds Python objects ({found.group(1)}) besides "
+            "tensors and plain values, made by calling code on load; the file was refused and none of "
+            "that code was run"
+        )
+    detail = next((line.strip() for line in text.splitlines() if _plain(line)), "no details")
+    return (
+        f"{path}: cannot read the checkpoint (refused by the safe loader: {detail}); nothing in the file "
+        "was run: it holds more than tensors and plain values, or is corrupt or not a PyTorch checkpoint"
+    )
+
+
+def _plain(line: str) -> bool:
+    """A line of torch's refusal that states the problem (not its advice, not its links)."""
+    advice = ("weights_only", "trust", "safe_globals", "http", "Please file", "Weights only load failed")
+    return bool(line.strip()) and not any(word in line for word in advice)
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 def read_safetensors(file: str | Path) -> dict[str, torch.Tensor]:

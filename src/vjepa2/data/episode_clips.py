@@ -20,6 +20,7 @@ from vjepa2.config import opt
 from vjepa2.data.episodes import read_frames, read_index, read_meta
 from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
+from vjepa2.safe_names import inside
 
 
 @dataclass
@@ -54,7 +55,8 @@ def export_clips(sources: list[str | Path], out: str | Path, fps: float = 0.0) -
     """Write every episode of ``sources`` as ``out/<root>/<episode>.mp4``; returns the clip paths.
 
     ``fps`` > 0 overrides the rate of meta.json (which sets how ``data.fps`` of pretraining
-    steps through the frames). Bad episodes raise ``EpisodeError`` naming the file."""
+    steps through the frames). Bad episodes raise ``EpisodeError`` naming the file; a name that
+    would not stay inside ``out`` raises ``UnsafeNameError``."""
     if not sources:
         raise UserError("episodes to-clips: give at least one episode root (a folder with index.csv)")
     if fps < 0:
@@ -67,7 +69,8 @@ def export_clips(sources: list[str | Path], out: str | Path, fps: float = 0.0) -
         (out / name).mkdir(parents=True, exist_ok=True)
         for folder in episodes:
             rate = fps or float(read_meta(folder)["fps"])
-            path = out / name / f"{folder.name}.mp4"
+            # Episode folders come from an index: their names are checked like any from elsewhere.
+            path = inside(out, f"{name}/{folder.name}.mp4", what=f"clip of episode {folder}")
             with atomic_path(path) as tmp:  # a stopped run leaves no half clip
                 write_video(tmp, read_frames(folder), fps=rate, container_format="mp4")
             written.append(path)

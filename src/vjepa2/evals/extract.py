@@ -4,7 +4,10 @@ Inputs are video or image files, folders, or CSV index files ("path label" lines
 gives ``num_clips`` clips of ``frames`` frames sampled at ``fps`` (or every ``frame_step``
 frames), eval-preprocessed to ``crop`` px (default: the model's own crop, 256 for the 2.0
 releases, 384 for 2.1), encoded in batches. A broken file is reported and skipped; the others go
-on. The report (``errors.json``) names every file that failed and why.
+on. The report (``errors.json``) names every file that failed and why, and every shard member
+that was lost (a shard cut short or out of reach after its tries: ``connect_timeout``,
+``read_timeout``, ``tries``) or refused (a name that would not stay inside ``out``, see
+``vjepa2.safe_names``). A rerun skips the videos done before whose files are still there.
 
 Features: the plain output (N, D), chosen blocks concatenated along features (N, L * D), or with
 ``levels`` the 4-level output of a V-JEPA 2.1 model (N, 4 D, each level through its own norm);
@@ -26,10 +29,12 @@ import torch
 from safetensors.numpy import save
 from tqdm import tqdm
 
+from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.data.datasets import read_index
 from vjepa2.data.shards.manifest import is_shard_source
-from vjepa2.data.shards.reader import iter_samples
+from vjepa2.data.shards.reader import Lost, iter_samples
+from vjepa2.data.shards.remote import Network
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
@@ -38,6 +43,7 @@ from vjepa2.evals.features import load_encoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
 from vjepa2.models.quantize import for_inference
+from vjepa2.safe_names import inside, safe_relative
 from vjepa2.train import distributed as dist
 
 log = logging.getLogger(__name__)
@@ -81,6 +87,11 @@ class ExtractConfig:
     dtype: str = opt(
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
+    )
+    connect_timeout: float = opt(10.0, help="remote shards: seconds to wait for a connection")
+    read_timeout: float = opt(60.0, help="remote shards: seconds to wait for the next bytes of an answer")
+    tries: int = opt(
+        4, help="remote shards: attempts per file (pauses of 0.5 s, 1 s, 2 s, ... between)", min=1
     )
 
 
@@ -126,19 +137,27 @@ class Writer:
         if not cfg.one_file:
             self.out.mkdir(parents=True, exist_ok=True)
 
+    def target(self, key: str) -> Path | None:
+        """Where the features of ``key`` go (None: into the one file); ``UnsafeNameError`` for a
+        key that would not stay inside the output folder."""
+        safe_relative(key, what="output name")  # also a key of the one file (an archive's member)
+        if self.cfg.one_file:
+            return None
+        return inside(self.out, f"{key}.{self.cfg.format}", what="output name")
+
     def add(self, key: str, source: str, features: np.ndarray) -> None:
         row = {"key": key, "source": source, "shape": list(features.shape)}
-        if self.cfg.one_file:
+        path = self.target(key)
+        if path is None:
             self.collected[key] = features
             self.rows.append(row)
             return
         if self.cfg.format == "npy":
-            name = f"{key}.npy"
-            save_atomic(self.out / name, lambda fh: np.save(fh, features))
+            save_atomic(path, lambda fh: np.save(fh, features))
         else:
-            name = f"{key}.safetensors"
-            save_atomic(self.out / name, lambda fh: fh.write(save({"features": features})))
-        self.parts.record([{**row, "file": name}])
+            save_atomic(path, lambda fh: fh.write(save({"features": features})))
+        name = path.relative_to(self.out).as_posix()
+        self.parts.record([{**row, "file": name, "bytes": path.stat().st_size}])
 
     def fail(self, path: str, error: str) -> None:
         self.failed += 1
@@ -171,6 +190,9 @@ def _check(cfg: ExtractConfig) -> None:
             raise UserError(f"{name} must be one of {allowed}, got {value!r}")
     if cfg.levels and cfg.layers:
         raise UserError(f"give --layers or --levels, not both (got layers {cfg.layers} and levels)")
+    for name, value in (("connect_timeout", cfg.connect_timeout), ("read_timeout", cfg.read_timeout)):
+        if not value > 0 or value == float("inf"):
+            raise UserError(f"{name} must be a number of seconds > 0, got {value}")
 
 
 def _check_model(cfg: ExtractConfig, model: VJEPA2) -> None:
@@ -267,8 +289,9 @@ def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
             skipped += 1
             continue
         try:
-            if item is None:
-                raise VideoReadError(source, "shard member missing or without video")
+            if isinstance(item, Lost):  # a shard member that never arrived or is unusable
+                raise VideoReadError(source, item.reason)
+            writer.target(key)  # a name that would leave the output folder is refused before work
             clips = read_clips(item, cfg, crop, image_tokenizer)
         except (VideoReadError, OSError, ValueError) as err:
             writer.fail(source, str(err))
@@ -288,8 +311,9 @@ def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
 
 
 def my_inputs(cfg: ExtractConfig, info: dist.DistInfo):
-    """(key, source, file or EncodedVideo or None) of this process's share of the inputs: files
-    r, r + W, ... of the list; of shard sources, every W-th shard (see ``shards.plan``)."""
+    """(key, source, file or EncodedVideo or Lost) of this process's share of the inputs: files
+    r, r + W, ... of the list; of shard sources, every W-th shard (see ``shards.plan``); a Lost
+    member's key is None."""
     shards = [i for i in cfg.inputs if is_shard_source(i)]
     videos = list_videos([i for i in cfg.inputs if not is_shard_source(i)])
     stems = [p.stem for p in videos]
@@ -297,9 +321,10 @@ def my_inputs(cfg: ExtractConfig, info: dist.DistInfo):
     for path in videos[info.rank :: info.world_size]:
         yield output_name(path, clashing), str(path), path
     if shards:
-        for n, sample in enumerate(iter_samples(shards, info.rank, info.world_size)):
-            if sample is None:  # a member the shard lacks (it was cut short)
-                yield f"missing-{info.rank}-{n}", f"shard member {n} of rank {info.rank}", None
+        network = Network(cfg.connect_timeout, cfg.read_timeout, cfg.tries)
+        for sample in iter_samples(shards, info.rank, info.world_size, network):
+            if isinstance(sample, Lost):
+                yield None, sample.name, sample
             else:
                 yield sample.key, sample.video.name, sample.video
 
@@ -307,7 +332,8 @@ def my_inputs(cfg: ExtractConfig, info: dist.DistInfo):
 def report_errors(cfg: ExtractConfig, errors: list[dict], total: int, target: Path) -> None:
     """Write ``errors.json`` beside the features and print the summary."""
     report = Path(cfg.out).parent if cfg.one_file else Path(cfg.out)
-    (report / "errors.json").write_text(json.dumps(errors, indent=2))
+    with atomic_path(report / "errors.json") as tmp:
+        tmp.write_text(json.dumps(errors, indent=2))
     print(f"features of {total - len(errors)} / {total} videos written to {target}")
     if errors:
         print(f"{len(errors)} file(s) failed, listed in {report / 'errors.json'}:")

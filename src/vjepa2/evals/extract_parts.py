@@ -9,7 +9,8 @@ failed (path, error). When every rank is done, rank 0 merges the ledgers into ``
 (key -> file, source, shape; ``one_file``: the merged file too) and ``errors.json``.
 
 A rerun with the same settings skips every video a ledger lists as done (of any earlier run, of
-any number of processes); failed ones are tried again. Other settings (checkpoint, clips,
+any number of processes) whose features file is still there (of the size written); failed ones,
+and done ones whose file vanished, are done again. Other settings (checkpoint, clips,
 pooling, ...) start afresh: the old parts are removed.
 """
 
@@ -24,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from vjepa2.atomic import atomic_path
+from vjepa2.safe_names import inside
 from vjepa2.train import distributed as dist
 
 PARTS = "parts"
 INDEX = "index.json"
 SETTINGS = "settings.json"
-IGNORED = ("inputs", "out", "batch_size", "device")  # what does not change a video's features
+# What does not change a video's features.
+IGNORED = ("inputs", "out", "batch_size", "device", "connect_timeout", "read_timeout", "tries")
 
 
 class Parts:
@@ -56,9 +59,25 @@ class Parts:
                 print(f"extract: {self.folder} holds features of other settings: starting afresh")
                 shutil.rmtree(self.folder)
             self.folder.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.settings(), indent=1))
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(self.settings(), indent=1))
         dist.barrier()
-        return {row["key"]: row for row in self.rows() if "key" in row}
+        return self.done()
+
+    def done(self) -> dict[str, dict]:
+        """The ledgers' done videos by key (the latest line of each) whose features are still there."""
+        done = {row["key"]: row for row in self.rows() if "key" in row}
+        return {key: row for key, row in done.items() if self.present(row)}
+
+    def present(self, row: dict) -> bool:
+        """Whether the features file of a done row exists (and has the size written, if recorded)."""
+        folder = self.folder if self.cfg.one_file else Path(self.cfg.out)
+        try:
+            path = inside(folder, row["file"], what="ledger file")
+            size = path.stat().st_size
+        except (OSError, KeyError, ValueError):  # gone, or a ledger line not of ours
+            return False
+        return path.is_file() and row.get("bytes", size) == size
 
     def rows(self) -> list[dict]:
         """Every ledger line of every run so far."""
@@ -78,12 +97,13 @@ class Parts:
         """Rank 0, once every rank is done: index.json (and the one file) -> (where the features
         are, the inputs that failed and were not done since, videos done)."""
         rows = self.rows()
-        done = {row["key"]: row for row in rows if "key" in row}
+        done = self.done()
         sources = {row["source"] for row in done.values()}
         errors = list(
             {row["path"]: row for row in rows if "error" in row and row["path"] not in sources}.values()
         )
-        (self.root / INDEX).write_text(json.dumps(done, indent=1))
+        with atomic_path(self.root / INDEX) as tmp:
+            tmp.write_text(json.dumps(done, indent=1))
         target = merge_one_file(self.cfg, self.folder, done) if self.cfg.one_file else Path(self.cfg.out)
         return target, errors, len(done)
 
@@ -101,9 +121,8 @@ def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
 
     features: dict[str, np.ndarray] = {}
     for name in sorted({row["file"] for row in done.values()}):
-        part = (
-            load_file(str(folder / name)) if name.endswith(".safetensors") else dict(np.load(folder / name))
-        )
+        path = inside(folder, name, what="ledger file")
+        part = load_file(str(path)) if name.endswith(".safetensors") else dict(np.load(path))
         features.update({key: value for key, value in part.items() if key in done})
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from vjepa2.atomic import atomic_path
 from vjepa2.checkpoints.loading import load_encoder  # noqa: F401 - the evals' way to an encoder
 from vjepa2.data.datasets import IndexedVideos, read_index
 from vjepa2.data.transforms import (
@@ -42,6 +43,7 @@ from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import autocast, resolve_dtype
 from vjepa2.models.quantize import for_inference
+from vjepa2.safe_names import inside
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +164,8 @@ class FeatureCache:
         text = json.dumps(spec, sort_keys=True)
         self.folder = Path(folder) / hashlib.sha1(text.encode()).hexdigest()[:16]
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "spec.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
+        with atomic_path(self.folder / "spec.json") as tmp:
+            tmp.write_text(json.dumps(spec, indent=1, sort_keys=True))
 
     def file(self, path: str) -> Path:
         # Size and modification time are part of the key: a video rewritten in place (new clips
@@ -172,7 +175,8 @@ class FeatureCache:
             key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
         except OSError:
             key = str(path)
-        return self.folder / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.safetensors"
+        # A hash names the file, never the clip's path; inside() still refuses a planted link.
+        return inside(self.folder, f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.safetensors")
 
     def get(self, path: str) -> torch.Tensor | None:
         file = self.file(path)
@@ -185,10 +189,8 @@ class FeatureCache:
             return None
 
     def put(self, path: str, tokens: torch.Tensor) -> None:
-        file = self.file(path)
-        tmp = file.with_suffix(".tmp")
-        save_file({"tokens": tokens.contiguous().cpu()}, tmp, metadata={"path": str(path)})
-        tmp.replace(file)
+        with atomic_path(self.file(path)) as tmp:
+            save_file({"tokens": tokens.contiguous().cpu()}, tmp, metadata={"path": str(path)})
 
 
 class FeatureExtractor:

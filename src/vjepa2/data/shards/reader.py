@@ -5,8 +5,10 @@ buffer, mixed across sources by weight, decoded in the workers, resumable at an 
 slot of ``plan`` and reads only its own shards (sequentially, one forward stream per shard, which
 is what object storage and HTTP serve well). The stream is a function of (seed, rank, world size,
 workers): ``set_start(batches)`` puts it where it was after this rank had taken ``batches``
-batches, re-reading at most one shuffle buffer. A member that cannot be decoded (or a shard cut
-short) gives None in its place, so positions stay exact and ``collate_skip_bad`` counts it.
+batches, re-reading at most one shuffle buffer. A member that cannot be used (a shard cut short,
+no video, a refused name) is a ``Lost`` saying why; the stream gives None in its place (as for a
+member that cannot be decoded), so positions stay exact and ``collate_skip_bad`` counts it.
+Shards are read with their manifest's ``Network`` (timeouts, tries).
 """
 
 from __future__ import annotations
@@ -22,15 +24,21 @@ import numpy as np
 import torch
 
 from vjepa2.data.datasets import MEDIA_SUFFIXES, load_clips
-from vjepa2.data.shards.manifest import Manifest, open_url, read_manifest
+from vjepa2.data.shards.manifest import Manifest, read_manifest
 from vjepa2.data.shards.plan import BLOCK, Piece, SourcePlan, mixture_block, mixture_counts, worker_start
+from vjepa2.data.shards.remote import Network, RemoteError, open_url
 from vjepa2.data.video import EncodedVideo, VideoReadError, read_clip
 from vjepa2.errors import UserError
+from vjepa2.safe_names import refusal
 
 log = logging.getLogger(__name__)
 
 MEDIA = {suffix.lstrip(".") for suffix in MEDIA_SUFFIXES}
-RETRIES = 3  # a shard whose stream breaks is reopened this many times (then its rest is skipped)
+MAX_MEMBER_BYTES = 8 * 2**30  # a member larger than this is not read (where the shard's size is not known)
+
+
+class ShardError(tarfile.TarError):
+    """A shard that cannot be read on (the reason in words)."""
 
 
 @dataclass
@@ -42,6 +50,23 @@ class Sample:
     key: str
     video: EncodedVideo
     meta: dict
+
+
+@dataclass
+class Lost:
+    """A shard member that cannot be used: it never arrived (a shard cut short, a stream that
+    broke) or arrived unusable (no video, a broken sidecar, a refused name); ``key`` if known."""
+
+    shard: int
+    member: int  # position in its shard
+    url: str  # of the shard
+    reason: str
+    key: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The member as errors name it: ``<shard url>#<key>`` or ``<shard url>#member <n>``."""
+        return f"{self.url}#{self.key}" if isinstance(self.key, str) else f"{self.url}#member {self.member}"
 
 
 @dataclass
@@ -57,12 +82,15 @@ class ShardSource:
         return [i for i, s in enumerate(self.manifest.shards) if s.source == self.index and s.count > 0]
 
 
-def shard_sources(sources: list[str], weights: list[float] | None = None) -> list[ShardSource]:
+def shard_sources(
+    sources: list[str], weights: list[float] | None = None, network: Network | None = None
+) -> list[ShardSource]:
     """The sources of the manifests ``sources`` (paths, URLs or folders); ``weights``, one per
-    manifest, scale each manifest's own source weights (normalised within it)."""
+    manifest, scale each manifest's own source weights (normalised within it); ``network``: how
+    the manifests and shards are read (default ``remote.DEFAULT``)."""
     out = []
     for i, source in enumerate(sources):
-        manifest = read_manifest(source)
+        manifest = read_manifest(source, network)
         total = sum(s.weight for s in manifest.sources if s.count)
         for index, info in enumerate(manifest.sources):
             if info.count and info.weight > 0:
@@ -73,66 +101,117 @@ def shard_sources(sources: list[str], weights: list[float] | None = None) -> lis
     return out
 
 
-def read_shard(manifest: Manifest, piece: Piece, skip: int = 0) -> Iterator[Sample | None]:
-    """The samples of ``piece`` from its ``skip``-th on; None for each one the shard lacks (cut
-    short, or its stream broke ``RETRIES`` times)."""
-    from webdataset.tariterators import group_by_keys, tar_file_iterator
-
-    url, wanted = (
-        manifest.url(piece.shard),
-        range(piece.offset, manifest.shards[piece.shard].count, piece.stride),
-    )
-    done, attempt = skip, 0
+def read_shard(manifest: Manifest, piece: Piece, skip: int = 0) -> Iterator[Sample | Lost]:
+    """The samples of ``piece`` from its ``skip``-th on; a ``Lost`` for each one that is unusable
+    or that the shard lacks (cut short, or its stream broke ``network.tries`` times)."""
+    url, info, network = manifest.url(piece.shard), manifest.shards[piece.shard], manifest.network
+    wanted = range(piece.offset, info.count, piece.stride)
+    done, attempt, reason = skip, 0, "the shard ends before it"
     while done < piece.count:
         try:
-            with open_url(url) as stream:
-                files = ({**f, "__url__": url} for f in tar_file_iterator(stream))
-                for member, sample in enumerate(group_by_keys(files)):
+            # A shard longer than the manifest says is another file: stop reading it there.
+            with open_url(url, network, limit=info.bytes or None) as stream:
+                for member, sample in enumerate(shard_members(stream, url, piece.shard, info.bytes or None)):
                     if done >= piece.count:
                         break
                     if member == wanted[done]:
                         done += 1
-                        yield _sample(url, piece.shard, member, sample)
+                        yield sample
             break
         except _stream_errors() as err:
-            attempt += 1
-            if attempt > RETRIES:
+            attempt, reason = attempt + 1, error_text(err)
+            if attempt >= network.tries or not _transient(err):
                 log.warning("%s: giving up after %d tries (%s); %d samples skipped", url, attempt,
-                            err, piece.count - done)  # fmt: skip
+                            reason, piece.count - done)  # fmt: skip
                 break
-            log.warning("%s: %s; reopening (try %d of %d)", url, err, attempt, RETRIES)
-            time.sleep(0.2 * attempt)
-    for _ in range(done, piece.count):  # members the shard lacks: keep every later position
-        yield None
+            pause = network.pause(attempt)
+            log.warning("%s: %s; reopening in %.1f s (try %d of %d)", url, reason, pause, attempt + 1,
+                        network.tries)  # fmt: skip
+            time.sleep(pause)
+    for position in range(done, piece.count):  # members the shard lacks: keep every later position
+        yield Lost(piece.shard, wanted[position], url, reason)
+
+
+def shard_members(stream, url: str, shard: int, limit: int | None = None) -> Iterator[Sample | Lost]:
+    """Every member of the tar stream of shard number ``shard`` in order: a ``Sample``, or a
+    ``Lost`` for one without video or sidecar, with a broken sidecar or a refused name. Links and
+    other non-files in the tar are passed over (a member of only those has no video). A file that
+    declares more than ``limit`` bytes (default ``MAX_MEMBER_BYTES``) ends the shard: ``ShardError``."""
+    from webdataset.tariterators import group_by_keys
+
+    for member, group in enumerate(group_by_keys(_tar_files(stream, url, limit or MAX_MEMBER_BYTES))):
+        yield _sample(url, shard, member, group)
+
+
+def _tar_files(stream, url: str, limit: int) -> Iterator[dict]:
+    """The regular files of a tar stream as webdataset's file dicts (fname, data, __url__).
+
+    Every header's declared size is checked before the stream moves past it: skipping a member
+    in a stream reads its data, and a header declaring petabytes would never be got past."""
+    tar = tarfile.open(fileobj=stream, mode="r|*")
+    for info in tar:
+        if info.size > limit:
+            raise ShardError(
+                f"member {info.name!r} declares {info.size} bytes, more than the {limit} expected"
+            )
+        if info.isreg():
+            yield {"fname": info.name, "data": tar.extractfile(info).read(), "__url__": url}
+        tar.members = []  # a stream of many members: keep none of their headers
+
+
+def error_text(err: BaseException) -> str:
+    """A read error in words (webdataset appends the stream to an error's text: left out)."""
+    if isinstance(err, RemoteError):
+        return err.reason
+    text = str(err.args[0]) if err.args else ""
+    return f"{type(err).__name__}: {text.split(' @ ')[0]}" if text else type(err).__name__
 
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
     """What a broken shard stream raises: file and network errors, a bad tar, a bad group."""
-    errors = (OSError, tarfile.TarError, ValueError, UserError)
+    return (OSError, EOFError, tarfile.TarError, ValueError, UserError)
+
+
+def _transient(err: BaseException) -> bool:
+    """Whether reading the shard again may go further: a network failure that may pass, an I/O
+    error; not a bad tar or a missing file (the same bytes would come again)."""
+    if isinstance(err, RemoteError):
+        return err.transient
+    return isinstance(err, OSError)
+
+
+def _sample(url: str, shard: int, member: int, group: dict) -> Sample | Lost:
+    key = group.get("__key__")
+    refused = refusal(key)
+    suffix = next((k for k in group if k in MEDIA), None)
+    if refused is not None:
+        reason = f"name refused: {refused}"
+    elif suffix is None or "json" not in group:
+        reason = "no video or no sidecar"
+    else:
+        meta = _sidecar(group["json"])
+        if meta is not None:
+            return Sample(shard, member, key, EncodedVideo(f"{url}#{key}.{suffix}", group[suffix]), meta)
+        reason = "a sidecar that is not a JSON object with an integer label"
+    log.warning("%s: member %d (%r): %s; skipped", url, member, key, reason)
+    return Lost(shard, member, url, reason, key)
+
+
+def _sidecar(data: bytes) -> dict | None:
+    """A member's sidecar, or None when it is not a JSON object with an integer label."""
     try:
-        import aiohttp
-
-        return (*errors, aiohttp.ClientError)
-    except ImportError:
-        return errors
-
-
-def _sample(url: str, shard: int, member: int, sample: dict) -> Sample | None:
-    suffix = next((k for k in sample if k in MEDIA), None)
-    if suffix is None or "json" not in sample:
-        log.warning("%s: member %s has no video or no sidecar", url, sample.get("__key__"))
-        return None
-    try:
-        meta = json.loads(sample["json"])
+        meta = json.loads(data)
     except ValueError:
-        log.warning("%s: member %s has a broken sidecar", url, sample["__key__"])
         return None
-    key = sample["__key__"]
-    return Sample(shard, member, key, EncodedVideo(f"{url}#{key}.{suffix}", sample[suffix]), meta)
+    label = meta.get("label", 0) if isinstance(meta, dict) else None
+    whole = (isinstance(label, int) and not isinstance(label, bool)) or (
+        isinstance(label, float) and label.is_integer()
+    )
+    return meta if whole else None
 
 
 def source_stream(manifest: Manifest, plan: SourcePlan, start: int = 0, epochs: int | None = None):
-    """(epoch, Sample or None) of one source for one slot from stream position ``start`` on, for
+    """(epoch, Sample or Lost) of one source for one slot from stream position ``start`` on, for
     ``epochs`` epochs (None: forever)."""
     epoch, position = plan.locate(start) if epochs is None else (0, start)
     while epochs is None or epoch < epochs:
@@ -147,7 +226,7 @@ def source_stream(manifest: Manifest, plan: SourcePlan, start: int = 0, epochs: 
         epoch, position = epoch + 1, 0
 
 
-def _inputs(manifest: Manifest, pieces: list[Piece], skip: int) -> Iterator[Sample | None]:
+def _inputs(manifest: Manifest, pieces: list[Piece], skip: int) -> Iterator[Sample | Lost]:
     """The samples of ``pieces`` in order, from the ``skip``-th on (whole pieces skipped unread)."""
     for piece in pieces:
         if skip >= piece.count:
@@ -227,9 +306,9 @@ class ShardClips(torch.utils.data.IterableDataset):
                 yield self.item(int(source), epoch, sample)
             position = (position // BLOCK + 1) * BLOCK
 
-    def item(self, source: int, epoch: int, sample: Sample | None) -> dict | None:
+    def item(self, source: int, epoch: int, sample: Sample | Lost) -> dict | None:
         """Decode and transform one sample (in the loader worker) -> the item, or None."""
-        if sample is None:
+        if not isinstance(sample, Sample):
             return None
         rng = (
             np.random.default_rng([self.seed, source, sample.shard, sample.member, epoch])
@@ -245,10 +324,12 @@ class ShardClips(torch.utils.data.IterableDataset):
                 "shard": sample.shard, "member": sample.member, "path": sample.video.name}  # fmt: skip
 
 
-def iter_samples(sources: list[str], rank: int = 0, world_size: int = 1) -> Iterator[Sample | None]:
+def iter_samples(
+    sources: list[str], rank: int = 0, world_size: int = 1, network: Network | None = None
+) -> Iterator[Sample | Lost]:
     """Every sample of the shard sources once, in shard order, this rank's share (shards split
-    over ranks as over loader slots): what extraction reads."""
-    for i, s in enumerate(shard_sources(sources)):
+    over ranks as over loader slots): what extraction reads. Unusable members are ``Lost``."""
+    for i, s in enumerate(shard_sources(sources, network=network)):
         plan = SourcePlan(
             i, s.shards, [s.manifest.shards[k].count for k in s.shards], rank, world_size, 0, 1, False
         )

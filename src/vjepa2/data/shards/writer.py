@@ -4,9 +4,10 @@ Each input is probed with PyAV (an image with Pillow) first; one that cannot be 
 in the manifest's ``failed`` list and left out. Readable ones are packed as they are (the encoded
 bytes, no re-encoding) with a JSON sidecar: label, source, path, duration (s), fps, frames, width,
 height. A shard is closed once it reaches the target size, written under a temporary name and
-renamed, then recorded in ``packed.jsonl`` (one line per packed input) and the manifest: a run
-killed at any moment loses at most the shard it was writing, and a rerun packs only the inputs
-not yet in ``packed.jsonl`` (unreadable ones are probed again) into new shards.
+renamed, then recorded in ``packed.jsonl`` (one line per packed input) and the manifest (with its
+size and sha256): a run killed at any moment loses at most the shard it was writing, and a rerun
+packs only the inputs not yet in ``packed.jsonl`` (unreadable ones are probed again) into new
+shards.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from tqdm import tqdm
 from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.data.datasets import read_index
-from vjepa2.data.shards.manifest import MANIFEST, Manifest, ShardInfo, SourceInfo, read_manifest
+from vjepa2.data.shards.manifest import MANIFEST, Manifest, ShardInfo, SourceInfo, file_sha256, read_manifest
 from vjepa2.data.video import VideoReadError, probe_video
 from vjepa2.errors import UserError
+from vjepa2.safe_names import safe_relative
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,9 @@ class ShardFolder:
         if self.samples and (source != self.source or self.size + len(data) > self.target):
             self.close_shard()
         info = self.manifest.sources[source]
-        key = f"{info.name}-{info.count:08d}"
+        # The key becomes a file name where the shard is unpacked: a source name read from an
+        # existing manifest is checked like any name from elsewhere.
+        key = str(safe_relative(f"{info.name}-{info.count:08d}", what="shard key"))
         info.count += 1
         root = Path(info.path) if Path(info.path).is_dir() else Path(info.path).parent
         where = path.relative_to(root) if path.is_relative_to(root) else path
@@ -122,8 +126,9 @@ class ShardFolder:
             for key, suffix, data, meta in self.samples:
                 writer.write({"__key__": key, suffix: data, "json": json.dumps(meta).encode()})
             writer.close()
+        path = self.out / name
         self.manifest.shards.append(
-            ShardInfo(name, self.source, len(self.samples), (self.out / name).stat().st_size)
+            ShardInfo(name, self.source, len(self.samples), path.stat().st_size, file_sha256(path))
         )
         with open(self.out / LEDGER, "a") as fh:
             fh.writelines(json.dumps({**row, "shard": name}) + "\n" for row in self.pending)
