@@ -62,6 +62,6 @@ def test_cli_and_errors(tmp_path, user_error, capsys):
     assert f"{missing}: index file not found" in user_error(
         ["episodes", "to-clips", str(missing), "--out", str(tmp_path / "o")]
     )
-    assert "fps must be >= 0" in user_error(
+    assert "fps: must be 0 or more, got -1.0" in user_error(
         ["episodes", "to-clips", str(root), "fps=-1", "--out", str(tmp_path)]
     )

@@ -39,9 +39,11 @@ LOG = "shards.log"
 class MakeShardsConfig:
     sources: list[str] = opt([], help="folders or CSV indexes ('path label' lines) to pack", positional=True)
     out: str = opt("shards", help="output folder: shard-000000.tar, ..., manifest.json, packed.jsonl")
-    shard_size_mb: float = opt(256.0, help="target shard size in MB (a larger single file gets its own)")
+    shard_size_mb: float = opt(
+        256.0, help="target shard size in MB (a larger single file gets its own)", above=0
+    )
     weights: list[float] = opt(
-        [], help="mixture weight of each source, saved in the manifest (none given: 1 each)"
+        [], help="mixture weight of each source, saved in the manifest (none given: 1 each)", min=0
     )
     workers: int = opt(1, help="processes probing the inputs", min=1)
 
