@@ -253,9 +253,20 @@ def check(cfg: PretrainConfig) -> None:
         raise UserError(f"data.weights: {len(cfg.data.weights)} weights for {len(cfg.sources)} sources")
     if cfg.images.batch_size and not cfg.images.masks:
         raise UserError("images.masks: give at least one mask generator for the images")
+    encoder_cfg, predictor_cfg = model_configs(cfg.model)
     check_recipe(
-        cfg.loss, *model_configs(cfg.model), max(cfg.images.batch_size, cfg.cooldown.image_batch_size)
+        cfg.loss, encoder_cfg, predictor_cfg, max(cfg.images.batch_size, cfg.cooldown.image_batch_size)
     )
+    for key, crop, frames in (
+        ("data", cfg.data.crop, cfg.data.frames),
+        ("cooldown", cfg.cooldown.crop, cfg.cooldown.frames),
+    ):
+        if crop and crop % encoder_cfg.patch:
+            raise UserError(f"{key}.crop: {crop} px is not a whole number of {encoder_cfg.patch} px patches")
+        if frames and frames % encoder_cfg.tubelet:
+            raise UserError(
+                f"{key}.frames: {frames} is not a whole number of {encoder_cfg.tubelet}-frame tubelets"
+            )
 
 
 class PhaseStreams:
