@@ -83,7 +83,7 @@ BLOCKS: dict[str, Block] = {
     ),
     "vjepa2 worlds make-physics-pairs --out data/physics --num-pairs 200      # 800 IntPhys-style quadruplets": Block(
         tiny={
-            "worlds make-physics-pairs": "--num-pairs 1 --workers 1",
+            "worlds make-physics-pairs": "--num-pairs 1 --workers 1 --violations permanence",
             "physics-eval": "--resamples 10 --plot-pairs 0",
         },
     ),
