@@ -27,6 +27,7 @@ from torch import nn
 
 from vjepa2.config import opt
 from vjepa2.data.shards.manifest import is_shard_source, read_manifest
+from vjepa2.data.shards.remote import NetworkConfig
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.masks import MaskSpec, rank_masks, vjepa2_masks
 from vjepa2.models.encoder import EncoderConfig, VideoEncoder
@@ -100,6 +101,7 @@ class PretrainConfig:
     )
     model: ModelConfig = opt(ModelConfig, help="encoder / predictor")
     data: DataConfig = opt(DataConfig, help="data sources and clips")
+    network: NetworkConfig = opt(NetworkConfig, help="remote shard sources: timeouts and tries")
     masks: list[MaskSpec] = opt(vjepa2_masks(), help="mask generators (default: short + long range)")
     loss: LossConfig = opt(LossConfig, help="objective: the 2.0 or 2.1 recipe")
     images: ImageConfig = opt(ImageConfig, help="2.1: image batches mixed with the clips")
@@ -246,7 +248,7 @@ def check(cfg: PretrainConfig) -> None:
         if any(map(is_shard_source, sources)) and not all(map(is_shard_source, sources)):
             raise UserError(f"sources: give shard manifests or files and folders, not both: {sources}")
     for source in filter(is_shard_source, given):
-        read_manifest(source)  # a bad manifest fails here, before any model is built
+        read_manifest(source, cfg.network.network())  # a bad manifest fails here, before any model
     if not cfg.masks:
         raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
