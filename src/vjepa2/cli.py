@@ -28,7 +28,7 @@ import sys  # noqa: E402
 import typing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from vjepa2.config import iter_fields, load_config  # noqa: E402
+from vjepa2.config import iter_fields, load_config, set_dotted  # noqa: E402
 from vjepa2.errors import UnknownKeyError, UserError  # noqa: E402
 from vjepa2.locks import folder_lock  # noqa: E402
 
@@ -348,7 +348,8 @@ def output_of(cfg) -> str:
 
 def _check_devices(cfg) -> None:
     """Every ``device`` option of the command, checked once before it starts (a GPU asked for on
-    a machine without one is a one-line error, not a traceback half way through)."""
+    a machine without one is a one-line error, not a traceback half way through); ``auto``
+    becomes the device it chose."""
     devices = [(name, value) for name, _, value, *_ in iter_fields(type(cfg), defaults=cfg)
                if name.rsplit(".", 1)[-1] == "device"]  # fmt: skip
     if not devices:
@@ -357,9 +358,11 @@ def _check_devices(cfg) -> None:
 
     for name, value in devices:
         try:
-            check_device(value)
+            device = check_device(value)
         except ValueError as err:
             raise UserError(f"{name}: {err}") from None
+        if value == "auto":  # the command runs on what auto chose, and its config says so
+            set_dotted(cfg, name, device.type)
 
 
 def _output_lock(command: str, cfg):

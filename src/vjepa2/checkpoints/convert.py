@@ -16,7 +16,7 @@ class ConvertConfig:
     source: str = opt(
         "", help="checkpoint: reference .pt, training checkpoint, transformers dir or ours", positional=True
     )
-    out: str = opt("converted", help="output directory")
+    out: str = opt("runs/converted", help="output directory")
     to: str = opt("ours", help="ours (safetensors + config.json) or transformers")
     encoder_key: str = opt(
         "target_encoder",

@@ -28,7 +28,7 @@ class EpisodeClipsConfig:
     sources: list[str] = opt(
         [], help="episode roots (folders with index.csv) or index files", positional=True
     )
-    out: str = opt("clips", help="output folder: <out>/<root name>/<episode>.mp4")
+    out: str = opt("runs/clips", help="output folder: <out>/<root name>/<episode>.mp4")
     fps: float = opt(0.0, help="frame rate written to the clips; 0: each episode's own (meta.json)")
 
 

@@ -39,7 +39,7 @@ from vjepa2.data.video import decode_frames
 from vjepa2.errors import UserError
 from vjepa2.evals.features import FeatureCache, load_encoder, weights_fingerprint
 from vjepa2.evals.head_grid import GridSteps, best_head, make_heads, make_optimizer
-from vjepa2.models.precision import DTYPE_HELP, autocast
+from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP, autocast
 from vjepa2.models.probe import AttentivePooler, ProbeConfig
 from vjepa2.train.run import Run, RunConfig, Trained
 from vjepa2.worlds.events import make_event_videos
@@ -54,7 +54,7 @@ class AnticipationConfig:
     synthetic: int = opt(
         0, help="if > 0 and no --train: first make this many synthetic event videos in <out>/data"
     )
-    out: str = opt("anticipation_out", help="output folder: probe/, heads.json, metrics.jsonl")
+    out: str = opt("runs/anticipate", help="output folder: probe/, heads.json, metrics.jsonl")
     encoder: str = opt("random:tiny", help="checkpoint with encoder and predictor, or random:<preset>")
     encoder_key: str = opt("target_encoder", help="encoder entry of a pretraining checkpoint")
     use_predictor: bool = opt(True, help="append the predictor's future tokens to the encoder tokens")
@@ -74,7 +74,7 @@ class AnticipationConfig:
     top_k: int = opt(5, help="k of mean-class recall@k (EK100: 5)")
     cache: bool = opt(True, help="keep the features on disk (<out>/features) so a rerun skips the encoder")
     batch_clips: int = opt(8, help="clips per encoder call while extracting features")
-    device: str = opt("cpu", help="cpu, cuda, ...")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
         help=f"encoder precision: {DTYPE_HELP}",

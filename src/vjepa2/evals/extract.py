@@ -41,7 +41,13 @@ from vjepa2.errors import UserError
 from vjepa2.evals.extract_parts import Parts, save_atomic
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.model import VJEPA2
-from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
+from vjepa2.models.precision import (
+    DEVICE_HELP,
+    INFERENCE_DTYPE_HELP,
+    INFERENCE_DTYPES,
+    autocast,
+    choose_dtype,
+)
 from vjepa2.models.quantize import for_inference
 from vjepa2.safe_names import inside, safe_relative
 from vjepa2.train import distributed as dist
@@ -60,7 +66,7 @@ class ExtractConfig:
     encoder_key: str = opt(
         "target_encoder", help="encoder in a reference checkpoint: target_encoder or encoder"
     )
-    out: str = opt("features", help="output folder (one file per video) or file (with one_file)")
+    out: str = opt("runs/features", help="output folder (one file per video) or file (with one_file)")
     format: str = opt("npy", help="npy or safetensors")
     one_file: bool = opt(False, help="write all videos into one file (safetensors keyed by video, or .npz)")
     pooling: str = opt(
@@ -83,7 +89,7 @@ class ExtractConfig:
         min=0,
     )
     batch_size: int = opt(4, help="clips encoded per forward pass")
-    device: str = opt("cpu", help="cpu, cuda or cuda:N (under torchrun: cuda is each process's own GPU)")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",

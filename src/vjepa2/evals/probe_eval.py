@@ -30,7 +30,7 @@ from vjepa2.evals.features import (
     weights_fingerprint,
 )
 from vjepa2.evals.probe_train import FEATURES_FILE, clip_dataset, label_names
-from vjepa2.models.precision import INFERENCE_DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP, choose_dtype
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +41,11 @@ class ProbeEvalConfig:
     data: str = opt("", help="index to evaluate: CSV of 'path label' lines, or a folder of class folders")
     encoder: str = opt("", help="encoder to use instead of the one recorded with the probe")
     labels: str = opt("", help="label names file (default: the names saved with the probe)")
-    out: str = opt("probe_eval", help="output folder: metrics.json, confusion.png, predictions.csv")
+    out: str = opt("runs/probe-eval", help="output folder: metrics.json, confusion.png, predictions.csv")
     num_clips: int = opt(1, help="temporal clips per video (softmax averaged)")
     num_views: int = opt(1, help="spatial views per clip (softmax averaged; reference: 3)")
     batch_size: int = opt(8, help="videos per batch")
-    device: str = opt("cpu", help="cpu, cuda, ...")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
@@ -64,7 +64,7 @@ class ClassifyConfig:
     top_k: int = opt(5, help="labels to print per video")
     num_clips: int = opt(1, help="temporal clips per video (softmax averaged)")
     num_views: int = opt(1, help="spatial views per clip (softmax averaged)")
-    device: str = opt("cpu", help="cpu, cuda, ...")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",

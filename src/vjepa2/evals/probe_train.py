@@ -41,7 +41,7 @@ from vjepa2.evals.head_grid import (
     make_heads,
     make_optimizer,
 )
-from vjepa2.models.precision import DTYPE_HELP
+from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 from vjepa2.train.run import Run, RunConfig, Trained
 
@@ -60,7 +60,7 @@ class ProbeTrainConfig:
     labels: str = opt(
         "", help="label names: text file, one per line (default: labels.json of worlds make-videos)"
     )
-    out: str = opt("probe_out", help="output folder: probe/, heads.json, metrics.jsonl")
+    out: str = opt("runs/probe", help="output folder: probe/, heads.json, metrics.jsonl")
     encoder: str = opt(
         "random:tiny",
         help="checkpoint to probe; random:<preset> or random:<checkpoint> for a random encoder of that shape",
@@ -104,7 +104,7 @@ class ProbeTrainConfig:
     )
     batch_size: int = opt(16, help="clips per step", min=1)
     warmup_epochs: float = opt(0.0, help="linear warmup from 0, in epochs (reference: 0)")
-    device: str = opt("cpu", help="cpu, cuda, cuda:1, ...")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
         help=f"precision of the encoder and the heads: {DTYPE_HELP}",

@@ -24,7 +24,7 @@ import torch
 
 from vjepa2.checkpoints.world_models import load_world_model
 from vjepa2.config import opt
-from vjepa2.models.precision import INFERENCE_DTYPE_HELP, autocast, resolve_dtype
+from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP, autocast, check_device, resolve_dtype
 from vjepa2.models.quantize import quantize_int8
 from vjepa2.models.world_model import WorldModel
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy
@@ -42,7 +42,7 @@ class MPCConfig:
 
 @dataclass
 class PlannerConfig(MPCConfig):
-    device: str = opt("cpu", help="torch device of the world model")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
         help=f"world-model precision (encoder and predictor): {INFERENCE_DTYPE_HELP}",
@@ -145,7 +145,8 @@ class Planner:
     def __init__(self, model: WorldModel | str | Path, cfg: PlannerConfig | None = None):
         self.cfg = cfg or PlannerConfig()
         self.mpc = RecedingHorizon(self.cfg)
-        self.model = model if isinstance(model, WorldModel) else load_world_model(model, self.cfg.device)
+        device = check_device(self.cfg.device)  # "auto": CUDA when present
+        self.model = model if isinstance(model, WorldModel) else load_world_model(model, device)
         self.dtype = resolve_dtype(self.cfg.dtype, self.model.device, inference=True)
         if self.dtype == "int8":  # quantized copies: the caller's WorldModel stays fp32
             self.model = copy.copy(self.model)

@@ -15,7 +15,7 @@ import torch
 
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.models.precision import DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP, choose_dtype
 from vjepa2.vqa.data import QASample
 from vjepa2.vqa.inference import choice_logprobs, generate
 from vjepa2.vqa.lm import require_transformers
@@ -36,7 +36,7 @@ class VQAAskConfig:
         1.0, help="nucleus sampling: keep the smallest set of tokens of this total probability"
     )
     seed: int = opt(0, help="seed of the sampling")
-    device: str = opt("cpu", help="cpu, cuda, cuda:N")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt("auto", help=f"precision of the encoder and the LM: {DTYPE_HELP}")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vjepa2.config import opt
 from vjepa2.errors import UserError
-from vjepa2.models.precision import DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP, choose_dtype
 from vjepa2.vqa.benchmarks import read_questions
 from vjepa2.vqa.data import QASample, normalize
 from vjepa2.vqa.features import video_tokens
@@ -42,9 +42,10 @@ class VQAEvalConfig:
         "", help="folder the video paths of --data are relative to (default: see vqa.benchmarks)"
     )
     out: str = opt(
-        "", help="folder for results.json and predictions.jsonl (default: the model folder's parent)"
+        "runs/vqa-eval",
+        help="folder for results.json and predictions.jsonl (its own: never the model's run folder)",
     )
-    device: str = opt("cpu", help="cpu, cuda, cuda:N")
+    device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt("auto", help=f"precision of the encoder and the LM: {DTYPE_HELP}")
     batch_size: int = opt(16, help="questions per forward pass (each choice is one sequence)", min=1)
     max_new_tokens: int = opt(16, help="longest generated answer to an open question", min=1)
@@ -157,7 +158,7 @@ def run_vqa_eval(cfg: VQAEvalConfig) -> int:
     samples = read_questions(cfg.data, cfg.layout, cfg.videos)
     dtype = choose_dtype(cfg.dtype, cfg.device)
     qa = VideoQA.load(cfg.model, cfg.device)
-    out = Path(cfg.out) if cfg.out else Path(cfg.model).resolve().parent
+    out = Path(cfg.out)
     cache = cfg.cache_dir or out / "features"
     summary, records = score(qa, samples, dtype, cfg.batch_size, cfg.max_new_tokens, cache, cfg.workers)
     write_results(out, summary, records, {"model": str(cfg.model), "data": str(cfg.data), "video": qa.video})

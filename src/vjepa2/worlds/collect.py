@@ -34,7 +34,7 @@ class CollectConfig:
     steps: int = opt(50, help="actions per episode (an episode has steps + 1 frames)")
     policy: str = opt("noisy-scripted", help="random (uniform actions) or noisy-scripted (expert + noise)")
     noise: float = opt(0.5, help="std of the Gaussian noise added to scripted actions (in [-1, 1] units)")
-    out: str = opt("trajectories", help="output folder")
+    out: str = opt("runs/trajectories", help="output folder")
     seed: int = opt(0, help="random seed; episode i depends only on (seed, i)")
     size: int = opt(0, help="frame size in pixels; 0: the environment's default (64; pusht 96)")
     fps: float = opt(10.0, help="frame rate written to the videos and meta.json", above=0)

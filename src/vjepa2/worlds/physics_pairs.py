@@ -233,7 +233,7 @@ def sample_pair(seed: int, index: int, violation: str, size: int, cfg: SceneConf
 
 @dataclass
 class MakePairsConfig:
-    out: str = opt("physics_pairs", help="output folder")
+    out: str = opt("runs/physics-pairs", help="output folder")
     num_pairs: int = opt(50, help="pairs per violation type")
     violations: str = opt("all", help="comma-separated subset of permanence,continuity,shape,colour or all")
     num_frames: int = opt(16, help="frames per clip", min=1)

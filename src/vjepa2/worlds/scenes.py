@@ -245,7 +245,7 @@ def sample_scene(seed: int, index: int, cfg: SceneConfig) -> ProbeScene:
 
 @dataclass
 class MakeVideosConfig:
-    out: str = opt("synthetic_videos", help="output folder (videos/, CSV indexes, labels)")
+    out: str = opt("runs/synthetic-videos", help="output folder (videos/, CSV indexes, labels)")
     num_videos: int = opt(1000, help="number of clips")
     num_frames: int = opt(16, help="frames per clip", min=1)
     size: int = opt(64, help="frame height and width in pixels", min=8)

@@ -68,7 +68,7 @@ def qa(video: str, kind: str, answer: str, **extra) -> dict:
 
 @dataclass
 class MakeVQAConfig:
-    out: str = opt("vqa_set", help="output folder: videos/, train.jsonl, val.jsonl, vqa.json")
+    out: str = opt("runs/vqa-set", help="output folder: videos/, train.jsonl, val.jsonl, vqa.json")
     num_scenes: int = opt(1000, help="scenes, each asked direction, collision, hidden and counting", min=1)
     num_pairs: int = opt(25, help="physics pairs per violation type (0: no physics questions)")
     violations: str = opt("all", help="comma-separated subset of permanence,continuity,shape,colour or all")

@@ -38,7 +38,7 @@ LOG = "shards.log"
 @dataclass
 class MakeShardsConfig:
     sources: list[str] = opt([], help="folders or CSV indexes ('path label' lines) to pack", positional=True)
-    out: str = opt("shards", help="output folder: shard-000000.tar, ..., manifest.json, packed.jsonl")
+    out: str = opt("runs/shards", help="output folder: shard-000000.tar, ..., manifest.json, packed.jsonl")
     shard_size_mb: float = opt(
         256.0, help="target shard size in MB (a larger single file gets its own)", above=0
     )

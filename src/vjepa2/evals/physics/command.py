@@ -30,7 +30,7 @@ from vjepa2.evals.physics.metrics import score_pairs
 from vjepa2.evals.physics.plots import plot_pair_curves, plot_roc
 from vjepa2.evals.physics.readers import LAYOUTS, PhysicsVideo, load_frames, read_pairs
 from vjepa2.evals.physics.surprise import Windows, surprise_curves
-from vjepa2.models.precision import INFERENCE_DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP, choose_dtype
 
 log = logging.getLogger(__name__)
 SOURCES = ("model", "random", "pixels")
@@ -49,7 +49,7 @@ class PhysicsEvalConfig:
     )
     layout: str = opt("auto", help=f"data layout: one of {', '.join(LAYOUTS)}")
     split: str = opt("Main", help="IntPhys 2 split folder (Debug, Main, HeldOut)")
-    out: str = opt("physics_out", help="output folder: results.json, plots, cache/")
+    out: str = opt("runs/physics", help="output folder: results.json, plots, cache/")
     cache_dir: str = opt("", help="surprise-curve cache (default: <out>/cache)")
     window: int = opt(8, help="frames per sliding window", min=2)
     context: int = opt(4, help="frames of each window the model sees; it predicts the rest", min=1)
@@ -65,7 +65,7 @@ class PhysicsEvalConfig:
     resamples: int = opt(1000, help="bootstrap resamples for the 95 percent intervals", min=1)
     seed: int = opt(0, help="seed of the random twin and the bootstrap")
     dtype: str = opt("auto", help=INFERENCE_DTYPE_HELP)
-    device: str = opt("cpu", help="cpu or cuda")
+    device: str = opt("auto", help=DEVICE_HELP)
 
 
 def run_physics_eval(cfg: PhysicsEvalConfig) -> int:
