@@ -69,7 +69,12 @@ def qa_file(tmp_path_factory):
 
 
 def config(qa_file, out, *extra) -> VQATrainConfig:
-    overrides = [
+    return load_config(VQATrainConfig, None, overrides(qa_file, out, *extra))
+
+
+def overrides(qa_file, out, *extra) -> list[str]:
+    """The tiny run's key=value settings (also given on the command line by test_kill_resume)."""
+    return [
         f"train={qa_file}",
         "encoder=random:tiny",
         "clip.num_frames=4",
@@ -89,7 +94,6 @@ def config(qa_file, out, *extra) -> VQATrainConfig:
         "run.threads=1",
         *extra,
     ]
-    return load_config(VQATrainConfig, None, overrides)
 
 
 def weights(path) -> dict:
