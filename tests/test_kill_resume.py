@@ -17,19 +17,18 @@ import test_vqa_answer_probe
 from vjepa2.cli import main
 
 
-def losses(out) -> list:
-    rows = map(json.loads, (out / "log.jsonl").read_text().splitlines())
+def losses(out, log: str = "log.jsonl") -> list:
+    rows = map(json.loads, (out / log).read_text().splitlines())
     return [(r["step"], r["loss"]) for r in rows if "loss" in r]
 
 
-def kill_after(args: list[str], out, step: int) -> None:
-    """Run ``vjepa2 args`` in a child and SIGKILL it once its log has reached ``step``."""
+def kill_after(args: list[str], out, step: int, log: str = "log.jsonl") -> None:
+    """Run ``vjepa2 args`` in a child and SIGKILL it once its ``log`` has reached ``step``."""
     child = subprocess.Popen([sys.executable, "-m", "vjepa2", *args], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.time() + 120
     while time.time() < deadline and child.poll() is None:
-        log = out / "log.jsonl"
-        if log.is_file() and any(row[0] >= step for row in losses_or_empty(out)):
+        if (out / log).is_file() and any(row[0] >= step for row in steps_so_far(out, log)):
             break
         time.sleep(0.02)
     os.kill(child.pid, signal.SIGKILL)
@@ -37,10 +36,10 @@ def kill_after(args: list[str], out, step: int) -> None:
     assert (out / "latest.pt").is_file(), "killed before its first checkpoint"
 
 
-def losses_or_empty(out) -> list:
+def steps_so_far(out, log: str) -> list:
     try:
-        return losses(out)
-    except (json.JSONDecodeError, KeyError):  # a line being written as we read
+        return [(r["step"],) for r in map(json.loads, (out / log).read_text().splitlines())]
+    except json.JSONDecodeError:  # a line being written as we read
         return []
 
 
