@@ -24,6 +24,8 @@ from vjepa2.data.transforms import repeat_image
 from vjepa2.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
+MEDIA_SUFFIXES = VIDEO_SUFFIXES + IMAGE_SUFFIXES  # what a folder index or a shard member may hold
 
 
 class VideoReadError(UserError, RuntimeError):
