@@ -22,7 +22,7 @@ from vjepa2.evals.head_grid import (
     make_optimizer,
     set_head_lrs,
 )
-from vjepa2.evals.probe_train import label_names
+from vjepa2.evals.probes import label_names
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig

@@ -70,3 +70,9 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, data, indent: int | None = 1, sort_keys: bool = False) -> None:
     """``data`` as JSON (``json.dumps`` with ``indent`` and ``sort_keys``) in ``path``, atomically."""
     atomic_write_text(path, json.dumps(data, indent=indent, sort_keys=sort_keys))
+
+
+def atomic_savefig(fig, path: Path, **kw) -> None:
+    """``fig.savefig(path, **kw)`` (a matplotlib figure; the format from the suffix), atomically."""
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, **kw)

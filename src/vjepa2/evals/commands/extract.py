@@ -38,7 +38,7 @@ from vjepa2.data.shards.remote import Network
 from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
-from vjepa2.evals.extract_parts import Parts, save_atomic
+from vjepa2.evals.commands.extract_parts import Parts, save_atomic
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
