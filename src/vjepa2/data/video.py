@@ -1,4 +1,5 @@
-"""Video files in and out with PyAV: writing, probing, decoding, and reading clips.
+"""Video files in and out with PyAV: writing, probing, decoding, and reading clips. The one
+module that opens a video: data sets, shards, episodes and DROID trajectories all decode here.
 
 Frames are always uint8 numpy arrays in (T, H, W, 3) RGB order; timestamps are float seconds.
 Still images (png, jpg, jpeg, bmp, webp) are read with Pillow and behave as one-frame videos.
@@ -280,6 +281,28 @@ def decode_frames(path: Source) -> tuple[np.ndarray, np.ndarray]:
     with _reading(path) as (container, stream):
         frames, times = _decode(path, container, stream)
     return np.stack(frames), np.asarray(times)
+
+
+def declared_rate(path: Source) -> float | None:
+    """The mean frame rate (frames/s) the video's header declares, None when it declares none."""
+    with _reading(_source(path)) as (_, stream):
+        return float(stream.average_rate) if stream.average_rate else None
+
+
+def decode_every(path: Source, step: int, size: int | None = None) -> tuple[np.ndarray, int]:
+    """Every ``step``-th decoded frame, uint8 (T', H, W, 3), squashed to ``size`` x ``size`` while
+    decoding when given (FFmpeg's scaler), and the number of frames decoded in all."""
+    path = _source(path)
+    kw = {"width": size, "height": size} if size else {}
+    frames, count = [], 0
+    with _reading(path) as (container, stream):
+        for frame in container.decode(stream):
+            if count % step == 0:
+                frames.append(frame.to_ndarray(format="rgb24", **kw))
+            count += 1
+    if not frames:
+        raise VideoReadError(path, "no decodable video frames")
+    return np.stack(frames), count
 
 
 def decode_at_packet_times(path: Source) -> tuple[np.ndarray, np.ndarray, float] | None:

@@ -31,11 +31,11 @@ from tqdm import tqdm
 
 from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
+from vjepa2.data.clips import transform_clips
 from vjepa2.data.datasets import read_index
 from vjepa2.data.shards.manifest import is_shard_source
 from vjepa2.data.shards.reader import Lost, iter_samples
 from vjepa2.data.shards.remote import Network
-from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
 from vjepa2.evals.commands.extract_parts import Parts, save_atomic
@@ -253,7 +253,7 @@ def read_clips(
         frame_step=cfg.frame_step or None,
         num_clips=cfg.num_clips,
     )
-    return torch.stack([eval_transform(clip, crop) for clip in frames])
+    return transform_clips(frames, crop)
 
 
 def run_extract(cfg: ExtractConfig) -> int:
