@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 
@@ -59,6 +60,15 @@ def atomic_open(path: Path, mode: str = "wb", **kw):
         raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
     with atomic_path(path) as tmp, open(tmp, mode, **kw) as fh:
         yield fh
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    """Give ``dst`` the content of ``src`` atomically: a hard link when possible, else a copy."""
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.atomic import atomic_write_json
 from vjepa2.data.video import declared_rate, decode_every
 from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
 
@@ -88,7 +89,7 @@ class NormStats:
         return stats
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        atomic_write_json(Path(path), self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path: str | Path) -> NormStats:

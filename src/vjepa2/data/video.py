@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vjepa2.atomic import atomic_path
 from vjepa2.data.frames import sample_indices
 from vjepa2.data.transforms import repeat_image
 from vjepa2.errors import UserError
@@ -99,8 +100,8 @@ def write_video(
     keyframe_interval: int | None = None,
     container_format: str | None = None,
 ) -> Path:
-    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file (container from the suffix, or
-    ``container_format``, e.g. "mp4", for a path without one: a temporary name).
+    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file, atomically (container from the
+    suffix, or ``container_format``, e.g. "mp4", for a path without one).
 
     ``fps`` sets a constant frame rate; ``timestamps`` (T,) seconds, increasing, gives each frame its
     own presentation time instead (a variable-frame-rate file). Any width and height work: odd sizes
@@ -126,7 +127,11 @@ def write_video(
         if np.any(np.diff(pts) <= 0):
             raise ValueError(f"{path}: timestamps closer than 1 ms apart")
     height, width = frames.shape[1:3]
-    with av.open(str(path), "w", format=container_format) as container:
+    # Encoded beside ``path`` and renamed once whole: a stopped run leaves no half video.
+    with (
+        atomic_path(path, keep_suffix=True) as tmp,
+        av.open(str(tmp), "w", format=container_format) as container,
+    ):
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = _pixel_format(stream.codec_context.name, width, height)

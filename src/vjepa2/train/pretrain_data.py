@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from vjepa2.atomic import atomic_write_json
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.data.memory import DecodedVideos
 from vjepa2.data.shards.manifest import is_shard_source
@@ -67,7 +68,7 @@ def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
         print(f"generating {data.synthetic_videos} synthetic videos in {folder}")
         workers = max(1, data.workers)
         run_make_videos(MakeVideosConfig(out=str(folder), **clips, workers=workers, task="direction"))
-        marker.write_text(json.dumps(want))
+        atomic_write_json(marker, want, indent=None)
     dist.barrier()
     return folder / "videos"
 

@@ -29,7 +29,7 @@ import torch
 from safetensors.numpy import save
 from tqdm import tqdm
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_open, atomic_path
 from vjepa2.config import opt
 from vjepa2.data.clips import transform_clips
 from vjepa2.data.datasets import read_index
@@ -38,7 +38,7 @@ from vjepa2.data.shards.reader import Lost, iter_samples
 from vjepa2.data.shards.remote import Network
 from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
-from vjepa2.evals.commands.extract_parts import Parts, save_atomic
+from vjepa2.evals.commands.extract_parts import Parts
 from vjepa2.evals.features import load_encoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import INFERENCE_DTYPE_HELP, INFERENCE_DTYPES, autocast, choose_dtype
@@ -152,10 +152,11 @@ class Writer:
             self.collected[key] = features
             self.rows.append(row)
             return
-        if self.cfg.format == "npy":
-            save_atomic(path, lambda fh: np.save(fh, features))
-        else:
-            save_atomic(path, lambda fh: fh.write(save({"features": features})))
+        with atomic_open(path) as fh:  # a killed run leaves no half-written features file
+            if self.cfg.format == "npy":
+                np.save(fh, features)
+            else:
+                fh.write(save({"features": features}))
         name = path.relative_to(self.out).as_posix()
         self.parts.record([{**row, "file": name, "bytes": path.stat().st_size}])
 
@@ -167,12 +168,12 @@ class Writer:
         """Write this process's part of the one file (the per-video files are written already)."""
         if not self.cfg.one_file or not self.collected:
             return
-        if self.cfg.format == "npy":
-            part = self.parts.part_file(".npz")
-            save_atomic(part, lambda fh: np.savez(fh, **self.collected))
-        else:
-            part = self.parts.part_file(".safetensors")
-            save_atomic(part, lambda fh: fh.write(save(self.collected)))
+        part = self.parts.part_file(".npz" if self.cfg.format == "npy" else ".safetensors")
+        with atomic_open(part) as fh:
+            if self.cfg.format == "npy":
+                np.savez(fh, **self.collected)
+            else:
+                fh.write(save(self.collected))
         self.parts.record([{**row, "file": part.name} for row in self.rows])
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_open, atomic_path
 from vjepa2.safe_names import inside
 from vjepa2.train import distributed as dist
 
@@ -108,13 +108,6 @@ class Parts:
         return target, errors, len(done)
 
 
-def save_atomic(path: Path, save) -> None:
-    """``save(file object)`` into a temporary file, then rename: a killed run leaves no
-    half-written features file."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        save(fh)
-
-
 def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
     """Every part's features into the one output file (safetensors keyed by video, or .npz)."""
     from safetensors.numpy import load_file, save
@@ -126,10 +119,10 @@ def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
         features.update({key: value for key, value in part.items() if key in done})
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.format == "npy":
-        target = out.with_suffix(".npz")
-        save_atomic(target, lambda fh: np.savez(fh, **features))
-    else:
-        target = out.with_suffix(".safetensors")
-        save_atomic(target, lambda fh: fh.write(save(features)))
+    target = out.with_suffix(".npz" if cfg.format == "npy" else ".safetensors")
+    with atomic_open(target) as fh:
+        if cfg.format == "npy":
+            np.savez(fh, **features)
+        else:
+            fh.write(save(features))
     return target
