@@ -246,6 +246,13 @@ def test_levels_of_a_v21_encoder_read_each_through_its_norm():
         read_layers(model, [1], levels=True)
 
 
+def test_layers_must_be_blocks_of_the_encoder():
+    model = load_encoder("random:tiny")  # 6 blocks: -6 .. 5, not wrapped around past the depth
+    assert read_layers(model, [-6, 5]) == [-6, 5]
+    with pytest.raises(UserError, match=r"layers \[6\]: the encoder has 6 blocks"):
+        read_layers(model, [1, 6])
+
+
 def test_probe_train_on_v21_levels(colour_data, tmp_path, user_error):
     load_encoder("random:tiny-2.1", seed=2).save(tmp_path / "tiny21")
     cache = tmp_path / "cache"

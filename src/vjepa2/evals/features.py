@@ -53,11 +53,24 @@ def weights_fingerprint(model: VJEPA2) -> str:
     return h.hexdigest()[:16]
 
 
+def check_layers(model: VJEPA2, layers: list[int], source: str = "the encoder") -> list[int]:
+    """``layers`` when each names a block of ``model`` (negative: counted from the end), else a
+    UserError naming the model's depth: the encoder would wrap an index past its depth around."""
+    depth = len(model.encoder.blocks)
+    wrong = [i for i in layers if not -depth <= i < depth]
+    if wrong:
+        raise UserError(
+            f"layers {wrong}: {source} has {depth} blocks, so a layer is from {-depth} to {depth - 1}"
+        )
+    return list(layers)
+
+
 def read_layers(model: VJEPA2, layers: list[int], levels: bool = False) -> list[int]:
-    """The encoder blocks a probe reads: ``layers``, or with ``levels`` the levels of a V-JEPA 2.1
-    encoder (``encode(out_layers=...)`` then passes each through its own level norm)."""
+    """The encoder blocks a probe reads: ``layers`` (checked against the depth), or with ``levels``
+    the levels of a V-JEPA 2.1 encoder (``encode(out_layers=...)`` then passes each through its
+    own level norm)."""
     if not levels:
-        return list(layers)
+        return check_layers(model, layers)
     if layers:
         raise UserError(f"give layers or levels, not both (got layers {list(layers)} and levels)")
     if not model.encoder.cfg.level_layers:
