@@ -119,3 +119,12 @@ def test_lost_shards_are_named_member_by_member(loopback, tmp_path):
     loopback.routes["/set/shard-000001.tar"] = ("cut", (shards / "shard-000001.tar").read_bytes(), 700)
     with pytest.raises(Exception, match="connection dropped after 700 of"):
         local_copy(f"{loopback.url}/set", cache=tmp_path / "cache", network=QUICK)
+
+
+def test_pretrain_reads_remote_shards_with_its_network_options(loopback, tmp_path, user_error):
+    loopback.routes["/set/manifest.json"] = "hang"
+    start = time.monotonic()
+    line = user_error(["pretrain", f"{loopback.url}/set", "model.encoder=tiny", f"run.out={tmp_path / 'out'}",
+                       "network.read_timeout=0.3", "network.tries=2"])  # fmt: skip
+    assert time.monotonic() - start < 20
+    assert f"{loopback.url}/set/manifest.json: no answer for 0.3 s (read timeout) (2 tries)" in line

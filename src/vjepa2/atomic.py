@@ -10,6 +10,7 @@ download's ``.part``) and lock files; ``tests/test_atomic_writes.py`` lists each
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -47,9 +48,23 @@ def atomic_path(path: Path, keep_suffix: bool = False):
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except Exception as err:
+        # Writers that hit a full disk say it in their own words ("unexpected pos", "requested
+        # and written"): seen from here, while the partial file still fills it, it is ENOSPC.
+        if not (isinstance(err, OSError) and err.errno is not None) and disk_full(path.parent):
+            raise OSError(errno.ENOSPC, f"no space left on {path.parent}", str(path)) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
+
+
+def disk_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Whether the file system of ``folder`` has less than ``margin`` bytes left."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import difflib  # noqa: E402
+import errno  # noqa: E402
 import importlib  # noqa: E402
 import re  # noqa: E402
 import sys  # noqa: E402
@@ -345,6 +346,22 @@ def output_of(cfg) -> str:
     return ""
 
 
+def _check_devices(cfg) -> None:
+    """Every ``device`` option of the command, checked once before it starts (a GPU asked for on
+    a machine without one is a one-line error, not a traceback half way through)."""
+    devices = [(name, value) for name, _, value, *_ in iter_fields(type(cfg), defaults=cfg)
+               if name.rsplit(".", 1)[-1] == "device"]  # fmt: skip
+    if not devices:
+        return
+    from vjepa2.models.precision import check_device  # torch: only once a command runs
+
+    for name, value in devices:
+        try:
+            check_device(value)
+        except ValueError as err:
+            raise UserError(f"{name}: {err}") from None
+
+
 def _output_lock(command: str, cfg):
     """One writer per output: the command holds its output's lock while it runs (under torchrun,
     rank 0 holds it for all)."""
@@ -368,6 +385,27 @@ def _refuse_conflicts(overrides: list[str], flags: list[str]) -> None:
                             f"{key}={as_words[key]}; give it once")  # fmt: skip
 
 
+STORAGE = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+
+
+def _storage_error(err: OSError, output: str) -> str | None:
+    """A full disk or a folder that cannot be written is the machine's state, not a bug: one line
+    naming the file, else the command's output (atomic writes leave nothing torn behind). Other
+    OSErrors keep their traceback."""
+    if err.errno not in STORAGE:
+        return None
+    where = err.filename or output
+    if err.errno == errno.ENOSPC and err.strerror and err.strerror.startswith("no space left on "):
+        return err.strerror  # atomic_path names the folder
+    return f"{STORAGE[err.errno]}: cannot write {where}" if where else STORAGE[err.errno]
+
+
 def _one_line(err: UserError) -> str:
     return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
@@ -380,16 +418,19 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         build_parser().print_help()
         return 0
+    cfg = None
     try:
         command, cfg = parse(argv)
         _, run = _load_command(command)
+        _check_devices(cfg)
         with _output_lock(command, cfg):
             result = run(cfg)
-    except UserError as err:
-        if debug:
+    except (UserError, OSError) as err:
+        text = _one_line(err) if isinstance(err, UserError) else _storage_error(err, output_of(cfg))
+        if debug or text is None:
             raise
         known = next((" ".join(argv[:n]) for n in (2, 1) if " ".join(argv[:n]) in COMMANDS), None)
-        print(f"vjepa2{f' {known}' if known else ''}: error: {_one_line(err)}", file=sys.stderr)
+        print(f"vjepa2{f' {known}' if known else ''}: error: {text}", file=sys.stderr)
         return 2
     return result if isinstance(result, int) else 0
 

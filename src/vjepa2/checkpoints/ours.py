@@ -8,6 +8,8 @@ import nothing above them), and ``vjepa2.checkpoints`` imports this module whene
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from pathlib import Path
 
 from vjepa2.checkpoints.files import atomic_save_file, read_json, read_safetensors, sub_state, write_json
@@ -50,12 +52,44 @@ def read_ours(path: str | Path) -> Modules:
     return Modules(encoder, predictor)
 
 
+# Sizes a module cannot be built with at 0 (a config.json edited by hand, or from elsewhere).
+POSITIVE = {"dim", "depth", "heads", "patch", "tubelet", "in_chans", "enc_dim", "crop", "frames", "mlp_ratio"}
+
+
 def module_config(cls, config: dict, key: str, directory: Path):
-    """``cls(**config[key])``, or an error naming the file and the module."""
+    """``cls(**config[key])`` with every value of its field's type and every size positive, or an
+    error naming the file, the module and the key."""
+    where = f"{directory}/config.json [{key}]"
     try:
-        return cls(**config[key])
+        made = cls(**config[key])
     except (TypeError, ValueError) as err:
-        raise UserError(f"{directory}/config.json [{key}]: {err}") from None
+        raise UserError(f"{where}: {err}") from None
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        value, kind = getattr(made, f.name), hints[f.name]
+        wrong = _wrong_type(value, kind)
+        if wrong or (f.name in POSITIVE and not value > 0):
+            want = wrong or "a positive number"
+            raise UserError(f"{where}: {f.name} must be {want}, got {value!r}")
+    return made
+
+
+def _wrong_type(value, kind) -> str:
+    """'' when ``value`` is of the annotated ``kind`` (int, float, bool, str, list, optional)."""
+    args = typing.get_args(kind)
+    if value is None:
+        return "" if type(None) in args else "given"
+    kind = next((a for a in args if a is not type(None)), kind) if args and type(None) in args else kind
+    base = typing.get_origin(kind) or kind
+    if base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base in (bool, str, list, tuple, dict):
+        ok = isinstance(value, base)
+    else:
+        ok = True
+    return "" if ok else f"{'a finite number' if base is float else getattr(base, '__name__', base)}"
 
 
 def save_model(model: VJEPA2, path: str | Path) -> None:

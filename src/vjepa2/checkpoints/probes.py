@@ -19,7 +19,7 @@ from vjepa2.checkpoints.files import (
     write_json,
 )
 from vjepa2.checkpoints.hf import transformers_config, transformers_tensors
-from vjepa2.checkpoints.ours import FORMAT, is_ours
+from vjepa2.checkpoints.ours import FORMAT, is_ours, module_config
 from vjepa2.checkpoints.shapes import probe_config_from_state
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.models.model import VJEPA2
@@ -53,8 +53,13 @@ def load_probe(source: str | Path, index: int = 0, **overrides) -> AttentiveClas
     if path.is_dir():
         config = read_json(path / "config.json")
         state = read_safetensors_dir(path)
+        if is_ours(config) and "probe" not in config:
+            raise CheckpointError(
+                f"{path}: a vjepa2 model, not a probe (its config.json holds {sorted(config)}); "
+                "give the probe/ folder that `vjepa2 probe train` writes"
+            )
         if is_ours(config):
-            cfg = ProbeConfig(**config["probe"])
+            cfg = module_config(ProbeConfig, config, "probe", path)
             probe_state = sub_state(state, "probe.")
         else:
             probe_state = km.to_ours(

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjepa2.models.blocks import Block, init_weights, rescale_blocks, run_blocks
+from vjepa2.models.inputs import check_layers
 from vjepa2.models.rope import RoPE3D, grid_coords, token_coords
 
 
@@ -174,6 +175,7 @@ class VideoEncoder(nn.Module):
 
     def _layers(self, out_layers: list[int] | None, levels: bool) -> list[int] | None:
         """The blocks whose outputs a forward pass must keep."""
+        check_layers(out_layers or (), len(self.blocks))
         layers = [i % len(self.blocks) for i in out_layers or ()]
         if self.cfg.level_layers:
             wrong = [i for i in layers if i not in self.cfg.level_layers]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -10,6 +11,7 @@ from torch import nn
 
 from vjepa2.models.ac_predictor import ACPredictor
 from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.inputs import check_clips, check_indices, check_tokens
 from vjepa2.models.predictor import MaskPredictor, gather_tokens
 
 
@@ -62,6 +64,11 @@ class VJEPA2(nn.Module):
         2.1 encodes a single frame (T = 1, or (B, C, H, W)) with its image tokenizer. The token
         grid and the modality are remembered for ``predict``.
         """
+        check_clips(clips, self.encoder.cfg.patch)
+        if context_idx is not None:
+            check_indices(
+                context_idx, clips.shape[0], math.prod(self.encoder.grid(clips.shape)), "context_idx"
+            )
         clips = clips.to(self.device)
         self._grid = self.encoder.grid(clips.shape)
         self._modality = "image" if self.encoder.is_image(clips) else "video"
@@ -95,10 +102,14 @@ class VJEPA2(nn.Module):
         grid = grid or self._grid
         if grid is None:
             raise ValueError("pass grid=(t, h, w): predict() was called before any encode()")
+        check_tokens(tokens, self.predictor.cfg.enc_dim)
         if isinstance(context_idx, (list, tuple)):
             context_idx = torch.cat(list(context_idx), dim=0)
             target_idx = torch.cat(list(target_idx), dim=0)
             tokens = tokens.repeat(context_idx.shape[0] // tokens.shape[0], 1, 1)
+        n = grid[0] * grid[1] * grid[2]
+        for name, idx in (("context_idx", context_idx), ("target_idx", target_idx)):
+            check_indices(idx, tokens.shape[0], n, name)
         if tokens.shape[-1] != self.predictor.cfg.enc_dim:
             levels = (
                 " (the 4-level output: encode(..., levels=True))" if self.predictor.cfg.embed_hidden else ""
@@ -107,7 +118,6 @@ class VJEPA2(nn.Module):
                 f"this predictor reads tokens {self.predictor.cfg.enc_dim} wide{levels}, got {tokens.shape[-1]}"
             )
         context_idx, target_idx = context_idx.to(tokens.device), target_idx.to(tokens.device)
-        n = grid[0] * grid[1] * grid[2]
         if tokens.shape[1] == n:
             context = gather_tokens(tokens, context_idx)
         elif tokens.shape[1] == context_idx.shape[1]:

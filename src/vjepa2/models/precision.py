@@ -158,3 +158,28 @@ def choose_dtype(
     if announce:
         print(describe(dtype, device), file=sys.stderr)
     return chosen
+
+
+DEVICE_HELP = "auto (CUDA when present, else CPU), cpu, cuda or cuda:N"
+
+
+def check_device(device: str) -> torch.device:
+    """A device option, checked before any work: ``auto`` resolved, a kind torch knows that runs
+    here (``cuda`` with a GPU present, ``cuda:N`` with N below the GPU count). ValueError else."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; expected {DEVICE_HELP}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {device!r} is not supported; expected {DEVICE_HELP}")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {device!r}: no CUDA GPU here; use cpu or auto")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"device {device!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}"
+            )
+    return dev

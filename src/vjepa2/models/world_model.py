@@ -21,6 +21,7 @@ from vjepa2.data.trajectories import NormStats
 from vjepa2.data.transforms import normalize, resize_uint8, to_clip
 from vjepa2.models.ac_predictor import ACPredictor, KVCache
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
+from vjepa2.models.inputs import check_shape
 
 
 @dataclass
@@ -154,6 +155,8 @@ class WorldModel:
     def step(self, latents: torch.Tensor, actions: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         """Next latent after a history: latents (B, t, K, D), actions (B, t, A), states (B, t, S)
         -> prediction of frame t, (B, K, D), layer-normed unless latents are standardized."""
+        check_shape(actions, (3,), self.action_dim, "actions", "(B, t, A)")
+        check_shape(states, (3,), self.state_dim, "states", "(B, t, S)")
         actions, states = self._inputs(actions.float(), states.float())
         tokens = latents.flatten(1, 2)  # (B, t * K, D)
         pred = self.predictor(tokens, actions, states, grid_hw=self.grid_hw)[:, -self.tokens_per_frame :]
@@ -175,6 +178,8 @@ class WorldModel:
         latent: (K, D) or (B, K, D) current frame; state: (S,) or (B, S); actions: (B, H, A).
         Returns (B, H, K, D): the predicted latents after each action.
         """
+        check_shape(actions, (3,), self.action_dim, "actions", "(B, H, A)")
+        check_shape(state, (1, 2), self.state_dim, "state", "(S,) or (B, S)")
         B, H, _ = actions.shape
         actions = actions.to(self.device, torch.float32)
         frame = latent.to(self.device).expand(B, *latent.shape[-2:])  # (B, K, D)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,15 @@ def image_key(image: np.ndarray) -> str:
     return hashlib.sha1(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
+def check_frame(image, name: str) -> None:
+    """One camera frame as the planner reads it: uint8 (H, W, 3), 0..255 (not a batch, not floats)."""
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(
+            f"{name}: expected one uint8 frame (H, W, 3) in 0..255; got {array.dtype} {array.shape}"
+        )
+
+
 class Planner:
     """Observation + goal image in, action out.
 
@@ -198,7 +208,12 @@ class Planner:
             stats = self.model.spec.stats
             mean = stats.state_mean if stats is not None else [0.0] * self.model.state_dim
             return torch.tensor(mean, dtype=torch.float32, device=self.model.device)
-        return torch.as_tensor(np.asarray(state), dtype=torch.float32, device=self.model.device).reshape(-1)
+        values = np.asarray(state, dtype=np.float64)
+        if values.shape != (self.model.state_dim,):
+            raise ValueError(f"state: expected ({self.model.state_dim},) values; got shape {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"state: expected finite values; got {values.tolist()}")
+        return torch.as_tensor(values, dtype=torch.float32, device=self.model.device)
 
     def energy_fn(self, latent: torch.Tensor, state: torch.Tensor, goal_latent: torch.Tensor):
         """actions (N, H, A) -> (N,) energy: L1 distance of the latent after H steps to the goal."""
@@ -222,8 +237,13 @@ class Planner:
     def act(self, observation: np.ndarray, goal: np.ndarray | None = None, state=None) -> np.ndarray:
         """The next action (A,) towards ``goal`` (or the current sub-goal); replans when the
         queue of planned actions is empty."""
+        check_frame(observation, "observation")
         goal = self._current_goal(goal, observation)
+        check_frame(goal, "goal")
         self.goal_latent(goal)  # a new goal drops the queued actions
         if self.mpc.due:
-            self.mpc.push(self.plan(observation, goal, state).actions)
+            result = self.plan(observation, goal, state)
+            if not math.isfinite(result.energy):
+                raise ValueError(f"the plan's energy is {result.energy}: no action comes out of it")
+            self.mpc.push(result.actions)
         return self.mpc.pop()

@@ -183,16 +183,27 @@ def check(cfg: PretrainConfig) -> None:
         if any(map(is_shard_source, sources)) and not all(map(is_shard_source, sources)):
             raise UserError(f"sources: give shard manifests or files and folders, not both: {sources}")
     for source in filter(is_shard_source, given):
-        read_manifest(source)  # a bad manifest fails here, before any model is built
+        read_manifest(source, cfg.network.network())  # a bad manifest fails here, before any model
     if not cfg.masks:
         raise UserError("masks: give at least one mask generator")
     if cfg.data.weights and len(cfg.data.weights) != len(cfg.sources):
         raise UserError(f"data.weights: {len(cfg.data.weights)} weights for {len(cfg.sources)} sources")
     if cfg.images.batch_size and not cfg.images.masks:
         raise UserError("images.masks: give at least one mask generator for the images")
+    encoder_cfg, predictor_cfg = model_configs(cfg.model)
     check_recipe(
-        cfg.loss, *model_configs(cfg.model), max(cfg.images.batch_size, cfg.cooldown.image_batch_size)
+        cfg.loss, encoder_cfg, predictor_cfg, max(cfg.images.batch_size, cfg.cooldown.image_batch_size)
     )
+    for key, crop, frames in (
+        ("data", cfg.data.crop, cfg.data.frames),
+        ("cooldown", cfg.cooldown.crop, cfg.cooldown.frames),
+    ):
+        if crop and crop % encoder_cfg.patch:
+            raise UserError(f"{key}.crop: {crop} px is not a whole number of {encoder_cfg.patch} px patches")
+        if frames and frames % encoder_cfg.tubelet:
+            raise UserError(
+                f"{key}.frames: {frames} is not a whole number of {encoder_cfg.tubelet}-frame tubelets"
+            )
 
 
 class PhaseStreams:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vjepa2.config import opt
+from vjepa2.data.shards.remote import NetworkConfig
 from vjepa2.masks import MaskSpec, vjepa2_masks
 from vjepa2.train.jepa21 import LossConfig
 from vjepa2.train.run import RunConfig
@@ -99,6 +100,7 @@ class PretrainConfig:
     )
     model: ModelConfig = opt(ModelConfig, help="encoder / predictor")
     data: DataConfig = opt(DataConfig, help="data sources and clips")
+    network: NetworkConfig = opt(NetworkConfig, help="remote shard sources: timeouts and tries")
     masks: list[MaskSpec] = opt(vjepa2_masks(), help="mask generators (default: short + long range)")
     loss: LossConfig = opt(LossConfig, help="objective: the 2.0 or 2.1 recipe")
     images: ImageConfig = opt(ImageConfig, help="2.1: image batches mixed with the clips")

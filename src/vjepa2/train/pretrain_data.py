@@ -134,7 +134,7 @@ def shard_batches(cfg, phase, sources, info, weights, seed, start_batches):
     loader worker of each rank reads its own shards, so the stream depends on the number of
     processes and workers; it starts after this rank's first ``start_batches`` batches."""
     dataset = ShardClips(
-        shard_sources(sources, weights),
+        shard_sources(sources, weights, cfg.network.network()),
         phase.frames,
         cfg.data.fps,
         phase.crop,

@@ -12,11 +12,13 @@ embedding table (its positions are overwritten by visual tokens), so no embeddin
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
+from vjepa2.checkpoints.files import CheckpointError, refusal_message
 from vjepa2.errors import MissingPathError, UserError
 
 VIDEO_TOKEN = "<video>"
@@ -99,10 +101,12 @@ def load_local_lm(path: str | Path, dtype: torch.dtype = torch.float32):
     path = Path(path)
     if not (path / "config.json").is_file():
         raise MissingPathError(f"{path}: not a transformers model folder (no config.json); "
-                               "models cannot be downloaded here, give a local folder")  # fmt: skip
+                               "give a local folder holding the LM's config.json, weights and tokenizer")  # fmt: skip
     try:
         lm = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    except pickle.UnpicklingError as err:  # transformers reads .bin weights with torch's safe loader
+        raise CheckpointError(refusal_message(path, str(err))) from None
     except (OSError, ValueError, KeyError) as err:
         raise UserError(f"{path}: cannot load a causal LM and its tokenizer ({err})") from None
     return lm, prepare_tokenizer(tokenizer)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,18 @@ class Network:
 
 
 DEFAULT = Network()
+
+
+@dataclass
+class NetworkConfig:
+    """The ``network`` options of a command that reads remote shards: ``Network`` as typed options."""
+
+    connect_timeout: float = opt(10.0, help="seconds to wait for a connection to a remote shard", above=0)
+    read_timeout: float = opt(60.0, help="seconds to wait for the next bytes of a remote answer", above=0)
+    tries: int = opt(4, help="attempts per remote file (pauses of 0.5 s, 1 s, 2 s, ... between)", min=1)
+
+    def network(self) -> Network:
+        return Network(self.connect_timeout, self.read_timeout, self.tries)
 
 
 class RemoteError(UserError):

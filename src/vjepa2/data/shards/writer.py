@@ -125,9 +125,17 @@ class ShardFolder:
         name = f"shard-{len(self.manifest.shards):06d}.tar"
         with atomic_path(self.out / name) as tmp, open(tmp, "wb") as fh:
             writer = wds.TarWriter(fh, encoder=False, mtime=0)  # mtime 0: the same inputs, the same bytes
-            for key, suffix, data, meta in self.samples:
-                writer.write({"__key__": key, suffix: data, "json": json.dumps(meta).encode()})
-            writer.close()
+            try:
+                for key, suffix, data, meta in self.samples:
+                    writer.write({"__key__": key, suffix: data, "json": json.dumps(meta).encode()})
+                writer.close()
+            except BaseException:
+                # A failed write (a full disk) leaves the tar stream open on a file about to close:
+                # marked closed, it does not try to finish itself when collected.
+                writer.tarstream.closed = True
+                if hasattr(writer.tarstream.fileobj, "closed"):
+                    writer.tarstream.fileobj.closed = True
+                raise
         path = self.out / name
         self.manifest.shards.append(
             ShardInfo(name, self.source, len(self.samples), path.stat().st_size, file_sha256(path))

@@ -72,10 +72,10 @@ class ExtractConfig:
         [], help="blocks to read (normed; concatenated along features); empty: last output"
     )
     levels: bool = opt(False, help="V-JEPA 2.1: the 4-level output (N, 4 D), each level through its own norm")
-    frames: int = opt(16, help="frames per clip")
+    frames: int = opt(16, help="frames per clip", min=1)
     fps: float = opt(4.0, help="sampling rate in frames per second (0: use frame_step)")
     frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: off)")
-    num_clips: int = opt(1, help="clips per video, evenly spread over it")
+    num_clips: int = opt(1, help="clips per video, evenly spread over it", min=1)
     crop: int = opt(
         0,
         help="eval crop size in pixels, short side resized to crop * 256 / 224 "
@@ -279,6 +279,10 @@ def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
     _check_model(cfg, model)
     model.encoder = for_inference(model.encoder, cfg.dtype)
     crop, image_tokenizer = cfg.crop or model.encoder.cfg.crop, model.encoder.cfg.image_tokenizer
+    if crop < model.encoder.cfg.patch:
+        raise UserError(
+            f"crop: {crop} px is smaller than one {model.encoder.cfg.patch} px patch of this encoder"
+        )
     parts = Parts(cfg, info)
     done = parts.prepare()
     writer = Writer(cfg, parts)
