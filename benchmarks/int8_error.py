@@ -27,9 +27,10 @@ import torch.nn.functional as F
 from probe_table import ensure_data
 
 from vjepa2.config import load_config
+from vjepa2.evals.commands.probe_eval import ProbeEvalConfig, run_probe_eval
+from vjepa2.evals.commands.probe_train import ProbeTrainConfig, run_probe_train
 from vjepa2.evals.features import FeatureExtractor, load_encoder
-from vjepa2.evals.probe_eval import ProbeEvalConfig, run_probe_eval
-from vjepa2.evals.probe_train import ProbeTrainConfig, clip_dataset, feature_spec, run_probe_train
+from vjepa2.evals.probes import clip_dataset, feature_spec
 from vjepa2.models.precision import machine_summary
 
 

@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vjepa2.config import load_config
-from vjepa2.evals.probe_train import ProbeTrainConfig, run_probe_train
+from vjepa2.evals.commands.probe_train import ProbeTrainConfig, run_probe_train
 from vjepa2.worlds.scenes import TASKS, WORLD_VERSION, MakeVideosConfig, chance_level, run_make_videos
 
 

@@ -33,10 +33,14 @@ def test_headwise_attention_matches_sdpa_in_fp32():
     )
 
 
-def test_bf16_training_path_gives_sdpa_gradients():
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_training_path_gives_sdpa_gradients(monkeypatch, native):
     # Under bf16 with gradients on CPU, attention() takes the matmul path where bf16 is native,
-    # SDPA elsewhere; either way its output and input
-    # gradients match fp32 SDPA within bf16 rounding, block-causal mask included.
+    # SDPA elsewhere; either way its output and input gradients match fp32 SDPA within bf16
+    # rounding, block-causal mask included. Both paths run on every CPU (``native`` pretends the
+    # CPU's answer; emulated bf16 is slower, not different), so neither goes untested on a CPU
+    # without native bf16.
+    monkeypatch.setattr(blocks, "fast_bf16", lambda device_type: native)
     q, k, v = qkv(N=24, M=24)
     mask = block_causal_mask(steps=4, tokens_per_step=6)
     ref = [t.clone().requires_grad_() for t in (q, k, v)]

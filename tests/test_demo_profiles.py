@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from vjepa2.atomic import atomic_write_json
 from vjepa2.demo import runner
 from vjepa2.demo.progress import ChainProgress
 from vjepa2.demo.runner import STATUS_FILE, Chain, DemoConfig, run_demo
@@ -39,7 +40,7 @@ def finished_demo(out: Path, profile: str) -> dict[str, bytes]:
     for stage in demo.stages:
         demo.record(stage, "done", 2.0)
     run = {"profile": profile, "started": "2026-01-01T00:00:00+00:00", "seconds": 123.4}
-    runner.write_json({"run": run, "stages": demo.status}, out / STATUS_FILE)
+    atomic_write_json(out / STATUS_FILE, {"run": run, "stages": demo.status})
     return markers(out)
 
 

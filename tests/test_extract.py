@@ -124,3 +124,41 @@ def test_extract_levels_need_v21(videos, user_error):
         ["extract", str(videos), "--checkpoint", "random:tiny-2.1", "--levels", "true", "--layers", "[1]"]
     )
     assert "not both" in line
+
+
+def test_layers_past_the_depth_are_refused_before_any_work(videos, tmp_path, user_error):
+    out = tmp_path / "feats"
+    args = ["extract", str(videos), "--checkpoint", "random:tiny", "--out", str(out)]
+    line = user_error([*args, "--layers", "[99]"])
+    assert "layers [99]" in line and "random:tiny has 6 blocks" in line and "-6 to 5" in line
+    assert "layers [-7]" in user_error([*args, "--layers", "[-1, -7]"])
+    assert not out.exists()  # nothing read, nothing written
+
+
+def test_two_one_file_outputs_in_one_folder_keep_their_own_records(videos, tmp_path, capsys):
+    """index.json, errors.json and the parts carry the one file's name: a second one-file output
+    in the same folder overwrites nothing of the first, and a rerun of the first still skips."""
+    args = [
+        "--checkpoint",
+        "random:tiny",
+        "--one-file",
+        "true",
+        "--frames",
+        "4",
+        "--crop",
+        "32",
+        "dtype=fp32",
+    ]
+    assert main(["extract", str(videos), "--out", str(tmp_path / "a.npz"), *args]) == 1  # broken.mp4
+    assert main(["extract", str(videos / "b.mp4"), "--out", str(tmp_path / "b.npz"), *args]) == 0
+    index = {name: json.loads((tmp_path / f"{name}.npz.index.json").read_text()) for name in "ab"}
+    assert sorted(index["a"]) == ["a", "b", "c"] and sorted(index["b"]) == ["b"]
+    errors = {name: json.loads((tmp_path / f"{name}.npz.errors.json").read_text()) for name in "ab"}
+    assert [e["path"] for e in errors["a"]] == [str(videos / "broken.mp4")] and errors["b"] == []
+    assert sorted(dict(np.load(tmp_path / "a.npz"))) == ["a", "b", "c"]
+    assert sorted(dict(np.load(tmp_path / "b.npz"))) == ["b"]
+    assert not (tmp_path / "index.json").exists() and not (tmp_path / "errors.json").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.parts")) == ["a.npz.parts", "b.npz.parts"]
+    capsys.readouterr()
+    assert main(["extract", str(videos), "--out", str(tmp_path / "a.npz"), *args]) == 1
+    assert "3 video(s) done by an earlier run, skipped" in capsys.readouterr().out

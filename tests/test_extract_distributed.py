@@ -79,5 +79,5 @@ def test_shards_over_http_give_the_features_of_the_files(videos, tmp_path, serve
     assert sorted(got) == keys
     for i, key in enumerate(keys):
         np.testing.assert_allclose(got[key], want[f"v{i}"], rtol=0, atol=1e-5)
-    index = json.loads((tmp_path / "index.json").read_text())
+    index = json.loads((tmp_path / "from-shards.safetensors.index.json").read_text())  # the file's own
     assert index[keys[0]]["source"] == f"{url[: -len('manifest.json')]}shard-000000.tar#{keys[0]}.mp4"

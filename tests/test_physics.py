@@ -12,7 +12,7 @@ from PIL import Image
 from vjepa2.cli import main
 from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
-from vjepa2.evals.physics import command as physics_command
+from vjepa2.evals.commands import physics_eval as physics_command
 from vjepa2.evals.physics import metrics
 from vjepa2.evals.physics.readers import read_pairs
 from vjepa2.evals.physics.surprise import Windows, surprise_curves

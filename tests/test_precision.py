@@ -60,9 +60,18 @@ def test_unknown_dtype_is_refused():
         precision.resolve_dtype("fp16")
 
 
-def test_no_fast_bf16_without_cuda_device():
-    if not torch.cuda.is_available():
-        assert precision.resolve_dtype("auto", "cuda") == "fp32"
+@pytest.mark.parametrize(
+    "gpu, bf16, want", [(False, False, "fp32"), (True, False, "fp32"), (True, True, "bf16")]
+)
+def test_auto_on_cuda_follows_the_gpu(monkeypatch, gpu, bf16, want):
+    """On every machine, GPU or not: the answer for each kind of CUDA device is pretended."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    precision.fast_bf16.cache_clear()
+    try:
+        assert precision.resolve_dtype("auto", "cuda") == want
+    finally:
+        precision.fast_bf16.cache_clear()
 
 
 def _policy(env: dict) -> str:

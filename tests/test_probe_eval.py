@@ -12,9 +12,10 @@ import vjepa2
 from vjepa2.cli import main
 from vjepa2.data.transforms import normalize
 from vjepa2.data.video import write_video
+from vjepa2.evals.classification import classification_metrics
+from vjepa2.evals.commands.probe_train import ProbeTrainConfig
 from vjepa2.evals.features import ClipDataset, load_encoder, spatial_views
-from vjepa2.evals.probe_eval import classification_metrics
-from vjepa2.evals.probe_train import FEATURES_FILE, ProbeTrainConfig, clip_dataset, feature_spec
+from vjepa2.evals.probes import FEATURES_FILE, clip_dataset, feature_spec
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 
 

@@ -22,7 +22,7 @@ from vjepa2.evals.head_grid import (
     make_optimizer,
     set_head_lrs,
 )
-from vjepa2.evals.probe_train import label_names
+from vjepa2.evals.probes import label_names
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.presets import encoder_config
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
@@ -244,6 +244,13 @@ def test_levels_of_a_v21_encoder_read_each_through_its_norm():
         read_layers(load_encoder("random:tiny"), [], levels=True)
     with pytest.raises(UserError, match="not both"):
         read_layers(model, [1], levels=True)
+
+
+def test_layers_must_be_blocks_of_the_encoder():
+    model = load_encoder("random:tiny")  # 6 blocks: -6 .. 5, not wrapped around past the depth
+    assert read_layers(model, [-6, 5]) == [-6, 5]
+    with pytest.raises(UserError, match=r"layers \[6\]: the encoder has 6 blocks"):
+        read_layers(model, [1, 6])
 
 
 def test_probe_train_on_v21_levels(colour_data, tmp_path, user_error):

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from vjepa2.data import transforms
+from vjepa2.data.clips import transform_clips
 from vjepa2.data.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -134,3 +135,14 @@ def test_repeat_image():
     image = random_video((1, 5, 7, 3))[0]
     clip = repeat_image(image, 4)
     assert clip.shape == (4, 5, 7, 3) and all(np.array_equal(frame, image) for frame in clip)
+
+
+def test_transform_clips_is_the_one_clip_transform_per_clip():
+    """Many clips in one call give what each clip gives alone: eval (one resize over every frame)
+    and train (each clip its own crop and flip, drawn in order from one generator)."""
+    frames = random_video((3, 4, 37, 53, 3))
+    each = torch.stack([eval_transform(clip, 24) for clip in frames])
+    assert torch.equal(transform_clips(frames, 24), each)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    each = torch.stack([train_transform(clip, 24, rng=rng_a) for clip in frames])
+    assert torch.equal(transform_clips(frames, 24, train=True, rng=rng_b), each)

@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from vjepa2.data.frames import fps_frame_step, is_variable_rate, sample_indices, step_indices, time_indices
-from vjepa2.data.video import VideoReadError, decode_frames, probe_video, read_clip, write_video
+from vjepa2.data.video import (
+    VideoReadError,
+    declared_rate,
+    decode_every,
+    decode_frames,
+    probe_video,
+    read_clip,
+    write_video,
+)
 
 SPACING = 10  # grey levels between consecutive frames: far above codec error (a few levels)
 
@@ -150,6 +158,22 @@ def test_corrupt_files_raise_naming_the_file(tmp_path, reader):
         with pytest.raises(VideoReadError) as caught:
             reader(path)
         assert str(path) in str(caught.value) and caught.value.path == str(path)
+
+
+def test_decode_every_keeps_every_step_th_frame_squashed(tmp_path):
+    """The DROID reader's decoding: every step-th frame, resized while decoding, and the count."""
+    path = write_video(tmp_path / "a.mp4", coloured_frames(10), fps=12)
+    frames, count = decode_every(path, 3)
+    assert count == 10 and frames.shape == (4, 48, 64, 3)
+    np.testing.assert_array_equal(frame_ids(frames), [0, 3, 6, 9])
+    squashed, _ = decode_every(path, 3, size=16)
+    assert squashed.shape == (4, 16, 16, 3)
+    np.testing.assert_array_equal(frame_ids(squashed), [0, 3, 6, 9])
+    assert declared_rate(path) == pytest.approx(12.0)
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video at all")
+    for bad in (tmp_path / "garbage.mp4", tmp_path / "missing.mp4"):
+        with pytest.raises(VideoReadError, match=str(bad)):
+            decode_every(bad, 3)
 
 
 def test_write_video_rejects_bad_input(tmp_path):

@@ -23,7 +23,8 @@ __version__ = "0.1.0"
 # Imported on first use, so that ``import vjepa2.cli`` can set the OpenMP wait policy before torch
 # loads (OpenMP reads it once, when the library starts).
 _LAZY = {
-    "VJEPA2": "vjepa2.models.model",
+    # The class from vjepa2.checkpoints, which gives it its ``save`` (the models cannot import it).
+    "VJEPA2": "vjepa2.checkpoints.ours",
     "load": "vjepa2.checkpoints.loading",
     "export_transformers": "vjepa2.checkpoints.hf",
     "load_probe": "vjepa2.checkpoints.probes",

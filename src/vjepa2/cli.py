@@ -39,7 +39,7 @@ KEY = re.compile(r"[A-Za-z_][\w.-]*")  # what the left side of a key=value overr
 # command -> (module, config class, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "extract": (
-        "vjepa2.evals.extract",
+        "vjepa2.evals.commands.extract",
         "ExtractConfig",
         "run_extract",
         "encode videos or images with a frozen encoder and write features (.npy or .safetensors)",
@@ -93,31 +93,31 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "draw the curves of a JSONL/CSV training log to PNG",
     ),
     "probe train": (
-        "vjepa2.evals.probe_train",
+        "vjepa2.evals.commands.probe_train",
         "ProbeTrainConfig",
         "run_probe_train",
         "train attentive probes on a frozen encoder over a learning-rate x weight-decay grid",
     ),
     "probe eval": (
-        "vjepa2.evals.probe_eval",
+        "vjepa2.evals.commands.probe_eval",
         "ProbeEvalConfig",
         "run_probe_eval",
         "multi-clip x multi-view evaluation of a trained probe: accuracy, confusion matrix",
     ),
     "classify": (
-        "vjepa2.evals.probe_eval",
+        "vjepa2.evals.commands.probe_eval",
         "ClassifyConfig",
         "run_classify",
         "top-k labels of a video with a trained probe",
     ),
     "anticipate": (
-        "vjepa2.evals.anticipation",
+        "vjepa2.evals.commands.anticipate",
         "AnticipationConfig",
         "run_anticipation",
         "action anticipation (EK100 protocol): train and evaluate verb/noun/action probes",
     ),
     "physics-eval": (
-        "vjepa2.evals.physics.command",
+        "vjepa2.evals.commands.physics_eval",
         "PhysicsEvalConfig",
         "run_physics_eval",
         "intuitive physics: surprise on possible / impossible video pairs (IntPhys 2, IntPhys, synthetic, CSV)",

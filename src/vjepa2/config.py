@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from vjepa2.atomic import atomic_open
 from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
 
 T = TypeVar("T")
@@ -239,7 +240,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    with open(path, "w") as fh:
+    with atomic_open(Path(path), "w") as fh:
         yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
 
 

@@ -12,5 +12,8 @@
 - ``convert``: the ``vjepa2 convert`` command.
 
 Imports go down only: this package uses ``models`` (architectures), ``weights`` (names to
-files) and ``errors``, and nothing above it; ``models`` reaches it only lazily, from ``VJEPA2.save``.
+files) and ``errors``, and nothing above it; ``models`` never imports it: ``VJEPA2.save`` calls
+the writer that ``ours`` hands the class, imported here so that any use of this package sets it.
 """
+
+from vjepa2.checkpoints import ours  # noqa: F401 - gives VJEPA2.save its writer

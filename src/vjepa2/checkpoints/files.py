@@ -11,10 +11,8 @@ is atomic on POSIX and Windows), so a crash loses at most the new file, never th
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_path, atomic_write_json
 from vjepa2.errors import MissingPathError, UserError
 
 
@@ -133,15 +131,6 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def atomic_copy(src: Path, dst: Path) -> None:
-    """Give ``dst`` the content of ``src`` atomically: a hard link when possible, else a copy."""
-    with atomic_path(dst) as tmp:
-        try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copyfile(src, tmp)
-
-
 def atomic_save_file(tensors: dict, file: Path, metadata: dict | None = None) -> None:
     """A safetensors file of ``tensors`` (moved to the CPU), written atomically."""
     with atomic_path(file) as tmp:
@@ -149,5 +138,4 @@ def atomic_save_file(tensors: dict, file: Path, metadata: dict | None = None) ->
 
 
 def write_json(data: dict, file: Path) -> None:
-    with atomic_path(file) as tmp:
-        tmp.write_text(json.dumps(data, indent=2))
+    atomic_write_json(file, data, indent=2)

@@ -1,7 +1,8 @@
 """Our own format: a directory of ``model.safetensors`` (``encoder.*``, ``predictor.*`` or
 ``ac_predictor.*``) and ``config.json`` (``format: vjepa2`` and each module's config).
 
-``VJEPA2.save`` writes it through ``save_model``, so this module must not import ``models.model``.
+``VJEPA2.save`` writes it: this module gives the class ``save_model`` as its writer (the models
+import nothing above them), and ``vjepa2.checkpoints`` imports this module whenever it loads.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vjepa2.checkpoints.shapes import Modules, build_encoder, build_predictor
 from vjepa2.errors import UserError
 from vjepa2.models.ac_predictor import ACPredictorConfig
 from vjepa2.models.encoder import EncoderConfig
+from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import PredictorConfig
 
 FORMAT = "vjepa2"
@@ -90,7 +92,7 @@ def _wrong_type(value, kind) -> str:
     return "" if ok else f"{'a finite number' if base is float else getattr(base, '__name__', base)}"
 
 
-def save_model(model, path: str | Path) -> None:
+def save_model(model: VJEPA2, path: str | Path) -> None:
     """Write a ``VJEPA2`` (its encoder and predictor, if any) in our format to the folder ``path``."""
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
@@ -103,3 +105,6 @@ def save_model(model, path: str | Path) -> None:
             tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
     atomic_save_file(tensors, directory / "model.safetensors", {"format": FORMAT})
     write_json(config, directory / "config.json")
+
+
+VJEPA2.writer = save_model  # model.save(path), the README's way to write a model

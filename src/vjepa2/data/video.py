@@ -1,4 +1,5 @@
-"""Video files in and out with PyAV: writing, probing, decoding, and reading clips.
+"""Video files in and out with PyAV: writing, probing, decoding, and reading clips. The one
+module that opens a video: data sets, shards, episodes and DROID trajectories all decode here.
 
 Frames are always uint8 numpy arrays in (T, H, W, 3) RGB order; timestamps are float seconds.
 Still images (png, jpg, jpeg, bmp, webp) are read with Pillow and behave as one-frame videos.
@@ -19,11 +20,14 @@ from pathlib import Path
 import av
 import numpy as np
 
+from vjepa2.atomic import atomic_path
 from vjepa2.data.frames import sample_indices
 from vjepa2.data.transforms import repeat_image
 from vjepa2.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".gif")
+MEDIA_SUFFIXES = VIDEO_SUFFIXES + IMAGE_SUFFIXES  # what a folder index or a shard member may hold
 
 
 class VideoReadError(UserError, RuntimeError):
@@ -96,8 +100,8 @@ def write_video(
     keyframe_interval: int | None = None,
     container_format: str | None = None,
 ) -> Path:
-    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file (container from the suffix, or
-    ``container_format``, e.g. "mp4", for a path without one: a temporary name).
+    """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file, atomically (container from the
+    suffix, or ``container_format``, e.g. "mp4", for a path without one).
 
     ``fps`` sets a constant frame rate; ``timestamps`` (T,) seconds, increasing, gives each frame its
     own presentation time instead (a variable-frame-rate file). Any width and height work: odd sizes
@@ -123,7 +127,11 @@ def write_video(
         if np.any(np.diff(pts) <= 0):
             raise ValueError(f"{path}: timestamps closer than 1 ms apart")
     height, width = frames.shape[1:3]
-    with av.open(str(path), "w", format=container_format) as container:
+    # Encoded beside ``path`` and renamed once whole: a stopped run leaves no half video.
+    with (
+        atomic_path(path, keep_suffix=True) as tmp,
+        av.open(str(tmp), "w", format=container_format) as container,
+    ):
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height = width, height
         stream.pix_fmt = _pixel_format(stream.codec_context.name, width, height)
@@ -278,6 +286,28 @@ def decode_frames(path: Source) -> tuple[np.ndarray, np.ndarray]:
     with _reading(path) as (container, stream):
         frames, times = _decode(path, container, stream)
     return np.stack(frames), np.asarray(times)
+
+
+def declared_rate(path: Source) -> float | None:
+    """The mean frame rate (frames/s) the video's header declares, None when it declares none."""
+    with _reading(_source(path)) as (_, stream):
+        return float(stream.average_rate) if stream.average_rate else None
+
+
+def decode_every(path: Source, step: int, size: int | None = None) -> tuple[np.ndarray, int]:
+    """Every ``step``-th decoded frame, uint8 (T', H, W, 3), squashed to ``size`` x ``size`` while
+    decoding when given (FFmpeg's scaler), and the number of frames decoded in all."""
+    path = _source(path)
+    kw = {"width": size, "height": size} if size else {}
+    frames, count = [], 0
+    with _reading(path) as (container, stream):
+        for frame in container.decode(stream):
+            if count % step == 0:
+                frames.append(frame.to_ndarray(format="rgb24", **kw))
+            count += 1
+    if not frames:
+        raise VideoReadError(path, "no decodable video frames")
+    return np.stack(frames), count
 
 
 def decode_at_packet_times(path: Source) -> tuple[np.ndarray, np.ndarray, float] | None:

@@ -8,11 +8,11 @@ themselves (planning strips, GIFs, energy landscapes) are copied as they are.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
+from vjepa2.atomic import atomic_copy, atomic_savefig
 from vjepa2.demo.metrics import PHYSICS_SOURCES, PLAN_METHODS
 from vjepa2.train.log import read_log
 
@@ -40,7 +40,7 @@ def _pyplot():
 
 def _save(fig, path: Path) -> list[str]:
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    atomic_savefig(fig, path, dpi=90)
     _pyplot().close(fig)
     return [path.name]
 
@@ -166,7 +166,7 @@ def planning_figures(out: Path, metrics: dict, figures: Path) -> list[str]:
             ("energy_landscape.png", f"energy_{encoder}.png"),
         ):
             if (out / f"plan-{encoder}" / source).is_file():
-                shutil.copyfile(out / f"plan-{encoder}" / source, figures / target)
+                atomic_copy(out / f"plan-{encoder}" / source, figures / target)
                 names.append(target)
     section = metrics.get("planning", {})
     bars = {key: section[key]["success"] for key in PLAN_METHODS if key in section}

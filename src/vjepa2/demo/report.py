@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_write_json, atomic_write_text
 from vjepa2.demo import figures as figs
 from vjepa2.demo.metrics import collect
 from vjepa2.demo.page import Page, lookup, shown
-from vjepa2.demo.runner import STATUS_FILE, write_json
 from vjepa2.demo.sections import plan, predict, stages, understand, watch
+from vjepa2.demo.stages import STATUS_FILE
 from vjepa2.demo.template import PAGE, STYLE
 
 __all__ = ["build_report", "lookup", "render", "shown"]  # lookup, shown: how the tests read the page
@@ -48,9 +48,8 @@ def build_report(out: str | Path) -> Path:
     status = json.loads((out / STATUS_FILE).read_text()) if (out / STATUS_FILE).is_file() else {}
     metrics = collect(out, status)
     report = out / "report"
-    write_json(metrics, report / "metrics.json")
+    atomic_write_json(report / "metrics.json", metrics)
     names = figs.draw_all(out, metrics, report / "figures")
     page = report / "index.html"
-    with atomic_path(page) as tmp:
-        tmp.write_text(render(metrics, names))
+    atomic_write_text(page, render(metrics, names))
     return page

@@ -31,14 +31,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_write_json
 from vjepa2.config import opt
-from vjepa2.demo.stages import PROFILES, Stage, chain
+from vjepa2.demo.stages import PROFILES, STATUS_FILE, Stage, chain
 from vjepa2.errors import MissingPathError, UserError
 
 MARKER = "stage.json"
 LOG = "demo.log"
-STATUS_FILE = "demo.json"  # <out>/demo.json: every stage's status, what the report reads
 
 
 @dataclass
@@ -77,12 +76,6 @@ def configs_folder(cfg: DemoConfig, profile: str) -> Path:
     if not folder.is_dir():
         raise MissingPathError(f"demo: no stage configs in {folder} (give --configs FOLDER)")
     return folder
-
-
-def write_json(data: dict, file: Path) -> None:
-    """Atomic: a marker is either the old one or the new one, never half written."""
-    with atomic_path(file) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
 
 
 def read_marker(folder: Path) -> dict:
@@ -212,7 +205,7 @@ class Chain:
             "finished": now(),
         }
         self.status[stage.name] = entry
-        write_json(entry, self.folder(stage.name) / MARKER)
+        atomic_write_json(self.folder(stage.name) / MARKER, entry)
         return entry
 
     def run_stage(self, stage: Stage, tick) -> dict:
@@ -224,7 +217,7 @@ class Chain:
         folder.mkdir(parents=True, exist_ok=True)
         # The profile from the start: an interrupted stage's folder still says whose it is.
         running = {"status": "running", "argv": self.argv(stage), "profile": self.profile, "started": now()}
-        write_json(running, folder / MARKER)
+        atomic_write_json(folder / MARKER, running)
         env = dict(os.environ, MPLBACKEND="Agg", SDL_VIDEODRIVER="dummy", PYTHONUNBUFFERED="1")
         start, cpu = time.monotonic(), cpu_seconds()
         with open(folder / LOG, "wb") as log:
@@ -325,9 +318,8 @@ def run_demo(cfg: DemoConfig) -> int:
     run["seconds"] = round(time.monotonic() - start, 1)
     if cfg.report_only:  # nothing ran: the header keeps the timings of the run that made the stages
         run = previous_run(demo.out, demo.profile) or {"profile": demo.profile, "machine": host}
-    write_json(
-        {"run": run, "stages": demo.status, "order": [s.name for s in demo.stages]}, demo.out / STATUS_FILE
-    )
+    status = {"run": run, "stages": demo.status, "order": [s.name for s in demo.stages]}
+    atomic_write_json(demo.out / STATUS_FILE, status)
     index = build_report(demo.out)
     bad = [name for name, e in demo.status.items() if e.get("status") != "done"]
     failed = [name for name in bad if demo.status[name].get("status") == "failed"]

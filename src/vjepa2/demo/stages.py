@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROFILES = ("quick", "full")
+# <out>/demo.json: every stage's status and the run's timings, written by the runner once the
+# chain has run, read by the report.
+STATUS_FILE = "demo.json"
 # Probe runs, per profile: the synthetic world's tasks and the feature sources compared on each.
 PROBE_TASKS = {"quick": ("direction",), "full": ("direction", "collision", "hidden")}
 PROBE_SOURCES = {"quick": ("pretrained", "random"), "full": ("pretrained", "random")}

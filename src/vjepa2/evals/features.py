@@ -29,15 +29,9 @@ from safetensors.torch import load_file, save_file
 
 from vjepa2.atomic import atomic_path
 from vjepa2.checkpoints.loading import load_encoder  # noqa: F401 - the evals' way to an encoder
+from vjepa2.data.clips import transform_clips
 from vjepa2.data.datasets import IndexedVideos, read_index
-from vjepa2.data.transforms import (
-    eval_transform,
-    normalize,
-    resize_uint8,
-    short_side_size,
-    to_clip,
-    train_transform,
-)
+from vjepa2.data.transforms import eval_transform, normalize, resize_uint8, short_side_size, to_clip
 from vjepa2.data.video import read_clip
 from vjepa2.errors import UserError
 from vjepa2.models.model import VJEPA2
@@ -59,11 +53,24 @@ def weights_fingerprint(model: VJEPA2) -> str:
     return h.hexdigest()[:16]
 
 
+def check_layers(model: VJEPA2, layers: list[int], source: str = "the encoder") -> list[int]:
+    """``layers`` when each names a block of ``model`` (negative: counted from the end), else a
+    UserError naming the model's depth: the encoder would wrap an index past its depth around."""
+    depth = len(model.encoder.blocks)
+    wrong = [i for i in layers if not -depth <= i < depth]
+    if wrong:
+        raise UserError(
+            f"layers {wrong}: {source} has {depth} blocks, so a layer is from {-depth} to {depth - 1}"
+        )
+    return list(layers)
+
+
 def read_layers(model: VJEPA2, layers: list[int], levels: bool = False) -> list[int]:
-    """The encoder blocks a probe reads: ``layers``, or with ``levels`` the levels of a V-JEPA 2.1
-    encoder (``encode(out_layers=...)`` then passes each through its own level norm)."""
+    """The encoder blocks a probe reads: ``layers`` (checked against the depth), or with ``levels``
+    the levels of a V-JEPA 2.1 encoder (``encode(out_layers=...)`` then passes each through its
+    own level norm)."""
     if not levels:
-        return list(layers)
+        return check_layers(model, layers)
     if layers:
         raise UserError(f"give layers or levels, not both (got layers {list(layers)} and levels)")
     if not model.encoder.cfg.level_layers:
@@ -146,11 +153,11 @@ class ClipDataset(IndexedVideos):
         rng = np.random.default_rng([self.seed, index, self.epoch]) if self.train else None
         frames = read_clip(path, self.num_frames, self.fps, self.frame_step, K * S, rng)  # (K*S, T, H, W, 3)
         frames = frames.reshape(S, K, *frames.shape[1:]).swapaxes(0, 1)  # (K, S, T, H, W, 3)
-        if self.train:
-            segments = [
-                train_transform(f, self.crop, self.scale, self.ratio, self.flip_prob, rng) for f in frames[0]
-            ]
-            return torch.stack(segments)[None]  # (1, S, T, C, crop, crop)
+        if self.train:  # one clip, its S segments each with its own crop and flip
+            segments = transform_clips(
+                frames[0], self.crop, True, rng, self.scale, self.ratio, self.flip_prob
+            )
+            return segments[None]  # (1, S, T, C, crop, crop)
         views = torch.stack([torch.stack([spatial_views(f, self.crop, V) for f in clip]) for clip in frames])
         # views: (K, S, V, T, C, crop, crop) -> (K * V, S, T, C, crop, crop)
         return views.transpose(1, 2).flatten(0, 1)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -20,6 +22,10 @@ class VJEPA2(nn.Module):
     tokens (B, N, D) ordered time, row, column. ``predict`` runs the mask-token predictor.
     ``version`` says which release the architecture follows: "2.0" or "2.1".
     """
+
+    # What ``save`` calls: the file formats live in vjepa2.checkpoints, above the architectures,
+    # which sets it when it loads (``checkpoints.ours.save_model``); models import nothing above.
+    writer: ClassVar[Callable[[VJEPA2, object], None] | None] = None
 
     def __init__(
         self,
@@ -133,7 +139,8 @@ class VJEPA2(nn.Module):
 
     def save(self, path) -> None:
         """Write our own format: ``path/model.safetensors`` + ``path/config.json``."""
-        # The formats live in vjepa2.checkpoints, above the architectures: imported on use.
-        from vjepa2.checkpoints.ours import save_model
-
-        save_model(self, path)
+        if VJEPA2.writer is None:
+            raise RuntimeError(
+                "VJEPA2.save writes through vjepa2.checkpoints: import vjepa2.checkpoints first"
+            )
+        VJEPA2.writer(self, path)

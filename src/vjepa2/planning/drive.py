@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.atomic import atomic_write_text
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.planning.mpc import Planner, PlannerConfig
@@ -115,6 +116,6 @@ def run_plan(cfg: PlanConfig) -> int:
     answer.update(model=cfg.model, observation=cfg.observation, goal=cfg.goal)
     text = json.dumps(answer)
     if cfg.out:
-        Path(cfg.out).write_text(text + "\n")
+        atomic_write_text(Path(cfg.out), text + "\n")
     print(text)
     return 0

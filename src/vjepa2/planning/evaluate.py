@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vjepa2.atomic import atomic_write_json
 from vjepa2.config import opt, to_dict
 from vjepa2.errors import UserError
 from vjepa2.planning.mpc import Planner, PlannerConfig
@@ -265,7 +266,7 @@ def run_plan_eval(cfg: PlanEvalConfig) -> int:
         energy_landscape(policies["world_model"], env, specs[0], cfg.landscape, out / "energy_landscape.png")
     summary = {"env": cfg.env, "episodes": cfg.episodes, "max_steps": env.max_steps, "goal": cfg.goal}
     summary.update(methods=results, config=to_dict(cfg))
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_json(out / "results.json", summary, indent=2)
     print(format_table(summary))
     env.close()
     return 0

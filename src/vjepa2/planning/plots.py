@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa2.atomic import atomic_path, atomic_savefig
+
 
 def _pyplot():
     import matplotlib
@@ -38,7 +40,7 @@ def save_strips(
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -59,7 +61,7 @@ def save_landscape(path: str | Path, axis: np.ndarray, panels: dict[str, np.ndar
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    atomic_savefig(fig, path, dpi=100)
     plt.close(fig)
 
 
@@ -80,4 +82,5 @@ def save_strip_gif(
         rows = [np.concatenate([f[min(t, len(f) - 1)], gap, goal], axis=1) for f, goal, _ in episodes]
         picture = np.concatenate(rows, axis=0).repeat(scale, axis=0).repeat(scale, axis=1)
         pictures.append(Image.fromarray(picture))
-    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=ms, loop=0)
+    with atomic_path(Path(path), keep_suffix=True) as tmp:  # Pillow picks GIF from the suffix
+        pictures[0].save(tmp, save_all=True, append_images=pictures[1:], duration=ms, loop=0)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from vjepa2.atomic import atomic_savefig, atomic_write_text
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UnknownKeyError, UserError
 
@@ -79,7 +80,7 @@ class MetricsLogger:
         self.csv_path = Path(csv_path) if csv_path else None
         self.csv_fields: list[str] | None = None
         if resume_step is None:
-            self.path.write_text("")
+            atomic_write_text(self.path, "")
             if self.csv_path:
                 self.csv_path.unlink(missing_ok=True)
         else:
@@ -89,7 +90,7 @@ class MetricsLogger:
     def _truncate(self, step: int) -> None:
         rows = read_log(self.path) if self.path.is_file() else []
         kept = [r for r in rows if r.get("step", -1) <= step]
-        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
         if self.csv_path:
             self.csv_path.unlink(missing_ok=True)
             for row in kept:
@@ -229,7 +230,7 @@ def run_plot_log(cfg: PlotLogConfig) -> int:
     fig.tight_layout()
     out = Path(cfg.out or Path(cfg.log).with_suffix(".png"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
+    atomic_savefig(fig, out, dpi=100)
     plt.close(fig)
     print(f"wrote {out}")
     return 0

@@ -25,22 +25,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vjepa2.config import opt
 from vjepa2.data.shards.manifest import is_shard_source, read_manifest
-from vjepa2.data.shards.remote import NetworkConfig
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.masks import MaskSpec, rank_masks, vjepa2_masks
+from vjepa2.masks import rank_masks
 from vjepa2.models.encoder import EncoderConfig, VideoEncoder
 from vjepa2.models.precision import autocast
 from vjepa2.models.predictor import MaskPredictor, PredictorConfig
 from vjepa2.models.presets import encoder_config, paired_predictor
 from vjepa2.train import distributed as dist
 from vjepa2.train.jepa import Student, ema_update, param_groups
-from vjepa2.train.jepa21 import DenseStudent, LossConfig, check_recipe, make_objective
+from vjepa2.train.jepa21 import DenseStudent, check_recipe, make_objective
 from vjepa2.train.log import collapse_stats
+from vjepa2.train.pretrain_config import ModelConfig, PretrainConfig
 from vjepa2.train.pretrain_data import (
-    DataConfig,
-    ImageConfig,
     Phase,
     Stream,
     draw_view,
@@ -48,70 +45,8 @@ from vjepa2.train.pretrain_data import (
     phases,
     synthetic_source,
 )
-from vjepa2.train.run import Run, RunConfig, Trained
-from vjepa2.train.schedules import EMAConfig, LRScheduleConfig, ema_momentum, set_lr, warmup_constant_decay
-
-
-@dataclass
-class ModelConfig:
-    encoder: str = opt(
-        "vitl", help="encoder preset: tiny, small, vitl, vith, vitg; 2.1: tiny-2.1, vitl-2.1, ..."
-    )
-    encoder_overrides: dict = opt({}, help="EncoderConfig fields to change, e.g. {depth: 2}")
-    predictor: str = opt(
-        "default", help="predictor preset: tiny, small, default (384 wide, 12 deep); 2.1: tiny-2.1, 2.1"
-    )
-    predictor_overrides: dict = opt({}, help="PredictorConfig fields to change")
-    checkpointing: bool = opt(True, help="activation checkpointing per block (less memory, slower)")
-    mask_index: int = opt(0, help="predictor mask token used for every generator (reference: 0)")
-    init_from: str = opt("", help="training checkpoint to start from (weights + optimizer; the cooldown)")
-
-
-@dataclass
-class OptimConfig:
-    weight_decay: float = opt(0.04, help="AdamW weight decay (not on biases and 1-D parameters)")
-    betas: list[float] = opt([0.9, 0.999], help="AdamW betas")
-    eps: float = opt(1e-8, help="AdamW epsilon")
-    grad_clip: float = opt(0.0, help="clip the gradient norm to this (0: off, as V-JEPA 2; V-JEPA 1: 10)")
-
-
-@dataclass
-class CooldownConfig:
-    frames: int = opt(0, help="frames per clip during the cooldown (0: keep data.frames)")
-    crop: int = opt(0, help="crop size during the cooldown (0: keep data.crop)")
-    batch_size: int = opt(0, help="per-process batch during the cooldown (0: keep run.batch_size)")
-    image_batch_size: int = opt(0, help="images per process during the cooldown (0: keep images.batch_size)")
-
-
-@dataclass
-class PretrainRunConfig(RunConfig):
-    compile: bool = opt(False, help="torch.compile the encoder, target encoder and predictor")
-
-
-def pretrain_run() -> PretrainRunConfig:
-    return PretrainRunConfig(out="runs/pretrain", batch_size=24, checkpoint_every=100, log_every=1, seed=239)
-
-
-@dataclass
-class PretrainConfig:
-    sources: list[str] = opt(
-        [],
-        help="CSV indexes ('path label' lines) or folders of videos/images; none: synthetic videos",
-        positional=True,
-    )
-    model: ModelConfig = opt(ModelConfig, help="encoder / predictor")
-    data: DataConfig = opt(DataConfig, help="data sources and clips")
-    network: NetworkConfig = opt(NetworkConfig, help="remote shard sources: timeouts and tries")
-    masks: list[MaskSpec] = opt(vjepa2_masks(), help="mask generators (default: short + long range)")
-    loss: LossConfig = opt(LossConfig, help="objective: the 2.0 or 2.1 recipe")
-    images: ImageConfig = opt(ImageConfig, help="2.1: image batches mixed with the clips")
-    optim: OptimConfig = opt(OptimConfig, help="AdamW")
-    schedule: LRScheduleConfig = opt(LRScheduleConfig, help="warmup-constant-decay learning rate")
-    ema: EMAConfig = opt(EMAConfig, help="target encoder EMA momentum")
-    cooldown: CooldownConfig = opt(CooldownConfig, help="clip settings of the cooldown phase")
-    run: PretrainRunConfig = opt(
-        help="run folder, steps, batch, precision, checkpoints", default_factory=pretrain_run
-    )
+from vjepa2.train.run import Run, Trained
+from vjepa2.train.schedules import ema_momentum, set_lr, warmup_constant_decay
 
 
 # -- models ---------------------------------------------------------------------------------------

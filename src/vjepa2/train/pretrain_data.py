@@ -1,5 +1,6 @@
-"""What pretraining draws: the data sections of its config, the phases (main, cooldown), and per
-phase a stream of this rank's micro-batches with the mask generators of their token grid.
+"""What pretraining draws: the phases (main, cooldown), and per phase a stream of this rank's
+micro-batches with the mask generators of their token grid (the sections it reads are in
+``pretrain_config``).
 
 With 2.1 image batches (``images.batch_size``) each stream carries a second stream of 1-frame
 clips from the image sources, or from the clip sources' videos (one random frame each) when none
@@ -12,57 +13,19 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from vjepa2.config import opt
+from vjepa2.atomic import atomic_write_json
 from vjepa2.data.datasets import MixtureDataset, VideoDataset, WeightedDistributedSampler, collate_skip_bad
 from vjepa2.data.memory import DecodedVideos
 from vjepa2.data.shards.manifest import is_shard_source
 from vjepa2.data.shards.reader import ShardClips, shard_sources
-from vjepa2.masks import MaskGenerator, MaskSpec, make_generators
+from vjepa2.masks import MaskGenerator, make_generators
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.train import distributed as dist
 from vjepa2.train.jepa import View
-
-if TYPE_CHECKING:
-    from vjepa2.train.pretrain import PretrainConfig
-
-
-@dataclass
-class DataConfig:
-    weights: list[float] = opt([], help="sampling weight of each source (default: equal)", min=0)
-    frames: int = opt(16, help="frames per clip", min=1)
-    crop: int = opt(256, help="crop size in pixels", min=1)
-    fps: float = opt(4.0, help="frames per second sampled from the videos", above=0)
-    workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
-    synthetic_dir: str = opt("", help="cache of generated videos (default: ~/.cache/vjepa2/synthetic-...)")
-    synthetic_videos: int = opt(256, help="number of synthetic videos to generate when no source is given")
-    synthetic_texture: float = opt(
-        0.0, help="synthetic videos' background pattern contrast, levels (0: flat; see worlds make-videos)"
-    )
-    memory_mb: float = opt(
-        0.0, help="decoded videos each loader process keeps in memory, MB (0: decode every clip)"
-    )
-    shuffle_buffer: int = opt(
-        64, help="shard sources: samples each loader worker reads before emitting them shuffled", min=1
-    )
-
-
-@dataclass
-class ImageConfig:
-    """2.1: a batch of single images beside every micro-batch of clips (1-frame clips through the
-    image tokenizer, "image" modality). The reference trains on ImageNet on half of its GPUs."""
-
-    sources: list[str] = opt(
-        [], help="folders or CSV indexes of images (a video gives one random frame); none: the clip sources"
-    )
-    batch_size: int = opt(0, help="images per process and micro-batch (0: no images)")
-    crop: int = opt(0, help="image crop in pixels (0: data.crop)")
-    masks: list[MaskSpec] = opt(
-        [MaskSpec(num_blocks=10)], help="image mask generators (2.1: one, 10 blocks of 0.15 of a frame)"
-    )
+from vjepa2.train.pretrain_config import DataConfig, PretrainConfig
 
 
 @dataclass
@@ -105,7 +68,7 @@ def synthetic_source(data: DataConfig, frames: int, size: int) -> Path:
         print(f"generating {data.synthetic_videos} synthetic videos in {folder}")
         workers = max(1, data.workers)
         run_make_videos(MakeVideosConfig(out=str(folder), **clips, workers=workers, task="direction"))
-        marker.write_text(json.dumps(want))
+        atomic_write_json(marker, want, indent=None)
     dist.barrier()
     return folder / "videos"
 

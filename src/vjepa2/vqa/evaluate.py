@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP, choose_dtype
@@ -125,8 +126,8 @@ def table(summary: dict) -> str:
 
 def write_results(out: Path, summary: dict, records: list[dict], info: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / RESULTS_FILE).write_text(json.dumps({**info, "results": summary}, indent=1))
-    with open(out / PREDICTIONS_FILE, "w") as fh:
+    atomic_write_json(out / RESULTS_FILE, {**info, "results": summary})
+    with atomic_open(out / PREDICTIONS_FILE, "w") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)
 
 

@@ -7,7 +7,8 @@
 - ``envs``: gymnasium environments ``reach`` and ``push`` (pixels + proprio, goal images, success
   rules, scripted experts); ``pusht``: the gym-pusht adapter; ``collect``: trajectory collection
   (``vjepa2 worlds collect``) in the episode format of ``vjepa2.data.episodes``.
-- ``physics``, ``render``, ``sampling``: the simulation, the NumPy renderer and shared scene pieces.
+- ``physics``, ``render``, ``sampling``: the simulation, the NumPy renderer and shared scene pieces;
+  ``pushing``: the geometry ``push`` and PushT share (angle errors, the scripted pusher's waypoint).
 """
 
 from vjepa2.worlds.envs import PushEnv, ReachEnv, make_env

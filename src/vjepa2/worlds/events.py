@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vjepa2.atomic import atomic_open
 from vjepa2.data.annotations import COLUMNS
 from vjepa2.data.video import write_video
 from vjepa2.worlds.render import COLOUR_NAMES, SHAPES, render
@@ -100,7 +101,7 @@ def make_event_videos(
     files = []
     for split, lines in rows.items():
         file = folder / f"annotations_{split}.csv"
-        with open(file, "w", newline="") as fh:
+        with atomic_open(file, "w", newline="") as fh:
             csv.writer(fh).writerows([COLUMNS, *lines])
         files.append(str(file))
     print(f"wrote {num_videos} event videos: {len(rows['train'])} train / {len(rows['val'])} val events")

@@ -30,12 +30,12 @@ Layout of ``vjepa2 worlds make-physics-pairs``::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
 from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
@@ -283,7 +283,7 @@ def _write_pair(job: tuple[MakePairsConfig, str, int]) -> dict:
         "seed": cfg.seed,
         "index": index,
     }
-    (Path(cfg.out) / folder / "status.json").write_text(json.dumps(status, indent=1))
+    atomic_write_json(Path(cfg.out) / folder / "status.json", status)
     return {"folder": folder, **status}
 
 
@@ -293,9 +293,9 @@ def run_make_pairs(cfg: MakePairsConfig) -> int:
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(cfg, v, i) for v in violations for i in range(cfg.num_pairs)]
     records = run_parallel(_write_pair, jobs, cfg.workers, desc="pairs")
-    with open(out / "pairs.csv", "w") as fh:
+    with atomic_open(out / "pairs.csv", "w") as fh:
         fh.writelines(f"{r['folder']} {r['violation']}\n" for r in records)
-    with open(out / "videos.csv", "w") as fh:
+    with atomic_open(out / "videos.csv", "w") as fh:
         for r in records:
             fh.writelines(f"{r['folder']}/{name} {int(v['possible'])}\n" for name, v in r["videos"].items())
     kind = "quadruplets" if cfg.quadruplets else "pairs"

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from vjepa2.worlds.envs import angle_error, push_waypoint
+from vjepa2.worlds.pushing import angle_error, push_waypoint
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws off-screen; no display needed
 try:

@@ -26,7 +26,6 @@ index), so clips can be made in any order by any number of workers.
 from __future__ import annotations
 
 import csv
-import json
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
 from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
@@ -305,14 +305,14 @@ def selected_tasks(task: str) -> list[str]:
 
 def write_index(path: Path, records: list[dict], task: str) -> None:
     """A 'path label' CSV (space-separated, paths relative to the CSV's folder)."""
-    with open(path, "w") as fh:
+    with atomic_open(path, "w") as fh:
         fh.writelines(f"{r['path']} {r[task]}\n" for r in records)
 
 
 def write_labels(out: Path, records: list[dict], cfg: MakeVideosConfig) -> dict:
     """labels.csv (every label of every clip) and labels.json (tasks, classes, chance, counts)."""
     columns = ["path", *TASKS, "split", "num_objects", "tagged_shape"]
-    with open(out / "labels.csv", "w", newline="") as fh:
+    with atomic_open(out / "labels.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
@@ -325,7 +325,7 @@ def write_labels(out: Path, records: list[dict], cfg: MakeVideosConfig) -> dict:
         for task, classes in TASKS.items()
     }
     meta = {"config": vars(cfg), "world_version": WORLD_VERSION, "tasks": summary, "clips": records}
-    (out / "labels.json").write_text(json.dumps(meta, indent=1))
+    atomic_write_json(out / "labels.json", meta)
     return summary
 
 

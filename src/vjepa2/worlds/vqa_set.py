@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
 from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
@@ -152,7 +153,7 @@ def counts(records: list[dict]) -> dict:
 
 
 def write_jsonl(path: Path, records: list[dict]) -> None:
-    with open(path, "w") as fh:
+    with atomic_open(path, "w") as fh:
         fh.writelines(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n" for r in records)
 
 
@@ -171,7 +172,7 @@ def run_make_vqa(cfg: MakeVQAConfig) -> int:
         "config": vars(cfg),
         "questions": {k: {"question": q, "choices": c} for k, (q, c) in QUESTIONS.items()},
     }
-    (out / "vqa.json").write_text(json.dumps({**meta, **summary}, indent=1))
+    atomic_write_json(out / "vqa.json", {**meta, **summary})
     for split, by_type in summary["questions"].items():
         print(
             f"{split}: {sum(by_type.values())} questions ({', '.join(f'{k} {v}' for k, v in by_type.items())})"

@@ -104,7 +104,7 @@ def _intact(folder: Path, manifest: Manifest, i: int, info: ShardInfo, entry: di
 
 def _fetch(manifest: Manifest, i: int, folder: Path, taken: set[str]) -> dict:
     """Download shard ``i`` into ``folder``, check it, unpack its members -> its record entry."""
-    from vjepa2.data.shards.reader import Lost, error_text, shard_members  # the reader imports the data sets
+    from vjepa2.data.shards.reader import Lost, error_text, shard_members
 
     info, url = manifest.shards[i], manifest.url(i)
     tmp = folder / f".shard-{i:06d}-{os.getpid()}.download"

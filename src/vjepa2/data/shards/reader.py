@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vjepa2.data.datasets import MEDIA_SUFFIXES, load_clips
+from vjepa2.data.clips import load_clips
 from vjepa2.data.shards.manifest import Manifest, read_manifest
 from vjepa2.data.shards.plan import BLOCK, Piece, SourcePlan, mixture_block, mixture_counts, worker_start
 from vjepa2.data.shards.remote import Network, RemoteError, open_url
-from vjepa2.data.video import EncodedVideo, VideoReadError, read_clip
+from vjepa2.data.video import MEDIA_SUFFIXES, EncodedVideo, VideoReadError, read_clip
 from vjepa2.errors import UserError
 from vjepa2.safe_names import refusal
 

@@ -140,11 +140,15 @@ class ShardFolder:
         self.manifest.shards.append(
             ShardInfo(name, self.source, len(self.samples), path.stat().st_size, file_sha256(path))
         )
-        with open(self.out / LEDGER, "a") as fh:
-            fh.writelines(json.dumps({**row, "shard": name}) + "\n" for row in self.pending)
+        self.record(name)
         log.info("wrote %s: %d samples, %.1f MB", name, len(self.samples), self.size / 2**20)
         self.samples, self.pending, self.size = [], [], 0
         self.write_manifest()
+
+    def record(self, shard: str) -> None:
+        """Mark the inputs of ``shard`` packed: lines appended to the ledger, never rewritten."""
+        with open(self.out / LEDGER, "a") as fh:
+            fh.writelines(json.dumps({**row, "shard": shard}) + "\n" for row in self.pending)
 
     def write_manifest(self) -> None:
         with atomic_path(self.out / MANIFEST) as tmp:

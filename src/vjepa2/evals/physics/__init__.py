@@ -4,7 +4,7 @@ its possible twin?
 - ``surprise``: sliding windows, past-to-future prediction, the surprise curve; the pixel baseline;
 - ``metrics``: relative and absolute accuracy, AUROC, AUPRC, bootstrap intervals;
 - ``readers``: synthetic pairs, IntPhys 2, IntPhys dev, a plain CSV;
-- ``command``: ``vjepa2 physics-eval`` (cache, results.json, table); ``plots``: its figures.
+- ``plots``: the figures of ``vjepa2 physics-eval`` (``evals.commands.physics_eval``).
 """
 
 from vjepa2.evals.physics.metrics import score_pairs

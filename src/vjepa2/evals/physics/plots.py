@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vjepa2.atomic import atomic_savefig
 from vjepa2.evals.physics.metrics import roc_curve
 
 
@@ -29,7 +30,7 @@ def plot_pair_curves(pairs: list[dict], path: Path, title: str) -> None:
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -50,5 +51,5 @@ def plot_roc(by_kind: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, titl
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)

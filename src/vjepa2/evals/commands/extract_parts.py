@@ -8,6 +8,10 @@ training) and writes its own part: per-video files (as a single process does) or
 failed (path, error). When every rank is done, rank 0 merges the ledgers into ``index.json``
 (key -> file, source, shape; ``one_file``: the merged file too) and ``errors.json``.
 
+In a features folder these are ``parts/``, ``index.json`` and ``errors.json``; beside a one file
+they carry its name (``a.npz.parts/``, ``a.npz.index.json``, ``a.npz.errors.json``), so several
+one-file outputs share a folder without overwriting each other's.
+
 A rerun with the same settings skips every video a ledger lists as done (of any earlier run, of
 any number of processes) whose features file is still there (of the size written); failed ones,
 and done ones whose file vanished, are done again. Other settings (checkpoint, clips,
@@ -24,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_open, atomic_path, atomic_write_json
 from vjepa2.safe_names import inside
 from vjepa2.train import distributed as dist
 
 PARTS = "parts"
 INDEX = "index.json"
+ERRORS = "errors.json"
 SETTINGS = "settings.json"
 # What does not change a video's features.
 IGNORED = ("inputs", "out", "batch_size", "device", "connect_timeout", "read_timeout", "tries")
@@ -42,8 +47,11 @@ class Parts:
     def __init__(self, cfg, info: dist.DistInfo):
         self.cfg, self.info = cfg, info
         out = Path(cfg.out)
-        self.root = out.parent if cfg.one_file else out
-        self.folder = self.root / (f"{out.stem}.{PARTS}" if cfg.one_file else PARTS)
+        self.target = one_file(cfg) if cfg.one_file else out  # where the features go
+        self.root = self.target.parent if cfg.one_file else out
+        named = f"{self.target.name}." if cfg.one_file else ""  # the one file's name on its records
+        self.folder = self.root / f"{named}{PARTS}"
+        self.index, self.errors = self.root / f"{named}{INDEX}", self.root / f"{named}{ERRORS}"
         run = dist.all_gather_object(time.strftime("%Y%m%d-%H%M%S"))[0]  # rank 0's time names the run
         self.name = f"{run}-rank{info.rank:05d}-of-{info.world_size:05d}"
         self.ledger = self.folder / f"{self.name}.jsonl"
@@ -102,17 +110,15 @@ class Parts:
         errors = list(
             {row["path"]: row for row in rows if "error" in row and row["path"] not in sources}.values()
         )
-        with atomic_path(self.root / INDEX) as tmp:
-            tmp.write_text(json.dumps(done, indent=1))
-        target = merge_one_file(self.cfg, self.folder, done) if self.cfg.one_file else Path(self.cfg.out)
-        return target, errors, len(done)
+        atomic_write_json(self.index, done)
+        if self.cfg.one_file:
+            merge_one_file(self.cfg, self.folder, done)
+        return self.target, errors, len(done)
 
 
-def save_atomic(path: Path, save) -> None:
-    """``save(file object)`` into a temporary file, then rename: a killed run leaves no
-    half-written features file."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        save(fh)
+def one_file(cfg) -> Path:
+    """The one output file: ``out`` with the suffix of ``format`` (.npz or .safetensors)."""
+    return Path(cfg.out).with_suffix(".npz" if cfg.format == "npy" else ".safetensors")
 
 
 def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
@@ -124,12 +130,10 @@ def merge_one_file(cfg, folder: Path, done: dict[str, dict]) -> Path:
         path = inside(folder, name, what="ledger file")
         part = load_file(str(path)) if name.endswith(".safetensors") else dict(np.load(path))
         features.update({key: value for key, value in part.items() if key in done})
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.format == "npy":
-        target = out.with_suffix(".npz")
-        save_atomic(target, lambda fh: np.savez(fh, **features))
-    else:
-        target = out.with_suffix(".safetensors")
-        save_atomic(target, lambda fh: fh.write(save(features)))
+    target = one_file(cfg)
+    with atomic_open(target) as fh:
+        if cfg.format == "npy":
+            np.savez(fh, **features)
+        else:
+            fh.write(save(features))
     return target

@@ -4,10 +4,11 @@ Inputs are video or image files, folders, or CSV index files ("path label" lines
 gives ``num_clips`` clips of ``frames`` frames sampled at ``fps`` (or every ``frame_step``
 frames), eval-preprocessed to ``crop`` px (default: the model's own crop, 256 for the 2.0
 releases, 384 for 2.1), encoded in batches. A broken file is reported and skipped; the others go
-on. The report (``errors.json``) names every file that failed and why, and every shard member
-that was lost (a shard cut short or out of reach after its tries: ``connect_timeout``,
-``read_timeout``, ``tries``) or refused (a name that would not stay inside ``out``, see
-``vjepa2.safe_names``). A rerun skips the videos done before whose files are still there.
+on. The report (``errors.json``; beside a one file ``<file>.errors.json``, see ``extract_parts``)
+names every file that failed and why, and every shard member that was lost (a shard cut short or
+out of reach after its tries: ``connect_timeout``, ``read_timeout``, ``tries``) or refused (a name
+that would not stay inside ``out``, see ``vjepa2.safe_names``). A rerun skips the videos done
+before whose files are still there. ``layers`` must name blocks of the model (checked first).
 
 Features: the plain output (N, D), chosen blocks concatenated along features (N, L * D), or with
 ``levels`` the 4-level output of a V-JEPA 2.1 model (N, 4 D, each level through its own norm);
@@ -19,7 +20,6 @@ image tokenizer, sees it repeated into a clip of ``frames`` frames.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +29,17 @@ import torch
 from safetensors.numpy import save
 from tqdm import tqdm
 
-from vjepa2.atomic import atomic_path
+from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
+from vjepa2.data.clips import transform_clips
 from vjepa2.data.datasets import read_index
 from vjepa2.data.shards.manifest import is_shard_source
 from vjepa2.data.shards.reader import Lost, iter_samples
 from vjepa2.data.shards.remote import Network
-from vjepa2.data.transforms import eval_transform
 from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
-from vjepa2.evals.extract_parts import Parts, save_atomic
-from vjepa2.evals.features import load_encoder
+from vjepa2.evals.commands.extract_parts import Parts
+from vjepa2.evals.features import check_layers, load_encoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import (
     DEVICE_HELP,
@@ -158,10 +158,11 @@ class Writer:
             self.collected[key] = features
             self.rows.append(row)
             return
-        if self.cfg.format == "npy":
-            save_atomic(path, lambda fh: np.save(fh, features))
-        else:
-            save_atomic(path, lambda fh: fh.write(save({"features": features})))
+        with atomic_open(path) as fh:  # a killed run leaves no half-written features file
+            if self.cfg.format == "npy":
+                np.save(fh, features)
+            else:
+                fh.write(save({"features": features}))
         name = path.relative_to(self.out).as_posix()
         self.parts.record([{**row, "file": name, "bytes": path.stat().st_size}])
 
@@ -173,12 +174,12 @@ class Writer:
         """Write this process's part of the one file (the per-video files are written already)."""
         if not self.cfg.one_file or not self.collected:
             return
-        if self.cfg.format == "npy":
-            part = self.parts.part_file(".npz")
-            save_atomic(part, lambda fh: np.savez(fh, **self.collected))
-        else:
-            part = self.parts.part_file(".safetensors")
-            save_atomic(part, lambda fh: fh.write(save(self.collected)))
+        part = self.parts.part_file(".npz" if self.cfg.format == "npy" else ".safetensors")
+        with atomic_open(part) as fh:
+            if self.cfg.format == "npy":
+                np.savez(fh, **self.collected)
+            else:
+                fh.write(save(self.collected))
         self.parts.record([{**row, "file": part.name} for row in self.rows])
 
 
@@ -202,6 +203,7 @@ def _check(cfg: ExtractConfig) -> None:
 
 
 def _check_model(cfg: ExtractConfig, model: VJEPA2) -> None:
+    check_layers(model, cfg.layers, cfg.checkpoint)
     if cfg.levels and not model.encoder.cfg.level_layers:
         raise UserError(
             f"--levels needs a V-JEPA 2.1 model (4 levels, each with its norm); {cfg.checkpoint} is "
@@ -259,7 +261,7 @@ def read_clips(
         frame_step=cfg.frame_step or None,
         num_clips=cfg.num_clips,
     )
-    return torch.stack([eval_transform(clip, crop) for clip in frames])
+    return transform_clips(frames, crop)
 
 
 def run_extract(cfg: ExtractConfig) -> int:
@@ -316,7 +318,7 @@ def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
     if not info.is_main:
         return 1 if writer.failed else 0
     target, errors, count = parts.merge()
-    report_errors(cfg, errors, count + len(errors), target)
+    report_errors(parts.errors, errors, count + len(errors), target)
     return 1 if errors else 0
 
 
@@ -339,13 +341,12 @@ def my_inputs(cfg: ExtractConfig, info: dist.DistInfo):
                 yield sample.key, sample.video.name, sample.video
 
 
-def report_errors(cfg: ExtractConfig, errors: list[dict], total: int, target: Path) -> None:
-    """Write ``errors.json`` beside the features and print the summary."""
-    report = Path(cfg.out).parent if cfg.one_file else Path(cfg.out)
-    with atomic_path(report / "errors.json") as tmp:
-        tmp.write_text(json.dumps(errors, indent=2))
+def report_errors(file: Path, errors: list[dict], total: int, target: Path) -> None:
+    """Write the errors (``errors.json`` beside the features, see ``extract_parts``) and print the
+    summary."""
+    atomic_write_json(file, errors, indent=2)
     print(f"features of {total - len(errors)} / {total} videos written to {target}")
     if errors:
-        print(f"{len(errors)} file(s) failed, listed in {report / 'errors.json'}:")
+        print(f"{len(errors)} file(s) failed, listed in {file}:")
         for e in errors:
             print(f"  {e['error']}")

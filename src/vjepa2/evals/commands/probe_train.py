@@ -5,12 +5,12 @@ cross-attends, then a linear layer) with its own learning rate and weight decay;
 the same batch of frozen features, so a grid of 20 costs one pass over the data and one encoder
 call per clip. The reference grid is 5 learning rates x 4 weight decays, AdamW, cosine decay to
 0 without warmup. The head with the best validation top-1 is saved (``vjepa2.save_probe``) with
-``features.json`` (how to make its input) and ``heads.json`` (every head's results).
+``features.json`` (how to make its input, ``evals.probes.feature_spec``) and ``heads.json`` (every
+head's results).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,28 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vjepa2.atomic import atomic_write_json
 from vjepa2.checkpoints.probes import PROBE_DIR, save_probe
 from vjepa2.config import opt
 from vjepa2.data.datasets import balanced_subset, read_index
-from vjepa2.errors import MissingPathError, UserError
-from vjepa2.evals.features import (
-    CachedClips,
-    ClipDataset,
-    FeatureCache,
-    FeatureExtractor,
-    load_encoder,
-    make_loader,
-    read_layers,
-    weights_fingerprint,
-)
-from vjepa2.evals.head_grid import (
-    GridSteps,
-    Head,
-    best_head,
-    cosine_factor,
-    make_heads,
-    make_optimizer,
-)
+from vjepa2.errors import UserError
+from vjepa2.evals.classification import accuracy_counts
+from vjepa2.evals.features import CachedClips, FeatureCache, FeatureExtractor, load_encoder, make_loader
+from vjepa2.evals.head_grid import GridSteps, best_head, cosine_factor, make_heads, make_optimizer
+from vjepa2.evals.probes import FEATURES_FILE, clip_dataset, evaluate_heads, feature_spec, label_names
 from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
 from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 from vjepa2.train.run import Run, RunConfig, Trained
@@ -49,7 +36,6 @@ log = logging.getLogger(__name__)
 
 REFERENCE_LRS = [5e-3, 3e-3, 1e-3, 3e-4, 1e-4]
 REFERENCE_WDS = [0.01, 0.1, 0.4, 0.8]
-FEATURES_FILE = "features.json"
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -110,95 +96,6 @@ class ProbeTrainConfig:
         help=f"precision of the encoder and the heads: {DTYPE_HELP}",
     )
     workers: int = opt(2, help="data loader worker processes")
-
-
-# -- label names ----------------------------------------------------------------------------------
-def label_names(index: str, labels_file: str = "", num_classes: int | None = None) -> list[str] | None:
-    """Names of the classes: from ``labels_file`` (one per line, or a JSON list), else from the
-    ``labels.json`` that ``vjepa2 worlds make-videos`` writes beside ``<task>[_split].csv``."""
-    if labels_file:
-        path = Path(labels_file)
-        if not path.is_file():
-            raise MissingPathError(f"label names file not found: {path}")
-        text = path.read_text()
-        names = json.loads(text) if path.suffix == ".json" else [ln.strip() for ln in text.splitlines()]
-        names = [n for n in names if n]
-    else:
-        meta = Path(index).parent / "labels.json" if index else None
-        if not meta or not meta.is_file():
-            return None
-        tasks = json.loads(meta.read_text()).get("tasks", {})
-        task = Path(index).stem.rsplit("_", 1)[0] if Path(index).stem not in tasks else Path(index).stem
-        if task not in tasks:
-            return None
-        names = list(tasks[task]["classes"])
-    if num_classes is not None and len(names) < num_classes:
-        raise UserError(f"{labels_file or index}: {len(names)} label names for {num_classes} classes")
-    return names
-
-
-# -- the command ----------------------------------------------------------------------------------
-def feature_spec(cfg, model, crop: int) -> dict:
-    """Everything that decides the probe's input tokens (stored beside the probe, keys the cache).
-    The version and ``levels`` keep 2.0 and 2.1 features apart; ``layers`` are the blocks read
-    (with ``levels``, those of the 2.1 levels)."""
-    return {
-        "encoder": cfg.encoder,
-        "encoder_key": cfg.encoder_key,
-        "encoder_seed": cfg.seed,
-        "weights": weights_fingerprint(model),
-        "version": model.version,
-        "levels": cfg.levels,
-        "layers": read_layers(model, cfg.layers, cfg.levels),
-        "layer_concat": cfg.layer_concat,
-        "single_frame": cfg.single_frame,
-        "num_frames": cfg.num_frames,
-        "fps": cfg.fps,
-        "frame_step": cfg.frame_step,
-        "crop": crop,
-        "num_segments": cfg.num_segments,
-        "dtype": cfg.dtype,
-    }
-
-
-def clip_dataset(source, spec: dict, train: bool = False, cfg=None, **views) -> ClipDataset:
-    """A ClipDataset reading clips as ``spec`` says; ``cfg`` supplies the augmentation if ``train``."""
-    aug = {}
-    if train:
-        aug = dict(scale=cfg.aug_scale, ratio=cfg.aug_ratio, flip_prob=cfg.aug_flip, seed=cfg.seed)
-    return ClipDataset(
-        source,
-        num_frames=spec["num_frames"],
-        fps=spec["fps"],
-        frame_step=spec["frame_step"] or None,
-        crop=spec["crop"],
-        num_segments=spec["num_segments"],
-        train=train,
-        **aug,
-        **views,
-    )
-
-
-def accuracy_counts(logits: torch.Tensor, labels: torch.Tensor) -> int:
-    return int((logits.argmax(-1) == labels).sum())
-
-
-@torch.no_grad()
-def evaluate_heads(heads: list[Head], loader, extract: FeatureExtractor) -> list[float]:
-    """Top-1 (%) of every head on a loader (one clip, one view per sample)."""
-    for h in heads:
-        h.module.eval()
-    correct, count = [0] * len(heads), 0
-    for items in loader:
-        if not items:
-            continue
-        tokens, labels = extract(items)
-        tokens = tokens[:, 0]  # (B, N, D'): a single clip/view
-        for i, h in enumerate(heads):
-            with extract.autocast():
-                correct[i] += accuracy_counts(h.module(tokens), labels)
-        count += len(labels)
-    return [100.0 * c / max(1, count) for c in correct]
 
 
 def run_probe_train(cfg: ProbeTrainConfig) -> int:
@@ -342,7 +239,7 @@ def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> 
     best = best_head(final)
     probe_dir = out / PROBE_DIR
     save_probe(heads[best].module.cpu(), probe_dir, names)
-    (probe_dir / FEATURES_FILE).write_text(json.dumps(spec, indent=1))
+    atomic_write_json(probe_dir / FEATURES_FILE, spec)
     metric = "val_top1" if has_val else "train_top1"
     results = {
         "metric": metric,
@@ -359,5 +256,5 @@ def save_results(out: Path, heads, history, spec, names, cfg, has_val: bool) -> 
         "evaluated_epochs": list(history),
         "config": asdict(cfg),
     }
-    (out / "heads.json").write_text(json.dumps(results, indent=1))
+    atomic_write_json(out / "heads.json", results)
     print(f"best head {best} (lr {heads[best].lr:g}, wd {heads[best].wd:g}): {metric} {final[best]:.2f}%")
