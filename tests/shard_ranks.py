@@ -21,7 +21,7 @@ import torch
 from vjepa2.cli import parse
 from vjepa2.data.datasets import collate_skip_bad
 from vjepa2.data.shards.reader import ShardClips, shard_sources
-from vjepa2.train import distributed as dist
+from vjepa2.runtime import distributed as dist
 from vjepa2.train.pretrain import run_pretrain
 
 

@@ -33,7 +33,7 @@ ALLOWED = {
     ("data/shards/writer.py", "ShardFolder.record"): "packed.jsonl: one line per input packed",
     # Progress streamed as it happens, to be read while the run goes on.
     ("demo/runner.py", "Chain.run_stage"): "demo.log: the stage's child process writes its output",
-    ("planning/evaluate.py", "run_plan_eval"): "episodes.jsonl: one line per episode",
+    ("planning/evaluate.py", "evaluate_methods"): "episodes.jsonl: one line per episode",
     ("worlds/collect.py", "run_collect"): "collect_log.jsonl: one line per episode",
     # Temporary files of their own schemes: checked whole, then renamed or removed.
     ("weights/http.py", "_fetch"): "a download's .part file, resumed across tries",

@@ -6,7 +6,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from vjepa2.train import distributed as D
+from vjepa2.runtime import distributed as D
 
 STEPS, GLOBAL_BATCH = 5, 8
 

@@ -30,7 +30,7 @@ from vjepa2.evals.features import (
     weights_fingerprint,
 )
 from vjepa2.evals.head_grid import Head
-from vjepa2.models.precision import choose_dtype
+from vjepa2.models.precision import resolve_dtype
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dty
         )
     levels = spec.get("levels", False)  # the levels of this encoder (an --encoder of another size)
     layers = read_layers(model, [] if levels else spec["layers"], levels)
-    dtype = choose_dtype(dtype, device, inference=True)
+    dtype = resolve_dtype(dtype, device, inference=True)  # the command's Process said it
     extract = FeatureExtractor(model, layers, spec["layer_concat"], spec["single_frame"], dtype)
     num_classes = probe.cfg.num_classes
     names = label_names("", labels, num_classes) if labels else saved_label_names(path)

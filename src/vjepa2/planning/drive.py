@@ -28,6 +28,7 @@ from vjepa2.atomic import atomic_write_text
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.planning.mpc import Planner, PlannerConfig
+from vjepa2.runtime.process import Process
 
 
 @dataclass
@@ -99,13 +100,17 @@ def _state(values: list[float], state_dim: int) -> np.ndarray | None:
 
 def run_plan(cfg: PlanConfig) -> int:
     """Print (and with --out, write) the next actions towards the goal image as JSON."""
-    from vjepa2.data.video import read_image
-
     for name in ("model", "observation", "goal"):
         if not getattr(cfg, name):
             raise UserError(f"plan: --{name} is required")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+    with Process(cfg.planner.device, cfg.planner.dtype, cfg.threads, inference=True) as proc:
+        cfg.planner.device, cfg.planner.dtype = str(proc.device), proc.dtype
+        return plan_once(cfg)
+
+
+def plan_once(cfg: PlanConfig) -> int:
+    from vjepa2.data.video import read_image
+
     planner = Planner(cfg.model, cfg.planner)
     model = planner.model
     init = None

@@ -36,6 +36,7 @@ from vjepa2.planning.mpc import Planner, PlannerConfig
 from vjepa2.planning.oracle import OracleConfig, OraclePolicy, Simulator, state_energy
 from vjepa2.planning.plots import save_landscape, save_strip_gif, save_strips
 from vjepa2.planning.subgoals import SubgoalConfig, SubgoalGraph
+from vjepa2.runtime.process import Process
 
 METHODS = ("world_model", "random", "oracle")
 
@@ -235,10 +236,14 @@ def energy_landscape(policy: WorldModelPolicy, env, spec: EpisodeSpec, points: i
 
 def run_plan_eval(cfg: PlanEvalConfig) -> int:
     """Evaluate every method on the same episodes; writes results.json and the plots."""
+    with Process(cfg.planner.device, cfg.planner.dtype, cfg.threads, inference=True) as proc:
+        cfg.planner.device, cfg.planner.dtype = str(proc.device), proc.dtype
+        return evaluate_methods(cfg)
+
+
+def evaluate_methods(cfg: PlanEvalConfig) -> int:
     from tqdm.auto import tqdm
 
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     env = make_env(cfg)

@@ -32,7 +32,7 @@ from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
 from vjepa2.models.precision import autocast
 from vjepa2.models.world_model import LatentStats, WorldModelSpec
-from vjepa2.train import distributed as dist
+from vjepa2.runtime import distributed as dist
 from vjepa2.train.ac_features import build_encoder, frame_size, latent_source
 from vjepa2.train.jepa import param_groups
 from vjepa2.train.run import Run, RunConfig, Trained

@@ -26,7 +26,7 @@ from vjepa2.checkpoints.loading import RANDOM_PREFIX, load_encoder
 from vjepa2.data.trajectories import Trajectory
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.world_model import LatentStats, WorldModelSpec, encode_frames
-from vjepa2.train import distributed as dist
+from vjepa2.runtime import distributed as dist
 from vjepa2.train.log import progress
 
 

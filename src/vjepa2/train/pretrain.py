@@ -32,7 +32,7 @@ from vjepa2.models.encoder import EncoderConfig, VideoEncoder
 from vjepa2.models.precision import autocast
 from vjepa2.models.predictor import MaskPredictor, PredictorConfig
 from vjepa2.models.presets import encoder_config, paired_predictor
-from vjepa2.train import distributed as dist
+from vjepa2.runtime import distributed as dist
 from vjepa2.train.jepa import Student, ema_update, param_groups
 from vjepa2.train.jepa21 import DenseStudent, check_recipe, make_objective
 from vjepa2.train.log import collapse_stats

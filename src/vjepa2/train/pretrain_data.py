@@ -23,7 +23,7 @@ from vjepa2.data.shards.manifest import is_shard_source
 from vjepa2.data.shards.reader import ShardClips, shard_sources
 from vjepa2.masks import MaskGenerator, make_generators
 from vjepa2.models.encoder import VideoEncoder
-from vjepa2.train import distributed as dist
+from vjepa2.runtime import distributed as dist
 from vjepa2.train.jepa import View
 from vjepa2.train.pretrain_config import DataConfig, PretrainConfig
 

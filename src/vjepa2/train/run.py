@@ -40,8 +40,9 @@ from vjepa2.checkpoints.training import (
 from vjepa2.config import opt, save_yaml, to_dict
 from vjepa2.errors import UserError
 from vjepa2.locks import folder_lock
-from vjepa2.models.precision import DTYPE_HELP, choose_dtype
-from vjepa2.train import distributed as dist
+from vjepa2.models.precision import DTYPE_HELP
+from vjepa2.runtime import distributed as dist
+from vjepa2.runtime.process import Process
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.weights.fetch import resolve
 
@@ -119,25 +120,21 @@ class Run:
         self.logger: MetricsLogger | None = None
         self.bar = None
         self._lock = None
+        self.process: Process | None = None
         self.saved_step: int | None = None  # the step of the last checkpoint written or resumed from
 
     # -- the process ------------------------------------------------------------------------------
     def __enter__(self) -> Run:
-        self.info = dist.setup(self.settings.device)
+        if dist.launch_rank() == 0:  # before anything is read or written there: a second run stops at once
+            self._lock = folder_lock(self.out, self.command)
+            self._lock.__enter__()
+        s = self.settings
         try:
-            if self.is_main:  # before anything is read or written there: a second run stops at once
-                self._lock = folder_lock(self.out, self.command)
-                self._lock.__enter__()
-            try:
-                self.settings.dtype = choose_dtype(self.settings.dtype, self.device, announce=self.is_main)
-            except ValueError as err:
-                raise UserError(f"{self.key}dtype: {err}") from None
+            self.process = Process(s.device, s.dtype, s.threads, key=self.key).__enter__()
         except BaseException:
             self._unlock()
-            dist.cleanup()
             raise
-        if self.settings.threads > 0:
-            torch.set_num_threads(self.settings.threads)
+        self.info, s.dtype = self.process.info, self.process.dtype
         return self
 
     def _unlock(self) -> None:
@@ -150,9 +147,7 @@ class Run:
             self.bar.close()
         if self.logger is not None:
             self.logger.close()
-        if kind is None:
-            dist.cleanup(wait=True)  # every rank finishes before any tears the process group down
-        dist.cleanup()
+        self.process.__exit__(kind, error, traceback)
         self._unlock()
 
     @property

@@ -15,7 +15,8 @@ import torch
 
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
+from vjepa2.runtime.process import Process
 from vjepa2.vqa.data import QASample
 from vjepa2.vqa.inference import choice_logprobs, generate
 from vjepa2.vqa.lm import require_transformers
@@ -55,9 +56,13 @@ def split_words(words: list[str], video: bool) -> tuple[Path | None, str]:
 
 
 def run_vqa_ask(cfg: VQAAskConfig) -> int:
+    with Process(cfg.device, cfg.dtype) as proc:
+        return answer(cfg, str(proc.device), proc.dtype)
+
+
+def answer(cfg: VQAAskConfig, device: str, dtype: str) -> int:
     transformers = require_transformers()
-    dtype = choose_dtype(cfg.dtype, cfg.device, announce=False)
-    qa = VideoQA.load(cfg.model, cfg.device)
+    qa = VideoQA.load(cfg.model, device)
     video, question = split_words(cfg.words, qa.video)
     features = qa.video_features(video, dtype) if video else None
     if cfg.choices:

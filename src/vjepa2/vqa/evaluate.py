@@ -20,7 +20,8 @@ from pathlib import Path
 from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
 from vjepa2.errors import UserError
-from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
+from vjepa2.runtime.process import Process
 from vjepa2.vqa.benchmarks import read_questions
 from vjepa2.vqa.data import QASample, normalize
 from vjepa2.vqa.features import video_tokens
@@ -157,8 +158,12 @@ def run_vqa_eval(cfg: VQAEvalConfig) -> int:
     if not cfg.data:
         raise UserError("give the questions to score with --data (a JSONL file)")
     samples = read_questions(cfg.data, cfg.layout, cfg.videos)
-    dtype = choose_dtype(cfg.dtype, cfg.device)
-    qa = VideoQA.load(cfg.model, cfg.device)
+    with Process(cfg.device, cfg.dtype) as proc:
+        return score_folder(cfg, samples, str(proc.device), proc.dtype)
+
+
+def score_folder(cfg: VQAEvalConfig, samples, device: str, dtype: str) -> int:
+    qa = VideoQA.load(cfg.model, device)
     out = Path(cfg.out)
     cache = cfg.cache_dir or out / "features"
     summary, records = score(qa, samples, dtype, cfg.batch_size, cfg.max_new_tokens, cache, cfg.workers)

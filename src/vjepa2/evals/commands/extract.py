@@ -46,11 +46,11 @@ from vjepa2.models.precision import (
     INFERENCE_DTYPE_HELP,
     INFERENCE_DTYPES,
     autocast,
-    choose_dtype,
 )
 from vjepa2.models.quantize import for_inference
+from vjepa2.runtime import distributed as dist
+from vjepa2.runtime.process import Process
 from vjepa2.safe_names import inside, safe_relative
-from vjepa2.train import distributed as dist
 
 log = logging.getLogger(__name__)
 
@@ -268,19 +268,12 @@ def run_extract(cfg: ExtractConfig) -> int:
     """Encode every input; returns 1 if any file failed (all others are still written). Under
     torchrun each process takes its share of the inputs (``extract_parts``)."""
     _check(cfg)
-    info = dist.setup(cfg.device)
-    try:
-        code = extract(cfg, info)
-    except BaseException:
-        dist.cleanup()  # no waiting for the other ranks: one that died would hang it
-        raise
-    dist.cleanup(wait=True)
-    return code
+    with Process(cfg.device, cfg.dtype, inference=True) as proc:
+        cfg.device, cfg.dtype = str(proc.device), proc.dtype  # under torchrun on GPUs: this rank's own
+        return extract(cfg, proc.info)
 
 
 def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
-    cfg.device = str(info.device)  # under torchrun on GPUs: this process's own
-    cfg.dtype = choose_dtype(cfg.dtype, cfg.device, inference=True, announce=info.is_main)
     model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
     _check_model(cfg, model)
     model.encoder = for_inference(model.encoder, cfg.dtype)

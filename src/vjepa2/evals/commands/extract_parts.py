@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from vjepa2.atomic import atomic_open, atomic_path, atomic_write_json
+from vjepa2.runtime import distributed as dist
 from vjepa2.safe_names import inside
-from vjepa2.train import distributed as dist
 
 PARTS = "parts"
 INDEX = "index.json"

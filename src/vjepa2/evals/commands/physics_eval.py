@@ -30,7 +30,8 @@ from vjepa2.evals.physics.metrics import score_pairs
 from vjepa2.evals.physics.plots import plot_pair_curves, plot_roc
 from vjepa2.evals.physics.readers import LAYOUTS, PhysicsVideo, load_frames, read_pairs
 from vjepa2.evals.physics.surprise import Windows, surprise_curves
-from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP, choose_dtype
+from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP
+from vjepa2.runtime.process import Process
 
 log = logging.getLogger(__name__)
 SOURCES = ("model", "random", "pixels")
@@ -75,9 +76,15 @@ def run_physics_eval(cfg: PhysicsEvalConfig) -> int:
     if not cfg.data:
         raise UserError("give the data set (a folder or a CSV)")
     videos = limit_pairs(read_pairs(cfg.data, cfg.layout, cfg.split), cfg.max_pairs)
+    with Process(cfg.device, cfg.dtype, inference=True) as proc:
+        cfg.device = str(proc.device)
+        return score_all(cfg, sources, videos, proc.dtype)
+
+
+def score_all(cfg: PhysicsEvalConfig, sources: list[str], videos, dtype: str) -> int:
+    """Score every source on ``videos``; write results.json and the plots."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    dtype = choose_dtype(cfg.dtype, cfg.device, inference=True)
     windows = Windows(cfg.window, cfg.context, cfg.stride, cfg.frame_step)
     results = {"config": asdict(cfg) | {"dtype": dtype}, "sources": {}, "skipped": {}}
     for source in sources:

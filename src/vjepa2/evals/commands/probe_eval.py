@@ -24,6 +24,7 @@ from vjepa2.evals.classification import classification_metrics, plot_confusion
 from vjepa2.evals.features import make_loader
 from vjepa2.evals.probes import clip_dataset, load_probe_setup, predict
 from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP
+from vjepa2.runtime.process import Process
 
 
 @dataclass
@@ -66,6 +67,12 @@ class ClassifyConfig:
 def run_probe_eval(cfg: ProbeEvalConfig) -> int:
     if not cfg.probe or not cfg.data:
         raise UserError("probe eval: give --probe (a probe folder) and --data (an index to evaluate)")
+    with Process(cfg.device, cfg.dtype, inference=True) as proc:
+        cfg.device, cfg.dtype = str(proc.device), proc.dtype
+        return evaluate_probe(cfg)
+
+
+def evaluate_probe(cfg: ProbeEvalConfig) -> int:
     probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
     dataset = clip_dataset(cfg.data, spec, num_clips=cfg.num_clips, num_views=cfg.num_views)
     if max(dataset.labels) >= len(names):
@@ -109,6 +116,12 @@ def run_classify(cfg: ClassifyConfig) -> int:
     missing = [v for v in cfg.videos if not Path(v).exists()]
     if missing:
         raise MissingPathError(f"video not found: {missing[0]}")
+    with Process(cfg.device, cfg.dtype, inference=True) as proc:
+        cfg.device, cfg.dtype = str(proc.device), proc.dtype
+        return classify(cfg)
+
+
+def classify(cfg: ClassifyConfig) -> int:
     probe, extract, spec, names = load_probe_setup(
         cfg.checkpoint, cfg.encoder, cfg.labels, cfg.device, cfg.dtype
     )

@@ -37,6 +37,12 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def launch_rank() -> int:
+    """This process's rank as its launcher set it (0 when not launched by torchrun); known
+    before the process group is joined."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def resolve_device(device: str = "auto", local_rank: int = 0) -> torch.device:
     """ "auto" -> this rank's CUDA device if there is one, else CPU; "cuda" -> cuda:<local_rank>."""
     if device == "auto":
