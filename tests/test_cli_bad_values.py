@@ -44,7 +44,10 @@ BAD = {
         (["--size", "0"], "size: must be 8 or more, got 0"),
         (["fps=0"], "fps: must be more"),
     ],
-    "worlds make-physics-pairs": [(["--size", "0"], "size: must be 8 or more, got 0")],
+    "worlds make-physics-pairs": [
+        (["--size", "0"], "size: must be 8 or more, got 0"),
+        (["--violations", "[gravity]"], "violations must be 'all' or a comma-separated subset"),
+    ],
     "worlds make-vqa": [(["--num-frames", "0"], "num_frames: must be 1 or more, got 0")],
     "worlds collect": [(["--fps", "0"], "fps: must be more than 0")],
     "episodes to-clips": [(["fps=-1"], "fps: must be 0 or more, got -1.0")],

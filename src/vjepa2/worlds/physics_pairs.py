@@ -253,12 +253,14 @@ class MakePairsConfig:
 
 
 def selected_violations(text: str) -> list[str]:
+    """'all', 'permanence,shape' or the YAML list '[permanence, shape]' -> the violation names."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
     names = list(VIOLATIONS) if text == "all" else [v.strip() for v in text.split(",") if v.strip()]
     unknown = [v for v in names if v not in VIOLATIONS]
     if unknown or not names:
-        raise ValueError(
-            f"violations must be 'all' or a comma-separated subset of {VIOLATIONS}, got {text!r}"
-        )
+        raise UserError(f"violations must be 'all' or a comma-separated subset of {VIOLATIONS}, got {text!r}")
     return names
 
 
