@@ -41,11 +41,12 @@ class PhysicsEvalConfig:
     data: str = opt(
         "", help="data set: a folder (synthetic pairs, IntPhys 2, IntPhys dev) or a CSV", positional=True
     )
-    checkpoint: str = opt(
-        "random:tiny", help="model with a predictor: reference .pt, ours, training checkpoint"
+    encoder: str = opt(
+        "random:tiny",
+        help="encoder with a predictor: reference .pt, ours, training checkpoint, a released name",
     )
     sources: str = opt(
-        "model", help="comma-separated: model (the checkpoint), random (its random twin), pixels"
+        "model", help="comma-separated: model (the --encoder), random (its random twin), pixels"
     )
     layout: str = opt("auto", help=f"data layout: one of {', '.join(LAYOUTS)}")
     split: str = opt("Main", help="IntPhys 2 split folder (Debug, Main, HeldOut)")
@@ -111,7 +112,7 @@ def score_source(
     videos are listed (with the reason) and their pairs dropped."""
     model, crop = None, cfg.crop or 64
     if source != "pixels":
-        name = cfg.checkpoint if source == "model" else "random:" + cfg.checkpoint.removeprefix("random:")
+        name = cfg.encoder if source == "model" else "random:" + cfg.encoder.removeprefix("random:")
         model = load_encoder(name, cfg.device, seed=cfg.seed, encoder_key=cfg.encoder_key)
         windows.check(model.encoder.cfg.tubelet)
         crop = cfg.crop or model.encoder.cfg.crop
