@@ -1,6 +1,6 @@
 """``vjepa2 physics-eval``: score a model's surprise on possible / impossible video pairs.
 
-Sources, each through the same code: the checkpoint (``model``), its random twin (``random``:
+Sources, each through the same code: the ``--encoder`` (``model``), its random twin (``random``:
 the same shapes, fresh weights) and the pixel baseline (``pixels``). Curves are cached per source
 in ``<out>/cache`` (or ``cache_dir``), keyed by the weights and the window settings, and per video
 by path, size and modification time: a rerun scores nothing twice. A video that cannot be read
