@@ -5,6 +5,8 @@ Every command of the CLI is driven by one dataclass. Fields carry their help tex
 (``optim.lr=1e-3``). Precedence, lowest first: dataclass defaults, the YAML file, then
 ``key=value`` overrides and ``--flags`` in command-line order. Numbers are checked when set (see
 ``opt``): bounds, and no NaN.
+``aliases`` (``load_config``) are other names of keys, taken in the file and the overrides alike
+(``vjepa2.vocabulary`` holds the CLI's); a deprecated one prints one line on stderr.
 Mistakes (an unknown key, a value of the wrong type or out of range, a missing or malformed file)
 are ``UserError``s naming the key and the file.
 """
