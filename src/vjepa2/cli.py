@@ -7,7 +7,8 @@ or ``--run.batch_size``), ``key=value`` overrides (dotted for nested sections) a
 ``--config file.yaml``; option names follow ``vjepa2.vocabulary``, whose other names (renamed
 options, ``--out`` for ``run.out``) are taken here and in the config file. A mistake of the
 user's (``vjepa2.errors.UserError``: an unknown option, a wrong value, a missing or unreadable
-file) is one line on stderr, ``vjepa2 <command>: error: ...``, and exit status 2; ``--debug`` shows its traceback. Any other exception is a bug and shows one.
+file) is one line on stderr, ``vjepa2 <command>: error: ...``, and exit status 2; ``--debug``
+shows its traceback. Any other exception is a bug and shows one.
 """
 
 from __future__ import annotations
