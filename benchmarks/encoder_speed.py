@@ -1,7 +1,7 @@
 """Encoder speed: our VideoEncoder vs transformers.VJEPA2Model holding the same random weights.
 
     python benchmarks/encoder_speed.py                      # ViT-L, 16 frames x 256 px, batch 1
-    python benchmarks/encoder_speed.py --preset tiny --frames 16 --size 64 --repeats 5
+    python benchmarks/encoder_speed.py --preset tiny --num-frames 16 --size 64 --repeats 5
     python benchmarks/encoder_speed.py --memory-frames 64   # also peak memory at 64 x 256 (8192 tokens)
     python benchmarks/encoder_speed.py --preset vitl-2.1    # V-JEPA 2.1 ViT-L, 16 frames x 384 px
 
@@ -170,7 +170,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--preset", default="vitl", help="encoder preset, e.g. vitl, vitg, tiny, vitl-2.1")
-    parser.add_argument("--frames", type=int, default=16, help="frames per clip")
+    parser.add_argument(
+        "--num-frames",
+        "--frames",
+        dest="frames",
+        type=int,
+        default=16,
+        help="frames per clip (--frames: old name)",
+    )
     parser.add_argument("--size", type=int, default=0, help="crop in pixels (0: the preset's crop)")
     parser.add_argument("--repeats", type=int, default=3, help="timed forwards per precision (median)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
@@ -208,7 +215,7 @@ def main() -> None:
     if args.memory_frames:
         print("\n| clip | precision | peak RSS | before the forward | forward time |\n|---|---|---|---|---|")
         for name in ("fp32", "int8"):
-            cmd = [sys.executable, __file__, "--preset", args.preset, "--frames", str(args.memory_frames)]
+            cmd = [sys.executable, __file__, "--preset", args.preset, "--num-frames", str(args.memory_frames)]
             subprocess.run([*cmd, "--size", str(args.size), "--memory-only", name], check=True)
 
 

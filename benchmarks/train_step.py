@@ -2,7 +2,7 @@
 
     python benchmarks/train_step.py                                 # tiny and ViT-L, fp32 and bf16
     python benchmarks/train_step.py --presets tiny --steps 5
-    python benchmarks/train_step.py --presets vitl --frames 16 --crop 256 --device cuda
+    python benchmarks/train_step.py --presets vitl --num-frames 16 --crop 256 --device cuda
 
 One step = EMA target encoder on the full clip (no grad) + layer_norm, context encoder and
 predictor for the two V-JEPA 2 mask generators, L1 loss, backward, AdamW, EMA update. Each case
@@ -135,7 +135,9 @@ def main() -> None:
     parser.add_argument("--presets", default="tiny,vitl")
     parser.add_argument("--dtypes", default="fp32,bf16")
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=0, help="0: 16 for tiny, 4 for vitl")
+    parser.add_argument(
+        "--num-frames", "--frames", dest="frames", type=int, default=0, help="0: 16 for tiny, 4 for vitl"
+    )
     parser.add_argument("--crop", type=int, default=0, help="0: 64 for tiny, 256 for vitl")
     parser.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up step")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -162,7 +164,7 @@ def main() -> None:
             for impl in impls:
                 cmd = [sys.executable, __file__, "--case", impl, preset, dtype, "--batch", str(args.batch)]
                 cmd += [
-                    "--frames",
+                    "--num-frames",
                     str(frames),
                     "--crop",
                     str(crop),

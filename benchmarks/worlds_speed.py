@@ -1,6 +1,6 @@
 """How fast the synthetic world makes probe videos (target: 1,000 clips of 16 x 64 px in < 60 s).
 
-    python benchmarks/worlds_speed.py [--clips 1000] [--workers 2] [--size 64] [--frames 16]
+    python benchmarks/worlds_speed.py [--clips 1000] [--workers 2] [--size 64] [--num-frames 16]
 
 Runs ``vjepa2 worlds make-videos`` end to end (simulation, rendering, H.264 files, CSV indexes) in a
 process pool, then times each stage in this process on a few clips, and prints one table.
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--num-frames", "--frames", dest="frames", type=int, default=16)
     parser.add_argument("--stage-clips", type=int, default=50, help="clips for the per-stage timing")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

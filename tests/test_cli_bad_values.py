@@ -13,9 +13,9 @@ BAD = {
         (["ema.start=2"], "ema.start: must be 1 or less, got 2.0"),
         (["data.fps=-1"], "data.fps: must be more than 0, got -1.0"),
         (["data.fps=0"], "data.fps: must be more than 0, got 0.0"),
-        (["data.frames=0"], "data.frames: must be 1 or more, got 0"),
+        (["data.num_frames=0"], "data.num_frames: must be 1 or more, got 0"),
         (["data.crop=15"], "data.crop: 15 px is not a whole number of 16 px patches"),
-        (["data.frames=5"], "data.frames: 5 is not a whole number of 2-frame tubelets"),
+        (["data.num_frames=5"], "data.num_frames: 5 is not a whole number of 2-frame tubelets"),
         (["run.device=tpu"], "run.device: unknown device 'tpu'"),
         (["run.dtype=fp16"], "run.dtype: unknown dtype 'fp16'"),
         (
@@ -31,7 +31,7 @@ BAD = {
     ],
     "vqa train": [(["schedule.lr=inf"], "schedule.lr: must be a finite number, got inf")],
     "extract": [
-        (["--frames", "0"], "frames: must be 1 or more, got 0"),
+        (["--num-frames", "0"], "num_frames: must be 1 or more, got 0"),
         (["--num-clips", "0"], "num_clips: must be 1 or more, got 0"),
         (["--device", "tpu"], "device: unknown device 'tpu'"),
     ],

@@ -100,6 +100,4 @@ def test_files_that_are_not_checkpoints_are_named(user_error, tmp_path, model_di
     (cut / "model.safetensors").write_bytes(data[: len(data) // 2])
     line = user_error(["convert", str(cut)])
     assert f"{cut / 'model.safetensors'}: cannot read the safetensors file" in line and "truncated" in line
-    assert "unknown encoder preset 'nope'" in user_error(
-        ["extract", str(bare), "--checkpoint", "random:nope"]
-    )
+    assert "unknown encoder preset 'nope'" in user_error(["extract", str(bare), "--encoder", "random:nope"])

@@ -52,9 +52,9 @@ def test_every_command_has_help_for_every_option():
 
 
 def test_parse_flags_overrides_and_inputs():
-    command, cfg = parse(["extract", "a.mp4", "--frames", "8", "b.mp4", "pooling=none", "--checkpoint", "x"])
+    command, cfg = parse(["extract", "a.mp4", "--num-frames", "8", "b.mp4", "pooling=none", "--encoder", "x"])
     assert command == "extract" and cfg.inputs == ["a.mp4", "b.mp4"]
-    assert cfg.frames == 8 and cfg.pooling == "none" and cfg.checkpoint == "x"
+    assert cfg.num_frames == 8 and cfg.pooling == "none" and cfg.encoder == "x"
 
 
 def test_top_level_help(capsys):

@@ -27,7 +27,7 @@ def videos(tmp_path):
 
 def test_extract_folder_with_a_broken_file(videos, tmp_path, capsys):
     out = tmp_path / "feats"
-    args = [str(videos), "--checkpoint", "random:tiny", "--out", str(out), "--frames", "4", "--crop", "32"]
+    args = [str(videos), "--encoder", "random:tiny", "--out", str(out), "--num-frames", "4", "--crop", "32"]
     code = main(["extract", *args, "num_clips=2", "batch_size=3", "dtype=fp32"])
     assert code == 1  # one file failed, the others were written
     feats = {p.stem: np.load(p) for p in out.glob("*.npy")}
@@ -43,8 +43,8 @@ def test_extract_tokens_one_file_from_csv(videos, tmp_path):
     csv.write_text("videos/a.mp4 0\nvideos/c.mp4 1\n")
     out = tmp_path / "all"
     code = main(
-        ["extract", str(csv), "--checkpoint", "random:tiny", "--out", str(out), "--pooling", "none",
-         "--format", "safetensors", "--one-file", "true", "--frames", "4", "--crop", "32", "--layers", "[1, -1]"]
+        ["extract", str(csv), "--encoder", "random:tiny", "--out", str(out), "--pooling", "none",
+         "--format", "safetensors", "--one-file", "true", "--num-frames", "4", "--crop", "32", "--layers", "[1, -1]"]
     )  # fmt: skip
     assert code == 0
     feats = load_file(str(out.with_suffix(".safetensors")))
@@ -56,8 +56,8 @@ def test_extract_needs_a_checkpoint(videos, capsys):
     # a user's mistake: one line naming the command, exit status 2
     assert main(["extract", str(videos)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("vjepa2 extract: error: --checkpoint is required") and "\n" not in err
-    assert main(["extract", str(videos), "--checkpoint", "random:tiny", "dtype=fp16"]) == 2
+    assert err.startswith("vjepa2 extract: error: --encoder is required") and "\n" not in err
+    assert main(["extract", str(videos), "--encoder", "random:tiny", "dtype=fp16"]) == 2
     assert "dtype must be one of" in capsys.readouterr().err
 
 
@@ -71,7 +71,7 @@ def v21(tmp_path):
 
 def _extract(inputs, checkpoint, out, *extra) -> dict[str, np.ndarray]:
     code = main(
-        ["extract", *map(str, inputs), "--checkpoint", checkpoint, "--out", str(out), "dtype=fp32", *extra]
+        ["extract", *map(str, inputs), "--encoder", checkpoint, "--out", str(out), "dtype=fp32", *extra]
     )
     assert code == 0
     return {p.stem: np.load(p) for p in out.glob("*.npy")}
@@ -80,7 +80,7 @@ def _extract(inputs, checkpoint, out, *extra) -> dict[str, np.ndarray]:
 def test_extract_v21_levels_are_four_normed_levels(videos, v21, tmp_path):
     model, ckpt = v21
     clip = [videos / "a.mp4"]
-    args = ["--frames", "4", "--crop", "32", "--pooling", "none"]
+    args = ["--num-frames", "4", "--crop", "32", "--pooling", "none"]
     levels = _extract(clip, ckpt, tmp_path / "levels", *args, "--levels", "true")["a"]
     plain = _extract(clip, ckpt, tmp_path / "plain", *args)["a"]
     # 4 frames x 32 px -> 2 x 2 x 2 tokens; 4 levels of 192, the last one the plain output
@@ -101,34 +101,36 @@ def test_extract_v21_crop_grid_and_images(videos, v21, tmp_path):
     Image.fromarray(pixels).save(image)
     # default crop: the model's own (64 for tiny-2.1; 384 for the releases); an image is one frame
     # through the image tokenizer, batched apart from the 4-frame clip
-    feats = _extract([videos / "a.mp4", image], ckpt, tmp_path / "grid", "--frames", "4", "--pooling", "grid")
+    feats = _extract(
+        [videos / "a.mp4", image], ckpt, tmp_path / "grid", "--num-frames", "4", "--pooling", "grid"
+    )
     assert feats["a"].shape == (1, 2, 4, 4, 192) and feats["still"].shape == (1, 1, 4, 4, 192)
     with torch.no_grad():
         want = model.encode(eval_transform(pixels[None], 64)[None])  # (1, 16, 192): T = 1
     np.testing.assert_allclose(feats["still"].reshape(1, 16, 192), want.numpy(), atol=1e-4)
     big = _extract(
-        [videos / "a.mp4"], ckpt, tmp_path / "384", "--frames", "2", "--crop", "384", "--pooling", "grid"
+        [videos / "a.mp4"], ckpt, tmp_path / "384", "--num-frames", "2", "--crop", "384", "--pooling", "grid"
     )
     assert big["a"].shape == (1, 1, 24, 24, 192)
     # a 2.0 model has no image tokenizer: the image is repeated into a 4-frame clip
     old = _extract(
-        [image], "random:tiny", tmp_path / "v20", "--frames", "4", "--crop", "32", "--pooling", "none"
+        [image], "random:tiny", tmp_path / "v20", "--num-frames", "4", "--crop", "32", "--pooling", "none"
     )
     assert old["still"].shape == (1, 8, 192)
 
 
 def test_extract_levels_need_v21(videos, user_error):
-    line = user_error(["extract", str(videos / "a.mp4"), "--checkpoint", "random:tiny", "--levels", "true"])
+    line = user_error(["extract", str(videos / "a.mp4"), "--encoder", "random:tiny", "--levels", "true"])
     assert "--levels needs a V-JEPA 2.1 model" in line and "V-JEPA 2.0" in line
     line = user_error(
-        ["extract", str(videos), "--checkpoint", "random:tiny-2.1", "--levels", "true", "--layers", "[1]"]
+        ["extract", str(videos), "--encoder", "random:tiny-2.1", "--levels", "true", "--layers", "[1]"]
     )
     assert "not both" in line
 
 
 def test_layers_past_the_depth_are_refused_before_any_work(videos, tmp_path, user_error):
     out = tmp_path / "feats"
-    args = ["extract", str(videos), "--checkpoint", "random:tiny", "--out", str(out)]
+    args = ["extract", str(videos), "--encoder", "random:tiny", "--out", str(out)]
     line = user_error([*args, "--layers", "[99]"])
     assert "layers [99]" in line and "random:tiny has 6 blocks" in line and "-6 to 5" in line
     assert "layers [-7]" in user_error([*args, "--layers", "[-1, -7]"])
@@ -139,11 +141,11 @@ def test_two_one_file_outputs_in_one_folder_keep_their_own_records(videos, tmp_p
     """index.json, errors.json and the parts carry the one file's name: a second one-file output
     in the same folder overwrites nothing of the first, and a rerun of the first still skips."""
     args = [
-        "--checkpoint",
+        "--encoder",
         "random:tiny",
         "--one-file",
         "true",
-        "--frames",
+        "--num-frames",
         "4",
         "--crop",
         "32",

@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 from vjepa2.cli import main
 from vjepa2.data.video import write_video
 
-ARGS = ["--checkpoint", "random:tiny", "--frames", "4", "--crop", "32", "dtype=fp32", "batch_size=2"]
+ARGS = ["--encoder", "random:tiny", "--num-frames", "4", "--crop", "32", "dtype=fp32", "batch_size=2"]
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from vjepa2.data.shards.manifest import read_manifest
 from vjepa2.errors import UserError
 from vjepa2.safe_names import UnsafeNameError, inside, refusal
 
-EXTRACT = ["--checkpoint", "random:tiny", "--frames", "4", "--crop", "32", "dtype=fp32"]
+EXTRACT = ["--encoder", "random:tiny", "--num-frames", "4", "--crop", "32", "dtype=fp32"]
 
 
 @pytest.fixture()
@@ -218,7 +218,7 @@ def test_a_remote_manifest_may_not_name_local_files(loopback, entry, user_error)
                 "shards": [{"url": entry, "source": 0, "count": 1}]}  # fmt: skip
     loopback.routes["/set/manifest.json"] = json.dumps(manifest).encode()
     url = f"{loopback.url}/set/manifest.json"
-    line = user_error(["pretrain", url, "model.encoder=tiny"])
+    line = user_error(["pretrain", url, "model.encoder_preset=tiny"])
     assert url in line and "shards[0]" in line and repr(entry) in line
 
 

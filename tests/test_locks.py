@@ -37,7 +37,7 @@ def test_a_second_writer_stops_at_once_naming_the_first(held):
 
 def test_a_training_command_on_a_held_folder_exits_2_with_one_line(held, capsys):
     folder, pid = held
-    assert main(["pretrain", f"run.out={folder}", "model.encoder=tiny", "run.steps=1"]) == 2
+    assert main(["pretrain", f"run.out={folder}", "model.encoder_preset=tiny", "run.steps=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"in use by holder (pid {pid}" in err[0], err
 

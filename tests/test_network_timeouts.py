@@ -96,7 +96,7 @@ def test_redirects_stay_within_http(loopback):
 def test_extract_from_a_hanging_server_stops_with_one_line(loopback, tmp_path, user_error):
     loopback.routes["/set/manifest.json"] = "hang"
     start = time.monotonic()
-    line = user_error(["extract", f"{loopback.url}/set", "--checkpoint", "random:tiny",
+    line = user_error(["extract", f"{loopback.url}/set", "--encoder", "random:tiny",
                        "--out", str(tmp_path / "out"), *FLAGS])  # fmt: skip
     assert time.monotonic() - start < 20
     assert f"{loopback.url}/set/manifest.json: no answer for 0.3 s (read timeout) (2 tries)" in line
@@ -112,8 +112,8 @@ def test_lost_shards_are_named_member_by_member(loopback, tmp_path):
     assert isinstance(items[2], Lost) and items[2].reason == "no answer for 0.3 s (read timeout)"
     assert items[2].name == f"{loopback.url}/set/shard-000001.tar#member 0"
     out = tmp_path / "out"
-    args = ["extract", f"{loopback.url}/set", "--checkpoint", "random:tiny", "--out", str(out)]
-    assert main([*args, "--frames", "4", "--crop", "32", "dtype=fp32", *FLAGS]) == 1
+    args = ["extract", f"{loopback.url}/set", "--encoder", "random:tiny", "--out", str(out)]
+    assert main([*args, "--num-frames", "4", "--crop", "32", "dtype=fp32", *FLAGS]) == 1
     (error,) = json.loads((out / "errors.json").read_text())
     assert error["path"] == items[2].name and "read timeout" in error["error"]
     loopback.routes["/set/shard-000001.tar"] = ("cut", (shards / "shard-000001.tar").read_bytes(), 700)
@@ -124,7 +124,7 @@ def test_lost_shards_are_named_member_by_member(loopback, tmp_path):
 def test_pretrain_reads_remote_shards_with_its_network_options(loopback, tmp_path, user_error):
     loopback.routes["/set/manifest.json"] = "hang"
     start = time.monotonic()
-    line = user_error(["pretrain", f"{loopback.url}/set", "model.encoder=tiny", f"run.out={tmp_path / 'out'}",
+    line = user_error(["pretrain", f"{loopback.url}/set", "model.encoder_preset=tiny", f"run.out={tmp_path / 'out'}",
                        "network.read_timeout=0.3", "network.tries=2"])  # fmt: skip
     assert time.monotonic() - start < 20
     assert f"{loopback.url}/set/manifest.json: no answer for 0.3 s (read timeout) (2 tries)" in line

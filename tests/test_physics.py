@@ -206,7 +206,7 @@ def test_physics_eval_end_to_end_cache_and_a_broken_video(synthetic_pairs, tmp_p
     broken = sorted(data.glob("colour/scene_0000/*.mp4"))[0]
     broken.write_bytes(b"not a video")
     out = tmp_path / "out"
-    args = ["physics-eval", str(data), "--checkpoint", "random:tiny", "--sources", "model,random,pixels",
+    args = ["physics-eval", str(data), "--encoder", "random:tiny", "--sources", "model,random,pixels",
             "--out", str(out), "--resamples", "50", "--dtype", "fp32"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out

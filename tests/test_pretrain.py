@@ -23,11 +23,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 # A tiny model on 4-frame 32 px clips; 6 steps: warmup 2, constant 2, cooldown 2 on 8 frames.
 TINY = [
-    "model.encoder=tiny",
-    "model.predictor=tiny",
+    "model.encoder_preset=tiny",
+    "model.predictor_preset=tiny",
     "model.encoder_overrides={depth: 2}",
     "model.predictor_overrides={depth: 1}",
-    "data.frames=4",
+    "data.num_frames=4",
     "data.crop=32",
     "data.workers=0",
     "run.batch_size=4",
@@ -35,7 +35,7 @@ TINY = [
     "schedule.warmup_steps=2",
     "schedule.constant_steps=2",
     "schedule.cooldown_steps=2",
-    "cooldown.frames=8",
+    "cooldown.num_frames=8",
     "run.checkpoint_every=2",
 ]
 
@@ -239,6 +239,6 @@ CONFIG_COMMANDS = {
 def test_shipped_configs_load(path):
     command = "anticipate" if path.stem.startswith("anticipation") else CONFIG_COMMANDS[path.parent.name]
     cfg = load_config(_load_command(command)[0], path)
-    if isinstance(cfg, PretrainConfig) and cfg.model.encoder == "tiny":
+    if isinstance(cfg, PretrainConfig) and cfg.model.encoder_preset == "tiny":
         _, predictor = build_models(cfg.model)  # the preset and its overrides fit together
         assert len(predictor.blocks) == cfg.model.predictor_overrides.get("depth", len(predictor.blocks))

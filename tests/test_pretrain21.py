@@ -35,8 +35,8 @@ from vjepa2.train.schedules import LRScheduleConfig
 # 6 steps: warmup 2, constant 2, cooldown 2 on 8 frames with more images; lambda ramps over 1..3.
 REPO = Path(__file__).resolve().parents[1]
 TINY21 = [
-    "model.encoder=tiny-2.1",
-    "model.predictor=tiny-2.1",
+    "model.encoder_preset=tiny-2.1",
+    "model.predictor_preset=tiny-2.1",
     "model.encoder_overrides={depth: 2}",
     "model.predictor_overrides={depth: 1}",
     "loss.recipe=2.1",
@@ -44,7 +44,7 @@ TINY21 = [
     "loss.ramp_end=3",
     "images.batch_size=3",
     "cooldown.image_batch_size=4",
-    "data.frames=4",
+    "data.num_frames=4",
     "data.crop=32",
     "data.workers=0",
     "run.batch_size=4",
@@ -52,7 +52,7 @@ TINY21 = [
     "schedule.warmup_steps=2",
     "schedule.constant_steps=2",
     "schedule.cooldown_steps=2",
-    "cooldown.frames=8",
+    "cooldown.num_frames=8",
     "run.checkpoint_every=2",
 ]
 
@@ -186,7 +186,7 @@ def test_dense_loss_is_its_definition(step, lam, weighted):
 
 def test_the_20_objective_is_jepa_loss():
     torch.manual_seed(0)
-    tiny = ["model.encoder=tiny", "model.predictor=tiny", "model.encoder_overrides={depth: 2}"]
+    tiny = ["model.encoder_preset=tiny", "model.predictor_preset=tiny", "model.encoder_overrides={depth: 2}"]
     encoder, predictor = build_models(parse(["pretrain", *tiny])[1].model)
     student = Student(encoder, predictor)
     objective = make_objective(LossConfig(), LRScheduleConfig(), encoder)
@@ -199,9 +199,11 @@ def test_the_20_objective_is_jepa_loss():
 
 
 def test_recipes_that_do_not_fit_the_models_are_user_errors(videos, tmp_path, user_error):
-    line = user_error(["pretrain", videos, *TINY21, "model.predictor=2.1-distilled", f"run.out={tmp_path}"])
+    line = user_error(
+        ["pretrain", videos, *TINY21, "model.predictor_preset=2.1-distilled", f"run.out={tmp_path}"]
+    )
     assert "distilled" in line and "1664" in line
-    cfg = parse(["pretrain", *TINY21, "model.encoder=tiny", "model.predictor=tiny"])[1]
+    cfg = parse(["pretrain", *TINY21, "model.encoder_preset=tiny", "model.predictor_preset=tiny"])[1]
     with pytest.raises(UserError, match="V-JEPA 2.1 encoder"):
         check_recipe(cfg.loss, *model_configs(cfg.model), 0)
     assert "2.1 recipe" in user_error(["pretrain", videos, "images.batch_size=2", f"run.out={tmp_path}"])

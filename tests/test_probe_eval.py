@@ -94,20 +94,17 @@ def test_classify_prints_top_k_with_names(constant_probe, tmp_path, capsys):
     folder, _, probe_dir = constant_probe
     video = folder / "videos" / "data_0.mp4"
     out = tmp_path / "top.json"
-    assert (
-        main(["classify", str(video), "--checkpoint", str(probe_dir), "--top-k", "2", "--json", str(out)])
-        == 0
-    )
+    assert main(["classify", str(video), "--probe", str(probe_dir), "--top-k", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     p_dog = 1 / (1 + np.exp(-1.0))  # softmax of logits (0, 1)
     assert "1. dog" in printed and f"{p_dog:.3f}" in printed and "2. cat" in printed
     assert json.loads(out.read_text())[str(video)][0]["label"] == "dog"
     names = tmp_path / "names.txt"
     names.write_text("kitten\npuppy\n")
-    assert main(["classify", str(video), "--checkpoint", str(probe_dir), "--labels", str(names)]) == 0
+    assert main(["classify", str(video), "--probe", str(probe_dir), "--labels", str(names)]) == 0
     assert "1. puppy" in capsys.readouterr().out
     # README's spelling: the run folder of `probe train`, which holds the probe in probe/
-    assert main(["classify", str(video), "--checkpoint", str(folder)]) == 0
+    assert main(["classify", str(video), "--probe", str(folder)]) == 0
     assert "1. dog" in capsys.readouterr().out
 
 
@@ -130,11 +127,11 @@ def test_classify_with_a_transformers_classifier(tmp_path, capsys):
     args = [
         "classify",
         str(video),
-        "--checkpoint",
+        "--probe",
         str(tmp_path / "hf"),
         "--dtype",
         "fp32",
-        "--json",
+        "--out",
         str(out),
     ]
     assert main(args) == 0

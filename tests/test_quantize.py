@@ -43,7 +43,7 @@ def test_extract_int8_agrees_with_fp32(tmp_path):
     feats = {}
     for dtype in ("fp32", "int8"):
         out = tmp_path / dtype
-        args = [str(tmp_path / "a.mp4"), "--checkpoint", "random:tiny", "--out", str(out), "--frames", "4"]
+        args = [str(tmp_path / "a.mp4"), "--encoder", "random:tiny", "--out", str(out), "--num-frames", "4"]
         assert main(["extract", *args, "--crop", "32", "--pooling", "none", f"dtype={dtype}"]) == 0
         feats[dtype] = torch.from_numpy(np.load(out / "a.npy"))
     assert F.cosine_similarity(feats["int8"], feats["fp32"], dim=-1).min() > 0.99

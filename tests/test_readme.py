@@ -7,7 +7,7 @@ that runs keeps its text; only its sizes shrink: ``tiny`` gives, per command, th
 make it small (they replace the same options where the block gives them), and ``subs`` the few
 words a block must have changed to run here (each says why). Released weights come from a mirror
 folder (``VJEPA2_MIRROR``, downloads off) holding a tiny checkpoint written in the released
-``vitl.pt`` layout, so ``vjepa2.load("vitl")`` and ``--checkpoint vitl`` go the whole way a real
+``vitl.pt`` layout, so ``vjepa2.load("vitl")`` and ``--encoder vitl`` go the whole way a real
 name goes: table, mirror, cache, SHA-256, loader.
 
 Lines that cannot run here are never skipped silently: a ``torchrun`` line (it asks for 8 GPUs) is
@@ -63,7 +63,7 @@ BLOCKS: dict[str, Block] = {
     ),
     "import numpy as np": Block(),
     "vjepa2 worlds make-videos --out data/worlds                          # labelled synthetic videos, no data set needed": Block(
-        tiny={"worlds make-videos": "--num-videos 12 --workers 1", "extract": "--frames 8"},
+        tiny={"worlds make-videos": "--num-videos 12 --workers 1", "extract": "--num-frames 8"},
     ),
     "vjepa2 pretrain --config configs/pretrain/tiny-cpu.yaml       # ~4 min in fp32 on a 2-core AVX2 EPYC (2 min on an AMX Xeon)": Block(
         tiny={

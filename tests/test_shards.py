@@ -20,11 +20,11 @@ from vjepa2.worlds.scenes import MakeVideosConfig, run_make_videos
 
 HERE = Path(__file__).resolve().parent
 TINY = [
-    "model.encoder=tiny",
-    "model.predictor=tiny",
+    "model.encoder_preset=tiny",
+    "model.predictor_preset=tiny",
     "model.encoder_overrides={depth: 1}",
     "model.predictor_overrides={depth: 1}",
-    "data.frames=4",
+    "data.num_frames=4",
     "data.crop=32",
     "data.workers=0",
     "data.shuffle_buffer=4",

@@ -11,8 +11,8 @@ import pytest
 
 from vjepa2.data.video import write_video
 
-TINY_PRETRAIN = ["model.encoder=tiny", "model.predictor=tiny", "model.encoder_overrides={depth: 2}",
-                 "model.predictor_overrides={depth: 1}", "data.frames=4", "data.crop=32", "data.workers=0",
+TINY_PRETRAIN = ["model.encoder_preset=tiny", "model.predictor_preset=tiny", "model.encoder_overrides={depth: 2}",
+                 "model.predictor_overrides={depth: 1}", "data.num_frames=4", "data.crop=32", "data.workers=0",
                  "run.batch_size=2", "run.dtype=fp32", "run.steps=2", "run.checkpoint_every=1"]  # fmt: skip
 
 
@@ -58,9 +58,9 @@ COMMANDS = {
     "extract": lambda videos, out: [
         "extract",
         str(videos),
-        "--checkpoint",
+        "--encoder",
         "random:tiny",
-        "--frames",
+        "--num-frames",
         "4",
         "--crop",
         "32",

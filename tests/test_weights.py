@@ -149,7 +149,7 @@ def test_offline_without_a_cache_says_which_file_from_where_to_where(env, tmp_pa
     assert "https://dl.fbaipublicfiles.com/vjepa2/vjepa2_1_vitl_dist_vitG_384.pt" in message
     assert str(tmp_path / "cache" / "vjepa2_1_vitl_dist_vitG_384.pt") in message
     assert "VJEPA2_OFFLINE" in message
-    assert "downloads are off" in user_error(["extract", "--checkpoint", "vitl", "x.mp4"])
+    assert "downloads are off" in user_error(["extract", "--encoder", "vitl", "x.mp4"])
 
 
 def test_offline_with_a_cache_or_a_mirror_folder(server, release, env, tmp_path):

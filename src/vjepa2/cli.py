@@ -4,9 +4,11 @@ This file only parses arguments. Every command is a row of ``COMMANDS``: the mod
 its config dataclass and its run function, imported only when the command runs (so ``--help``
 stays fast). Options come from the dataclass fields: ``--name value`` flags (``--run.batch-size``
 or ``--run.batch_size``), ``key=value`` overrides (dotted for nested sections) and
-``--config file.yaml``. A mistake of the user's (``vjepa2.errors.UserError``: an unknown option, a
-wrong value, a missing or unreadable file) is one line on stderr, ``vjepa2 <command>: error: ...``,
-and exit status 2; ``--debug`` shows its traceback. Any other exception is a bug and shows one.
+``--config file.yaml``; option names follow ``vjepa2.vocabulary``, whose other names (renamed
+options, ``--out`` for ``run.out``) are taken here and in the config file. A mistake of the
+user's (``vjepa2.errors.UserError``: an unknown option, a wrong value, a missing or unreadable
+file) is one line on stderr, ``vjepa2 <command>: error: ...``, and exit status 2; ``--debug``
+shows its traceback. Any other exception is a bug and shows one.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ import sys  # noqa: E402
 import typing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from vjepa2.config import iter_fields, load_config, set_dotted  # noqa: E402
+from vjepa2.config import iter_fields, load_config, note_renamed, set_dotted  # noqa: E402
 from vjepa2.errors import UnknownKeyError, UserError  # noqa: E402
 from vjepa2.locks import folder_lock  # noqa: E402
+from vjepa2.vocabulary import aliases  # noqa: E402
 
 DEBUG = "--debug"
 BOOL_WORDS = {"1", "0", "true", "false", "yes", "no", "on", "off"}
@@ -207,7 +210,7 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", "VALUE").upper()
 
 
-def _describe(cls) -> str:
+def _describe(cls, command: str) -> str:
     lines = [
         "options (--flag VALUE or key=VALUE, each once; they override --config FILE, which overrides the defaults):"
     ]
@@ -215,6 +218,11 @@ def _describe(cls) -> str:
         if positional:
             continue
         lines.append(f"  {name}={default!r}  [{_type_name(tp)}]  {help_text}")
+    renamed = aliases(command)
+    if renamed:
+        lines.append("other names (on the command line and in --config files; see vjepa2.vocabulary):")
+        for old, (new, deprecated) in renamed.items():
+            lines.append(f"  {old} -> {new}{'  (deprecated)' if deprecated else ''}")
     return "\n".join(lines)
 
 
@@ -244,7 +252,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog=f"vjepa2 {command}",
         description=COMMANDS[command][3],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_describe(cls),
+        epilog=_describe(cls, command),
     )
     sub.add_argument("--config", help="YAML file with values for the options below")
     sub.add_argument(DEBUG, action="store_true", help="on an error, show the full Python traceback")
@@ -253,11 +261,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     if positional:
         words_help = f"{positional[0][3]}; and key=value overrides"
     sub.add_argument("words", nargs="*", metavar="ARG", help=words_help)
+    other = {new: old for old, (new, deprecated) in aliases(command).items() if not deprecated}
     for name, tp, default, help_text, is_positional in iter_fields(cls):
         if not is_positional:
-            flag = "--" + name.replace("_", "-")
+            flags = ["--" + n.replace("_", "-") for n in (name, other.get(name)) if n]
             sub.add_argument(
-                flag, dest=f"flag::{name}", metavar=_type_name(tp), help=f"{help_text} (default: {default!r})"
+                *flags,
+                dest=f"flag::{name}",
+                metavar=_type_name(tp),
+                help=f"{help_text} (default: {default!r})",
             )
     return sub
 
@@ -293,6 +305,25 @@ def _flag(arg: str) -> str:
     return "--" + name.replace("_", "-") + eq + value
 
 
+def _renamed(args: list[str], command: str) -> list[str]:
+    """The other names of options (``vjepa2.vocabulary.aliases``) as their own: ``--old value``,
+    ``--old=value`` and ``old=value``; a deprecated name prints one line on stderr."""
+    renamed = aliases(command)
+    out = []
+    for arg in args:
+        dashes = "--" if arg.startswith("--") else ""
+        key, eq, value = arg[len(dashes) :].partition("=")
+        old = key.replace("-", "_")
+        if old in renamed and (dashes or eq):
+            new, deprecated = renamed[old]
+            shown = dashes + (new.replace("_", "-") if dashes else new)
+            if deprecated:
+                note_renamed(dashes + key + ("" if dashes else "="), shown + ("" if dashes else "="))
+            arg = shown + eq + value
+        out.append(arg)
+    return out
+
+
 def _bare_bools(args: list[str], cls) -> list[str]:
     """A yes/no flag alone (not followed by a yes/no word) means yes: ``vjepa2 demo --quick``."""
     flags = {"--" + name.replace("_", "-") for name, tp, *_ in iter_fields(cls) if _type_name(tp) == "BOOL"}
@@ -309,7 +340,7 @@ def parse(argv: list[str]):
     command, rest = _split_command(argv)
     cls, _ = _load_command(command)
     parser = build_parser(command)
-    args = parser.parse_intermixed_args(_bare_bools([_flag(arg) for arg in rest], cls))
+    args = parser.parse_intermixed_args(_bare_bools(_renamed([_flag(arg) for arg in rest], command), cls))
     keys = [name for name, *_ in iter_fields(cls)]
     positional = [f for f in iter_fields(cls) if f[4]]
     values, overrides = [], []
@@ -328,7 +359,7 @@ def parse(argv: list[str]):
     flags = [f"{key[len('flag::') :]}={text}" for key, text in vars(args).items()
              if key.startswith("flag::") and text is not None]  # fmt: skip
     _refuse_conflicts(overrides, flags)
-    cfg = load_config(cls, args.config, overrides + flags)
+    cfg = load_config(cls, args.config, overrides + flags, aliases(command))
     if positional and values:
         # All free words go to the (single) positional field, e.g. a list of videos.
         field_name, tp = positional[0][0], positional[0][1]

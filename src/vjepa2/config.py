@@ -5,6 +5,8 @@ Every command of the CLI is driven by one dataclass. Fields carry their help tex
 (``optim.lr=1e-3``). Precedence, lowest first: dataclass defaults, the YAML file, then
 ``key=value`` overrides and ``--flags`` in command-line order. Numbers are checked when set (see
 ``opt``): bounds, and no NaN.
+``aliases`` (``load_config``) are other names of keys, taken in the file and the overrides alike
+(``vjepa2.vocabulary`` holds the CLI's); a deprecated one prints one line on stderr.
 Mistakes (an unknown key, a value of the wrong type or out of range, a missing or malformed file)
 are ``UserError``s naming the key and the file.
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -222,15 +226,59 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
-    """Defaults, then the YAML file at ``path``, then ``key=value`` overrides."""
+Aliases = Mapping[str, tuple[str, bool]]  # old dotted key -> (new dotted key, deprecated)
+
+
+def note_renamed(old: str, new: str) -> None:
+    """The one line a deprecated option name prints on stderr."""
+    print(f"{old} is now {new}", file=sys.stderr)
+
+
+def rename_keys(data: dict[str, Any], aliases: Aliases, where: str = "") -> dict[str, Any]:
+    """``data`` (a nested mapping from a YAML file) with each alias key moved to its new key; a
+    deprecated one prints a note. Both the old and the new key given is a ``UserError``."""
+    for old, (new, deprecated) in aliases.items():
+        *parents, leaf = old.split(".")
+        node = data
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        key = next((k for k in (leaf, leaf.replace("_", "-")) if k in node), None)
+        if key is None:
+            continue
+        value = node.pop(key)
+        *new_parents, new_leaf = new.split(".")
+        target = data
+        for name in new_parents:
+            target = target.setdefault(name, {})
+        if new_leaf in target or new_leaf.replace("_", "-") in target:
+            raise UserError(f"{where}{new} is given twice, as {old} and as {new}; give it once")
+        target[new_leaf] = value
+        if deprecated:
+            note_renamed(f"{where}{old}", new)
+    return data
+
+
+def load_config(
+    cls: type[T], path: str | Path | None = None, overrides: list[str] = (), aliases: Aliases | None = None
+) -> T:
+    """Defaults, then the YAML file at ``path``, then ``key=value`` overrides. ``aliases``: other
+    names of keys (``vjepa2.vocabulary.aliases``), taken in the file and the overrides alike."""
+    aliases = aliases or {}
     cfg = cls()
     if path:
-        update(cfg, load_yaml(path), f"{path}: ")
+        update(cfg, rename_keys(load_yaml(path), aliases, f"{path}: "), f"{path}: ")
     for item in overrides:
         if "=" not in item:
             raise UserError(f"override {item!r} is not of the form key=value")
         key, text = item.split("=", 1)
+        key = key.replace("-", "_")
+        if key in aliases:
+            new, deprecated = aliases[key]
+            if deprecated:
+                note_renamed(f"{key}=", f"{new}=")
+            key = new
         set_dotted(cfg, key, text)
     return cfg
 

@@ -125,7 +125,7 @@ def chain(profile: str) -> list[Stage]:
             "predict",
             ("physics-eval",),
             "physics",
-            lambda d: [str(d("pairs")), f"checkpoint={_checkpoint(d)}", f"out={d('physics')}"],
+            lambda d: [str(d("pairs")), f"encoder={_checkpoint(d)}", f"out={d('physics')}"],
             needs=("pairs", "pretrain"),
             seconds=(9.0, 60.0),
         ),

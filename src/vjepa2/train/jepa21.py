@@ -179,8 +179,8 @@ def check_recipe(cfg: LossConfig, encoder: EncoderConfig, predictor: PredictorCo
         return
     if not encoder.level_layers or not predictor.context_proj:
         raise UserError(
-            "loss.recipe=2.1 needs a V-JEPA 2.1 encoder and predictor (e.g. model.encoder=tiny-2.1 "
-            f"model.predictor=tiny-2.1); got a {encoder.version} encoder and a {predictor.version} predictor"
+            "loss.recipe=2.1 needs a V-JEPA 2.1 encoder and predictor (e.g. model.encoder_preset=tiny-2.1 "
+            f"model.predictor_preset=tiny-2.1); got a {encoder.version} encoder and a {predictor.version} predictor"
         )
     width = len(encoder.level_layers) * encoder.dim
     if predictor.pred_dim != width:

@@ -52,9 +52,9 @@ from vjepa2.train.schedules import ema_momentum, set_lr, warmup_constant_decay
 # -- models ---------------------------------------------------------------------------------------
 def model_configs(cfg: ModelConfig) -> tuple[EncoderConfig, PredictorConfig]:
     try:
-        enc_cfg = encoder_config(cfg.encoder, checkpointing=cfg.checkpointing, **cfg.encoder_overrides)
+        enc_cfg = encoder_config(cfg.encoder_preset, checkpointing=cfg.checkpointing, **cfg.encoder_overrides)
         overrides = {"checkpointing": cfg.checkpointing, **cfg.predictor_overrides}
-        return enc_cfg, paired_predictor(enc_cfg, cfg.predictor, **overrides)
+        return enc_cfg, paired_predictor(enc_cfg, cfg.predictor_preset, **overrides)
     except TypeError as err:  # dataclasses.replace on an unknown field
         raise UserError(f"model.encoder_overrides / predictor_overrides: {err}") from None
 
@@ -195,14 +195,14 @@ def check(cfg: PretrainConfig) -> None:
         cfg.loss, encoder_cfg, predictor_cfg, max(cfg.images.batch_size, cfg.cooldown.image_batch_size)
     )
     for key, crop, frames in (
-        ("data", cfg.data.crop, cfg.data.frames),
-        ("cooldown", cfg.cooldown.crop, cfg.cooldown.frames),
+        ("data", cfg.data.crop, cfg.data.num_frames),
+        ("cooldown", cfg.cooldown.crop, cfg.cooldown.num_frames),
     ):
         if crop and crop % encoder_cfg.patch:
             raise UserError(f"{key}.crop: {crop} px is not a whole number of {encoder_cfg.patch} px patches")
         if frames and frames % encoder_cfg.tubelet:
             raise UserError(
-                f"{key}.frames: {frames} is not a whole number of {encoder_cfg.tubelet}-frame tubelets"
+                f"{key}.num_frames: {frames} is not a whole number of {encoder_cfg.tubelet}-frame tubelets"
             )
 
 

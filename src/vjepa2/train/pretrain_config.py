@@ -19,7 +19,7 @@ from vjepa2.train.schedules import EMAConfig, LRScheduleConfig
 @dataclass
 class DataConfig:
     weights: list[float] = opt([], help="sampling weight of each source (default: equal)", min=0)
-    frames: int = opt(16, help="frames per clip", min=1)
+    num_frames: int = opt(16, help="frames per clip", min=1)
     crop: int = opt(256, help="crop size in pixels", min=1)
     fps: float = opt(4.0, help="frames per second sampled from the videos", above=0)
     workers: int = opt(2, help="DataLoader worker processes (0: load in the main process)")
@@ -53,11 +53,11 @@ class ImageConfig:
 
 @dataclass
 class ModelConfig:
-    encoder: str = opt(
+    encoder_preset: str = opt(
         "vitl", help="encoder preset: tiny, small, vitl, vith, vitg; 2.1: tiny-2.1, vitl-2.1, ..."
     )
     encoder_overrides: dict = opt({}, help="EncoderConfig fields to change, e.g. {depth: 2}")
-    predictor: str = opt(
+    predictor_preset: str = opt(
         "default", help="predictor preset: tiny, small, default (384 wide, 12 deep); 2.1: tiny-2.1, 2.1"
     )
     predictor_overrides: dict = opt({}, help="PredictorConfig fields to change")
@@ -76,7 +76,7 @@ class OptimConfig:
 
 @dataclass
 class CooldownConfig:
-    frames: int = opt(0, help="frames per clip during the cooldown (0: keep data.frames)")
+    num_frames: int = opt(0, help="frames per clip during the cooldown (0: keep data.num_frames)")
     crop: int = opt(0, help="crop size during the cooldown (0: keep data.crop)")
     batch_size: int = opt(0, help="per-process batch during the cooldown (0: keep run.batch_size)")
     image_batch_size: int = opt(0, help="images per process during the cooldown (0: keep images.batch_size)")

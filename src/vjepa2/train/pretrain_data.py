@@ -43,12 +43,12 @@ class Phase:
 
 def phases(cfg: PretrainConfig) -> list[Phase]:
     total = cfg.run.steps or cfg.schedule.total_steps
-    main = Phase(0, 0, total, cfg.data.frames, cfg.data.crop, cfg.run.batch_size, cfg.images.batch_size)
+    main = Phase(0, 0, total, cfg.data.num_frames, cfg.data.crop, cfg.run.batch_size, cfg.images.batch_size)
     cool, c = cfg.schedule.warmup_steps + cfg.schedule.constant_steps, cfg.cooldown
-    if not 0 < cool < total or not (c.frames or c.crop or c.batch_size or c.image_batch_size):
+    if not 0 < cool < total or not (c.num_frames or c.crop or c.batch_size or c.image_batch_size):
         return [main]
     main.end = cool
-    sizes = (c.frames or main.frames, c.crop or main.crop, c.batch_size or main.batch_size)
+    sizes = (c.num_frames or main.frames, c.crop or main.crop, c.batch_size or main.batch_size)
     return [main, Phase(1, cool, total, *sizes, c.image_batch_size or main.images)]
 
 

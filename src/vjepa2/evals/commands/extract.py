@@ -62,7 +62,10 @@ class ExtractConfig:
         help="video/image files, folders, CSV index files or shard manifests (paths or URLs)",
         positional=True,
     )
-    checkpoint: str = opt("", help="weights: reference .pt, transformers dir, our dir, or random:<preset>")
+    encoder: str = opt(
+        "",
+        help="frozen encoder: reference .pt, transformers dir, our dir, a released name, or random:<preset>",
+    )
     encoder_key: str = opt(
         "target_encoder", help="encoder in a reference checkpoint: target_encoder or encoder"
     )
@@ -78,7 +81,7 @@ class ExtractConfig:
         [], help="blocks to read (normed; concatenated along features); empty: last output"
     )
     levels: bool = opt(False, help="V-JEPA 2.1: the 4-level output (N, 4 D), each level through its own norm")
-    frames: int = opt(16, help="frames per clip", min=1)
+    num_frames: int = opt(16, help="frames per clip", min=1)
     fps: float = opt(4.0, help="sampling rate in frames per second (0: use frame_step)")
     frame_step: int = opt(0, help="take every n-th frame instead of sampling at fps (0: off)")
     num_clips: int = opt(1, help="clips per video, evenly spread over it", min=1)
@@ -186,8 +189,8 @@ class Writer:
 def _check(cfg: ExtractConfig) -> None:
     if not cfg.inputs:
         raise UserError("give at least one video, folder or CSV")
-    if not cfg.checkpoint:
-        raise UserError("--checkpoint is required (a weights file, directory or random:<preset>)")
+    if not cfg.encoder:
+        raise UserError("--encoder is required (a weights file, directory or random:<preset>)")
     for name, value, allowed in (
         ("pooling", cfg.pooling, ("none", "mean", "grid")),
         ("format", cfg.format, ("npy", "safetensors")),
@@ -203,10 +206,10 @@ def _check(cfg: ExtractConfig) -> None:
 
 
 def _check_model(cfg: ExtractConfig, model: VJEPA2) -> None:
-    check_layers(model, cfg.layers, cfg.checkpoint)
+    check_layers(model, cfg.layers, cfg.encoder)
     if cfg.levels and not model.encoder.cfg.level_layers:
         raise UserError(
-            f"--levels needs a V-JEPA 2.1 model (4 levels, each with its norm); {cfg.checkpoint} is "
+            f"--levels needs a V-JEPA 2.1 model (4 levels, each with its norm); {cfg.encoder} is "
             f"V-JEPA {model.version}"
         )
 
@@ -256,7 +259,7 @@ def read_clips(
         raise VideoReadError(path, "no such file")
     frames = read_clip(
         path,
-        num_frames=1 if image_tokenizer and is_image(path) else cfg.frames,
+        num_frames=1 if image_tokenizer and is_image(path) else cfg.num_frames,
         fps=None if cfg.frame_step else (cfg.fps or None),
         frame_step=cfg.frame_step or None,
         num_clips=cfg.num_clips,
@@ -274,7 +277,7 @@ def run_extract(cfg: ExtractConfig) -> int:
 
 
 def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
-    model = load_encoder(cfg.checkpoint, device=cfg.device, encoder_key=cfg.encoder_key)
+    model = load_encoder(cfg.encoder, device=cfg.device, encoder_key=cfg.encoder_key)
     _check_model(cfg, model)
     model.encoder = for_inference(model.encoder, cfg.dtype)
     crop, image_tokenizer = cfg.crop or model.encoder.cfg.crop, model.encoder.cfg.image_tokenizer

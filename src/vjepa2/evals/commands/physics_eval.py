@@ -1,6 +1,6 @@
 """``vjepa2 physics-eval``: score a model's surprise on possible / impossible video pairs.
 
-Sources, each through the same code: the checkpoint (``model``), its random twin (``random``:
+Sources, each through the same code: the ``--encoder`` (``model``), its random twin (``random``:
 the same shapes, fresh weights) and the pixel baseline (``pixels``). Curves are cached per source
 in ``<out>/cache`` (or ``cache_dir``), keyed by the weights and the window settings, and per video
 by path, size and modification time: a rerun scores nothing twice. A video that cannot be read
@@ -42,11 +42,12 @@ class PhysicsEvalConfig:
     data: str = opt(
         "", help="data set: a folder (synthetic pairs, IntPhys 2, IntPhys dev) or a CSV", positional=True
     )
-    checkpoint: str = opt(
-        "random:tiny", help="model with a predictor: reference .pt, ours, training checkpoint"
+    encoder: str = opt(
+        "random:tiny",
+        help="encoder with a predictor: reference .pt, ours, training checkpoint, a released name",
     )
     sources: str = opt(
-        "model", help="comma-separated: model (the checkpoint), random (its random twin), pixels"
+        "model", help="comma-separated: model (the --encoder), random (its random twin), pixels"
     )
     layout: str = opt("auto", help=f"data layout: one of {', '.join(LAYOUTS)}")
     split: str = opt("Main", help="IntPhys 2 split folder (Debug, Main, HeldOut)")
@@ -118,7 +119,7 @@ def score_source(
     videos are listed (with the reason) and their pairs dropped."""
     model, crop = None, cfg.crop or 64
     if source != "pixels":
-        name = cfg.checkpoint if source == "model" else "random:" + cfg.checkpoint.removeprefix("random:")
+        name = cfg.encoder if source == "model" else "random:" + cfg.encoder.removeprefix("random:")
         model = load_encoder(name, cfg.device, seed=cfg.seed, encoder_key=cfg.encoder_key)
         windows.check(model.encoder.cfg.tubelet)
         crop = cfg.crop or model.encoder.cfg.crop

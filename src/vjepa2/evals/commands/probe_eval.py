@@ -48,9 +48,7 @@ class ProbeEvalConfig:
 @dataclass
 class ClassifyConfig:
     videos: list[str] = opt([], help="videos or images to classify", positional=True)
-    checkpoint: str = opt(
-        "", help="probe folder from 'probe train' (or a transformers classification folder)"
-    )
+    probe: str = opt("", help="probe folder from 'probe train' (or a transformers classification folder)")
     encoder: str = opt("", help="encoder to use instead of the one recorded with the probe")
     labels: str = opt("", help="label names file (default: the names saved with the probe)")
     top_k: int = opt(5, help="labels to print per video")
@@ -61,7 +59,7 @@ class ClassifyConfig:
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
-    json: str = opt("", help="also write the results to this JSON file")
+    out: str = opt("", help="also write the results to this JSON file")
 
 
 def run_probe_eval(cfg: ProbeEvalConfig) -> int:
@@ -111,8 +109,8 @@ def evaluate_probe(cfg: ProbeEvalConfig) -> int:
 
 
 def run_classify(cfg: ClassifyConfig) -> int:
-    if not cfg.videos or not cfg.checkpoint:
-        raise UserError("classify: give one or more videos and --checkpoint (a probe folder)")
+    if not cfg.videos or not cfg.probe:
+        raise UserError("classify: give one or more videos and --probe (a probe folder)")
     missing = [v for v in cfg.videos if not Path(v).exists()]
     if missing:
         raise MissingPathError(f"video not found: {missing[0]}")
@@ -122,9 +120,7 @@ def run_classify(cfg: ClassifyConfig) -> int:
 
 
 def classify(cfg: ClassifyConfig) -> int:
-    probe, extract, spec, names = load_probe_setup(
-        cfg.checkpoint, cfg.encoder, cfg.labels, cfg.device, cfg.dtype
-    )
+    probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
     dataset = clip_dataset(
         [(v, 0) for v in cfg.videos], spec, num_clips=cfg.num_clips, num_views=cfg.num_views
     )
@@ -141,6 +137,6 @@ def classify(cfg: ClassifyConfig) -> int:
     unread = [v for v in cfg.videos if str(Path(v)) not in {str(Path(p)) for p in results}]
     for video in unread:
         print(f"{video}: could not be read (see the warning above)")
-    if cfg.json:
-        atomic_write_json(Path(cfg.json), results)
+    if cfg.out:
+        atomic_write_json(Path(cfg.out), results)
     return 1 if unread else 0
