@@ -19,7 +19,21 @@ from vjepa2.models.precision import choose_dtype
 from vjepa2.runtime import distributed as dist
 
 
-class Process:
+class OnDevice:
+    """Where a command's process runs, read off its ``DistInfo`` (``Process``, and ``Run`` on it)."""
+
+    info: dist.DistInfo
+
+    @property
+    def device(self) -> torch.device:
+        return self.info.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.info.is_main
+
+
+class Process(OnDevice):
     """device: auto, cpu, cuda, cuda:N; dtype: auto, fp32, bf16 (and int8 with ``inference``);
     threads: torch's CPU threads (0: its default); key: where the options sit in the config, for
     messages (``run.``)."""
@@ -47,11 +61,3 @@ class Process:
         if kind is None:
             dist.cleanup(wait=True)  # every rank finishes before any tears the process group down
         dist.cleanup()  # after an error: no waiting for ranks that may have died
-
-    @property
-    def device(self) -> torch.device:
-        return self.info.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.info.is_main

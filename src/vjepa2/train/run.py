@@ -42,7 +42,7 @@ from vjepa2.errors import UserError
 from vjepa2.locks import folder_lock
 from vjepa2.models.precision import DTYPE_HELP
 from vjepa2.runtime import distributed as dist
-from vjepa2.runtime.process import Process
+from vjepa2.runtime.process import OnDevice, Process
 from vjepa2.train.log import MetricsLogger, progress
 from vjepa2.weights.fetch import resolve
 
@@ -88,7 +88,7 @@ class Trained:
     position: Callable[[], Any] | None = None
 
 
-class Run:
+class Run(OnDevice):
     """One invocation of a training command (see the module docstring).
 
     command: its name, for messages and checkpoints; cfg: its whole config (``config.yaml``, and
@@ -149,14 +149,6 @@ class Run:
             self.logger.close()
         self.process.__exit__(kind, error, traceback)
         self._unlock()
-
-    @property
-    def device(self) -> torch.device:
-        return self.info.device
-
-    @property
-    def is_main(self) -> bool:
-        return self.info.is_main
 
     @property
     def dtype(self) -> str:
