@@ -92,6 +92,11 @@ ALIASES: tuple[Alias, ...] = (
     Alias("model.encoder", "model.encoder_preset", ("pretrain",)),
     Alias("model.predictor", "model.predictor_preset", ("pretrain",)),
     Alias("out", "run.out", RUN_OUT_COMMANDS, deprecated=False),
+    # extract's network options are pretrain's section (data.shards.remote.NetworkConfig); the
+    # short names stay, as --out does for run.out
+    Alias("connect_timeout", "network.connect_timeout", ("extract",), deprecated=False),
+    Alias("read_timeout", "network.read_timeout", ("extract",), deprecated=False),
+    Alias("tries", "network.tries", ("extract",), deprecated=False),
 )
 
 SYNONYMS: frozenset[str] = frozenset(s for term in TERMS for s in term.synonyms)

@@ -6,7 +6,7 @@ frames), eval-preprocessed to ``crop`` px (default: the model's own crop, 256 fo
 releases, 384 for 2.1), encoded in batches. A broken file is reported and skipped; the others go
 on. The report (``errors.json``; beside a one file ``<file>.errors.json``, see ``extract_parts``)
 names every file that failed and why, and every shard member that was lost (a shard cut short or
-out of reach after its tries: ``connect_timeout``, ``read_timeout``, ``tries``) or refused (a name
+out of reach after its tries: ``network.connect_timeout``, ``network.read_timeout``, ``network.tries``) or refused (a name
 that would not stay inside ``out``, see ``vjepa2.safe_names``). A rerun skips the videos done
 before whose files are still there. ``layers`` must name blocks of the model (checked first).
 
@@ -35,7 +35,7 @@ from vjepa2.data.clips import transform_clips
 from vjepa2.data.datasets import read_index
 from vjepa2.data.shards.manifest import is_shard_source
 from vjepa2.data.shards.reader import Lost, iter_samples
-from vjepa2.data.shards.remote import Network
+from vjepa2.data.shards.remote import NetworkConfig
 from vjepa2.data.video import EncodedVideo, VideoReadError, is_image, read_clip
 from vjepa2.errors import UserError
 from vjepa2.evals.commands.extract_parts import Parts
@@ -97,11 +97,7 @@ class ExtractConfig:
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
-    connect_timeout: float = opt(10.0, help="remote shards: seconds to wait for a connection")
-    read_timeout: float = opt(60.0, help="remote shards: seconds to wait for the next bytes of an answer")
-    tries: int = opt(
-        4, help="remote shards: attempts per file (pauses of 0.5 s, 1 s, 2 s, ... between)", min=1
-    )
+    network: NetworkConfig = opt(NetworkConfig, help="remote shards: timeouts and tries")
 
 
 def list_videos(inputs: list[str]) -> list[Path]:
@@ -200,9 +196,6 @@ def _check(cfg: ExtractConfig) -> None:
             raise UserError(f"{name} must be one of {allowed}, got {value!r}")
     if cfg.levels and cfg.layers:
         raise UserError(f"give --layers or --levels, not both (got layers {cfg.layers} and levels)")
-    for name, value in (("connect_timeout", cfg.connect_timeout), ("read_timeout", cfg.read_timeout)):
-        if not value > 0 or value == float("inf"):
-            raise UserError(f"{name} must be a number of seconds > 0, got {value}")
 
 
 def _check_model(cfg: ExtractConfig, model: VJEPA2) -> None:
@@ -329,8 +322,7 @@ def my_inputs(cfg: ExtractConfig, info: dist.DistInfo):
     for path in videos[info.rank :: info.world_size]:
         yield output_name(path, clashing), str(path), path
     if shards:
-        network = Network(cfg.connect_timeout, cfg.read_timeout, cfg.tries)
-        for sample in iter_samples(shards, info.rank, info.world_size, network):
+        for sample in iter_samples(shards, info.rank, info.world_size, cfg.network.network()):
             if isinstance(sample, Lost):
                 yield None, sample.name, sample
             else:

@@ -37,7 +37,7 @@ INDEX = "index.json"
 ERRORS = "errors.json"
 SETTINGS = "settings.json"
 # What does not change a video's features.
-IGNORED = ("inputs", "out", "batch_size", "device", "connect_timeout", "read_timeout", "tries")
+IGNORED = ("inputs", "out", "batch_size", "device", "network")
 
 
 class Parts:
