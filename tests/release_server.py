@@ -8,6 +8,7 @@ server down (the tests use it as a context manager).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,12 +24,16 @@ from vjepa2.models.probe import AttentiveClassifier, ProbeConfig
 class WeightsServer:
     """``with WeightsServer(folder) as server``: ``server.url`` serves ``folder``;
     ``server.cut[path] = n`` makes the next GET of ``path`` stop after ``n`` bytes of the body
-    (the connection is closed: a dropped download); ``server.requests`` lists (path, Range)."""
+    (the connection is closed: a dropped download); ``server.requests`` lists (path, Range);
+    ``server.if_ranges`` the If-Range header of each request. Every file is sent with an ETag (its
+    content's digest) and ``If-Range`` is honoured unless ``server.honour_if_range`` is False."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
         self.cut: dict[str, int] = {}
         self.requests: list[tuple[str, str | None]] = []
+        self.if_ranges: list[str | None] = []
+        self.honour_if_range = True
         self._server: ThreadingHTTPServer | None = None
 
     def __enter__(self) -> WeightsServer:
@@ -40,6 +45,10 @@ class WeightsServer:
     def __exit__(self, *exc) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    @staticmethod
+    def etag(data: bytes) -> str:
+        return f'"{hashlib.sha256(data).hexdigest()[:16]}"'
 
     @property
     def url(self) -> str:
@@ -56,13 +65,18 @@ def _handler(state: WeightsServer):
         def do_GET(self):
             wanted = self.headers.get("Range")
             state.requests.append((self.path, wanted))
+            state.if_ranges.append(self.headers.get("If-Range"))
             file = (state.root / self.path.lstrip("/")).resolve()
             if state.root.resolve() not in file.parents or not file.is_file():
                 self.send_error(404, "Not Found")
                 return
             data = file.read_bytes()
+            etag = state.etag(data)
             start = 0
             found = re.fullmatch(r"bytes=(\d+)-", wanted or "")
+            if_range = self.headers.get("If-Range")
+            if found and if_range and if_range != etag and state.honour_if_range:
+                found = None  # RFC 9110: the file changed, send all of it
             if found:
                 start = int(found.group(1))
                 if start >= len(data):
@@ -76,6 +90,7 @@ def _handler(state: WeightsServer):
             else:
                 self.send_response(200)
             self.send_header("Content-Length", str(len(data) - start))
+            self.send_header("ETag", etag)
             self.end_headers()
             body = data[start:]
             if self.path in state.cut:

@@ -90,7 +90,33 @@ def test_a_dropped_connection_resumes_with_a_range_request(server, release, tmp_
     server.cut["/vitl.pt"] = 100_000
     path = fetch(find("vitl"))
     assert server.requests == [("/vitl.pt", None), ("/vitl.pt", "bytes=100000-")]
-    assert path.read_bytes() == (release[0] / "vitl.pt").read_bytes()
+    data = (release[0] / "vitl.pt").read_bytes()
+    assert server.if_ranges == [None, server.etag(data)]
+    assert path.read_bytes() == data
+    assert not http.validator_file(tmp_path / "cache" / "vitl.pt.part").exists()
+
+
+def _changed_between_runs(server, release, tmp_path):
+    """What a run cut after 5,000 bytes of an older release left: the part and the ETag it came
+    with (the older file's bytes stand as ``o``s, so that a splice would show)."""
+    part = tmp_path / "cache" / "vitl.pt.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"o" * 5000)
+    http.validator_file(part).write_text(server.etag(b"the older release") + "\n")
+    return (release[0] / "vitl.pt").read_bytes()
+
+
+def test_a_file_changed_on_the_server_comes_whole_instead_of_spliced(server, release, tmp_path):
+    new = _changed_between_runs(server, release, tmp_path)
+    assert fetch(find("vitl")).read_bytes() == new
+    assert server.requests[-1] == ("/vitl.pt", "bytes=5000-")  # asked, with If-Range: got all of it
+
+
+def test_a_server_ignoring_if_range_is_caught_by_the_changed_validator(server, release, tmp_path):
+    new = _changed_between_runs(server, release, tmp_path)
+    server.honour_if_range = False
+    assert fetch(find("vitl")).read_bytes() == new
+    assert server.requests[-2:] == [("/vitl.pt", "bytes=5000-"), ("/vitl.pt", None)]
 
 
 def test_a_part_left_by_an_earlier_run_is_resumed(server, release, tmp_path):

@@ -127,5 +127,6 @@ def check(file: Path, entry: Weights, digest: str | None = None) -> str:
 
 def forget(file: Path) -> None:
     """Remove a cached file, its sidecar and any partial download of it."""
-    for path in (file, sidecar(file), file.with_name(file.name + ".part")):
+    part = file.with_name(file.name + ".part")
+    for path in (file, sidecar(file), part, part.with_name(part.name + ".validator")):
         path.unlink(missing_ok=True)

@@ -30,7 +30,7 @@ from vjepa2.weights.cache import (
     record,
     sha256_of,
 )
-from vjepa2.weights.http import DownloadError, download, part_file
+from vjepa2.weights.http import DownloadError, download, part_file, validator_file
 from vjepa2.weights.table import Weights, close_names, find
 
 try:
@@ -128,6 +128,7 @@ def _obtain(entry: Weights, dest: Path) -> None:
         part.unlink()
         raise DownloadError(f"{entry.name}: received {part.stat().st_size:,} bytes, expected {entry.size:,}")
     os.replace(part, dest)
+    validator_file(part).unlink(missing_ok=True)
     fsync_dir(dest.parent)
     record(dest, digest)
 

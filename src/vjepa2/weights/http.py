@@ -3,7 +3,11 @@
 Released checkpoints weigh up to 30 GB, so a dropped connection must not cost the bytes already
 fetched: the body goes into ``<dest>.part``, kept between tries and between runs, and each try
 asks for the rest with a ``Range`` request (a server that ignores it answers 200 and the file
-starts over). A try that fails on the network (a timeout, a reset, a 5xx answer, a body cut
+starts over). The server's validator of the file (its ``ETag``, else ``Last-Modified``) is kept
+beside the part (``<dest>.part.validator``) and sent as ``If-Range``: a file that changed on the
+server since the first bytes were fetched comes whole again instead of being spliced onto the old
+bytes, and a 206 answer whose validator differs from the kept one (a server that ignores
+``If-Range``) throws the part away. A try that fails on the network (a timeout, a reset, a 5xx answer, a body cut
 short) is retried after a pause that doubles, and the count of failures starts again whenever a
 try brought new bytes; a 4xx answer is the user's address being wrong and is not retried. The
 size announced by the server is checked against the one the table knows, and the final size
@@ -24,6 +28,7 @@ from urllib.request import Request, urlopen
 
 from tqdm import tqdm
 
+from vjepa2.atomic import atomic_write_text
 from vjepa2.errors import UserError
 
 TIMEOUT = 30.0  # seconds to connect, and at most between two reads of the body
@@ -43,6 +48,25 @@ class _Retry(Exception):
 
 def part_file(dest: Path) -> Path:
     return dest.with_name(dest.name + ".part")
+
+
+def validator_file(part: Path) -> Path:
+    return part.with_name(part.name + ".validator")
+
+
+def _validator(headers) -> str | None:
+    """The strong validator of an answer: its ETag (not a weak ``W/`` one), else Last-Modified."""
+    etag = (headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (headers.get("Last-Modified") or "").strip() or None
+
+
+def _kept_validator(part: Path) -> str | None:
+    try:
+        return validator_file(part).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _size(path: Path) -> int:
@@ -77,8 +101,11 @@ def _fetch(url: str, part: Path, size: int | None, label: str) -> None:
     """One try: ask for the bytes ``part`` lacks and append them."""
     have = _size(part)
     headers = {"User-Agent": USER_AGENT}
+    kept = _kept_validator(part) if have else None
     if have:
         headers["Range"] = f"bytes={have}-"
+        if kept:
+            headers["If-Range"] = kept
     try:
         response = urlopen(Request(url, headers=headers), timeout=TIMEOUT)
     except HTTPError as err:
@@ -94,6 +121,12 @@ def _fetch(url: str, part: Path, size: int | None, label: str) -> None:
         raise _Retry(_reason(err)) from None
     with response:
         start, total = _span(response, have)
+        validator = _validator(response.headers)
+        if start and kept and validator and validator != kept:
+            part.unlink()  # the server ignored If-Range and the file has changed since
+            raise _Retry("the remote file changed since the partial download began; starting over")
+        if not start:
+            _keep_validator(part, validator)
         if size is not None and total is not None and total != size:
             raise DownloadError(f"{url}: the server offers {total:,} bytes, but this file has {size:,}")
         total = total if total is not None else size
@@ -116,6 +149,13 @@ def _fetch(url: str, part: Path, size: int | None, label: str) -> None:
     if total is not None and got > total:
         part.unlink()
         raise _Retry(f"received {got:,} bytes for a file of {total:,}; starting over")
+
+
+def _keep_validator(part: Path, validator: str | None) -> None:
+    if validator:
+        atomic_write_text(validator_file(part), validator + "\n")
+    else:
+        validator_file(part).unlink(missing_ok=True)
 
 
 def _span(response, have: int) -> tuple[int, int | None]:
