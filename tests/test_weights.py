@@ -14,6 +14,7 @@ from vjepa2.checkpoints.hf import export_transformers
 from vjepa2.checkpoints.loading import random_model
 from vjepa2.cli import main
 from vjepa2.errors import MissingPathError, UserError
+from vjepa2.models.probe import AttentiveClassifier
 from vjepa2.weights import cache, http
 from vjepa2.weights.fetch import fetch
 from vjepa2.weights.table import TABLE, all_names, find
@@ -203,6 +204,32 @@ def test_names_that_are_not_for_this_loader_or_not_known(env):
         vjepa2.load("vitl2")
     with pytest.raises(MissingPathError, match="runs/none.pt: no such file"):
         vjepa2.load("runs/none.pt")
+
+
+def test_probe_eval_by_a_released_name_reads_clips_as_its_eval_config(server, tmp_path, monkeypatch, capsys):
+    """ssv2-vitl: encoder vitl, 16 frames every 4th, 2 segments joined, 3 views, 256 px."""
+    from test_probe_train import write_colour_videos
+
+    index = write_colour_videos(tmp_path / "data", [0, 1, 2], "val", frames=24)
+    seen = []
+    monkeypatch.setattr(AttentiveClassifier, "forward", _recording(AttentiveClassifier.forward, seen))
+    out = tmp_path / "eval"
+    assert main(["probe", "eval", "--probe", "ssv2-vitl", "--data", str(index), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["encoder"], metrics["num_views"], metrics["num_samples"]) == ("vitl", 3, 3)
+    # 3 views a video; 2 segments of 16 frames at 256 px: 2 x 8 x 16 x 16 tokens of ViT-tiny
+    assert {tuple(x.shape[1:]) for x in seen} == {(2 * 8 * 16 * 16, 192)}
+    assert sum(x.shape[0] for x in seen) == 3 * 3
+    assert main(["probe", "eval", "--probe", "ek100-vitl", "--data", str(index), "--out", str(out)]) == 2
+    assert "anticipation probe" in capsys.readouterr().err
+
+
+def _recording(forward, seen):
+    def record(self, x):
+        seen.append(x)
+        return forward(self, x)
+
+    return record
 
 
 def test_random_by_a_released_name_downloads_nothing(env):

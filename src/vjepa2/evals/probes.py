@@ -31,6 +31,7 @@ from vjepa2.evals.features import (
 )
 from vjepa2.evals.head_grid import Head
 from vjepa2.models.precision import resolve_dtype
+from vjepa2.weights.table import find
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def label_names(index: str, labels_file: str = "", num_classes: int | None = Non
 
 
 def saved_label_names(probe_dir: Path) -> list[str] | None:
+    if not probe_dir.is_dir():
+        return None  # a released probe file: numbered classes (the release names none)
     config = json.loads((probe_dir / "config.json").read_text())
     if config.get("labels"):
         return list(config["labels"])
@@ -131,13 +134,38 @@ def saved_label_names(probe_dir: Path) -> list[str] | None:
 
 
 # -- a saved probe at work ------------------------------------------------------------------------
+def released_probe_spec(name: str) -> dict | None:
+    """The spec of the released probe ``name`` (``vjepa2 weights list``) from the protocol its
+    table row records, or None when ``name`` is a path or no released probe's name."""
+    entry = None if Path(name).exists() else find(name)
+    if entry is None or entry.kind != "probe":
+        return None
+    given = entry.probe_input
+    if given is None:
+        raise UserError(
+            f"{name}: an EK100 anticipation probe; `probe eval` and `classify` read classifiers of "
+            "clips (anticipation: `vjepa2 anticipate`, docs/probes.md)"
+        )
+    return {
+        "encoder": given.encoder, "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
+        "version": entry.version, "levels": False, "layers": list(given.layers), "layer_concat": "tokens",
+        "single_frame": False, "num_frames": given.num_frames, "fps": 4.0, "frame_step": given.frame_step,
+        "crop": given.crop, "num_segments": given.num_segments, "num_views": given.num_views, "dtype": "auto",
+    }  # fmt: skip
+
+
 def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dtype: str):
-    """(probe, feature extractor, spec, label names) for a saved probe folder."""
+    """(probe, feature extractor, spec, label names) for a saved probe folder, a transformers
+    classifier or a released probe's name (its input made as the reference's eval config says)."""
+    released = released_probe_spec(probe_dir)
     path = probe_folder(probe_dir)
-    if not path.is_dir():
-        raise UserError(f"{path}: not a probe folder (written by `vjepa2 probe train` or transformers)")
+    if released is None and not path.is_dir():
+        raise UserError(
+            f"{path}: not a probe folder (written by `vjepa2 probe train` or transformers) nor a released "
+            "probe's name (`vjepa2 weights list`)"
+        )
     probe = load_probe(path).to(device).eval()
-    spec = probe_spec(path)
+    spec = released or probe_spec(path)
     if encoder:
         spec = {**spec, "encoder": encoder, "weights": None}
     model = load_encoder(

@@ -22,6 +22,25 @@ HF_PREFIX = "hf:"  # hf:<org>/<name> names any Hugging Face repository, listed h
 
 
 @dataclass(frozen=True)
+class ProbeInput:
+    """How a released probe's input was made, from the reference's eval configs
+    (facebookresearch/vjepa2 configs/eval/<vitl|vitg-384>/<task>.yaml): the encoder (a name of
+    this table), clips of ``num_frames`` frames every ``frame_step`` frames, ``num_segments``
+    clips a video whose tokens are joined into one sequence, ``num_views`` spatial crops at test,
+    ``crop`` pixels; ``layers``: the blocks read (each through the final norm; the Diving48 probes
+    read four, joined along tokens), () for the last. The EK100 probes have none: they are read by
+    the anticipation protocol, not as classifiers of clips."""
+
+    encoder: str
+    num_frames: int
+    frame_step: int
+    num_segments: int
+    crop: int
+    layers: tuple[int, ...] = ()
+    num_views: int = 3
+
+
+@dataclass(frozen=True)
 class Weights:
     """One released checkpoint.
 
@@ -31,6 +50,7 @@ class Weights:
     file: its path under ``BASE_URL`` (also under a mirror and in the cache); repo: the hub id.
     preset: the encoder preset of the same architecture (``random:<name>`` needs no download).
     size: bytes, where known; sha256: the pinned digest, where known.
+    probe_input: a probe's input (``ProbeInput``).
     """
 
     names: tuple[str, ...]
@@ -42,6 +62,7 @@ class Weights:
     preset: str = ""
     size: int | None = None
     sha256: str | None = None
+    probe_input: ProbeInput | None = None
 
     @property
     def name(self) -> str:
@@ -59,9 +80,9 @@ def _pretrained(names: tuple[str, ...], stem: str, what: str, preset: str, **fie
     return Weights(names, kind, what, file=f"{stem}.pt", preset=preset, **fields)
 
 
-def _probe(short: str, stem: str, what: str) -> Weights:
+def _probe(short: str, stem: str, what: str, probe_input: ProbeInput | None = None) -> Weights:
     names = tuple(dict.fromkeys((short, stem, f"{stem}.pt")))
-    return Weights(names, "probe", what, file=f"evals/{stem}.pt")
+    return Weights(names, "probe", what, file=f"evals/{stem}.pt", probe_input=probe_input)
 
 
 def _hf(repo: str, what: str, preset: str) -> Weights:
@@ -89,11 +110,15 @@ TABLE: tuple[Weights, ...] = (
     _pretrained(("vjepa2.1-vitG", "vjepa2.1-vitG-384", "vjepa2_1_vit_gigantic_384"), "vjepa2_1_vitG_384",
                 "V-JEPA 2.1 ViT-G/16, 384 px, 2B", "vitG-2.1", size=30_238_058_912, **V21),  # size: a third party's
     # Attentive probes (README "Evaluation Attentive Probes"): {'classifiers': [...]} files
-    _probe("ssv2-vitl", "ssv2-vitl-16x2x3", "probe: SSv2 on ViT-L, 16 frames (top-1 73.7%)"),
-    _probe("diving48-vitl", "diving48-vitl-256", "probe: Diving48 on ViT-L (top-1 89.0%)"),
+    _probe("ssv2-vitl", "ssv2-vitl-16x2x3", "probe: SSv2 on ViT-L, 16 frames (top-1 73.7%)",
+           ProbeInput("vitl", 16, 4, 2, 256)),
+    _probe("diving48-vitl", "diving48-vitl-256", "probe: Diving48 on ViT-L (top-1 89.0%)",
+           ProbeInput("vitl", 32, 2, 4, 256, layers=(17, 19, 21, 23))),
     _probe("ek100-vitl", "ek100-vitl-256", "probe: EK100 anticipation on ViT-L (32.7 R@5)"),
-    _probe("ssv2-vitg-384", "ssv2-vitg-384-64x2x3", "probe: SSv2 on ViT-g 384, 64 frames (top-1 77.3%)"),
-    _probe("diving48-vitg-384", "diving48-vitg-384-32x4x3", "probe: Diving48 on ViT-g 384, 32 frames (top-1 90.2%)"),
+    _probe("ssv2-vitg-384", "ssv2-vitg-384-64x2x3", "probe: SSv2 on ViT-g 384, 64 frames (top-1 77.3%)",
+           ProbeInput("vitg-384", 64, 2, 2, 384)),
+    _probe("diving48-vitg-384", "diving48-vitg-384-32x4x3", "probe: Diving48 on ViT-g 384, 32 frames (top-1 90.2%)",
+           ProbeInput("vitg-384", 32, 2, 4, 384, layers=(24, 29, 34, 39))),
     _probe("ek100-vitg-384", "ek100-vitg-384", "probe: EK100 anticipation on ViT-g 384 (39.7 R@5)"),
     # transformers repositories (VJEPA2Model; the -ssv2 / -diving48 ones VJEPA2ForVideoClassification)
     _hf("facebook/vjepa2-vitl-fpc64-256", "VJEPA2Model: V-JEPA 2 ViT-L, 256 px", "vitl"),

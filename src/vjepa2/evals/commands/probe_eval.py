@@ -29,13 +29,17 @@ from vjepa2.runtime.process import Process
 
 @dataclass
 class ProbeEvalConfig:
-    probe: str = opt("", help="probe folder from 'probe train' (or a transformers classification folder)")
+    probe: str = opt(
+        "", help="probe folder from 'probe train', a transformers classifier, or a released probe's name"
+    )
     data: str = opt("", help="index to evaluate: CSV of 'path label' lines, or a folder of class folders")
     encoder: str = opt("", help="encoder to use instead of the one recorded with the probe")
     labels: str = opt("", help="label names file (default: the names saved with the probe)")
     out: str = opt("runs/probe-eval", help="output folder: metrics.json, confusion.png, predictions.csv")
     num_clips: int = opt(1, help="temporal clips per video (softmax averaged)")
-    num_views: int = opt(1, help="spatial views per clip (softmax averaged; reference: 3)")
+    num_views: int = opt(
+        0, help="spatial views per clip (softmax averaged); 0: the probe's protocol (released: 3, else 1)"
+    )
     batch_size: int = opt(8, help="videos per batch")
     device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
@@ -48,12 +52,16 @@ class ProbeEvalConfig:
 @dataclass
 class ClassifyConfig:
     videos: list[str] = opt([], help="videos or images to classify", positional=True)
-    probe: str = opt("", help="probe folder from 'probe train' (or a transformers classification folder)")
+    probe: str = opt(
+        "", help="probe folder from 'probe train', a transformers classifier, or a released probe's name"
+    )
     encoder: str = opt("", help="encoder to use instead of the one recorded with the probe")
     labels: str = opt("", help="label names file (default: the names saved with the probe)")
     top_k: int = opt(5, help="labels to print per video")
     num_clips: int = opt(1, help="temporal clips per video (softmax averaged)")
-    num_views: int = opt(1, help="spatial views per clip (softmax averaged)")
+    num_views: int = opt(
+        0, help="spatial views per clip (softmax averaged); 0: the probe's protocol (released: 3, else 1)"
+    )
     device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
@@ -70,9 +78,13 @@ def run_probe_eval(cfg: ProbeEvalConfig) -> int:
         return evaluate_probe(cfg)
 
 
+def views(cfg, spec: dict) -> int:
+    return cfg.num_views or spec.get("num_views", 1)
+
+
 def evaluate_probe(cfg: ProbeEvalConfig) -> int:
     probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
-    dataset = clip_dataset(cfg.data, spec, num_clips=cfg.num_clips, num_views=cfg.num_views)
+    dataset = clip_dataset(cfg.data, spec, num_clips=cfg.num_clips, num_views=views(cfg, spec))
     if max(dataset.labels) >= len(names):
         raise UserError(f"{cfg.data}: label {max(dataset.labels)} but the probe has {len(names)} classes")
     loader = make_loader(dataset, cfg.batch_size, False, cfg.workers)
@@ -88,7 +100,7 @@ def evaluate_probe(cfg: ProbeEvalConfig) -> int:
     metrics.update(
         num_skipped=len(dataset) - len(all_paths),
         num_clips=cfg.num_clips,
-        num_views=cfg.num_views,
+        num_views=views(cfg, spec),
         probe=cfg.probe,
         data=cfg.data,
         encoder=spec["encoder"],
@@ -122,7 +134,7 @@ def run_classify(cfg: ClassifyConfig) -> int:
 def classify(cfg: ClassifyConfig) -> int:
     probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
     dataset = clip_dataset(
-        [(v, 0) for v in cfg.videos], spec, num_clips=cfg.num_clips, num_views=cfg.num_views
+        [(v, 0) for v in cfg.videos], spec, num_clips=cfg.num_clips, num_views=views(cfg, spec)
     )
     loader = make_loader(dataset, 1, False, 0)
     results = {}
