@@ -45,7 +45,8 @@ class VQAEvalConfig:
     model: str = opt("runs/vqa/model", help="VQA model folder (`vjepa2 vqa train` writes <run.out>/model)")
     data: str = opt(
         "",
-        help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?), or an MVPBench / CausalVQA annotation file",
+        help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?), an MVPBench "
+        "annotation file (parquet, JSONL, JSON, CSV) or hub folder, or a CausalVQA <split>_metadata.csv",
     )
     layout: str = opt("auto", help="layout of --data: auto, jsonl, mvpbench or causalvqa (vqa.benchmarks)")
     videos: str = opt(

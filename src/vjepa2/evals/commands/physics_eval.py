@@ -55,7 +55,9 @@ class PhysicsEvalConfig:
         "model", help="comma-separated: model (the --encoder), random (its random twin), pixels"
     )
     layout: str = opt("auto", help=f"data layout: one of {', '.join(LAYOUTS)}")
-    split: str = opt("Main", help="IntPhys 2 split folder (Debug, Main, HeldOut)")
+    split: str = opt(
+        "Main", help="IntPhys 2 split folder (Debug, Main, HeldOut: unlabelled, needs --threshold)"
+    )
     out: str = opt("runs/physics", help="output folder: results.json, plots, cache/")
     cache_dir: str = opt("", help="surprise-curve cache (default: <out>/cache)")
     window: int = opt(8, help="frames per sliding window", min=2)
