@@ -170,7 +170,8 @@ def test_causalvqa_test_split_leaderboard_letters(tmp_path):
     ]
 
 
-def test_vqa_eval_on_the_mvp_hub_folder_writes_the_official_headline(tmp_path, capsys):
+def text_only_model(folder):
+    """A tiny text-only VQA model folder (no video: nothing to encode)."""
     pytest.importorskip("transformers")
     from vjepa2.vqa.features import FeatureSpec
     from vjepa2.vqa.lm import build_tiny_lm, train_tokenizer, video_token_id
@@ -180,9 +181,12 @@ def test_vqa_eval_on_the_mvp_hub_folder_writes_the_official_headline(tmp_path, c
     tokenizer = train_tokenizer(["Does it hit?", "Yes", "No"] * 3, 300)
     lm = build_tiny_lm(tokenizer, dim=32, layers=1, heads=2, seed=3)
     spec = FeatureSpec(num_frames=4, fps=4.0, crop=32)
-    VideoQA(None, spec, VQAModel(None, lm, video_token_id(tokenizer)).eval(), tokenizer).save(
-        tmp_path / "model"
-    )
+    VideoQA(None, spec, VQAModel(None, lm, video_token_id(tokenizer)).eval(), tokenizer).save(folder)
+    return folder
+
+
+def test_vqa_eval_on_the_mvp_hub_folder_writes_the_official_headline(tmp_path, capsys):
+    text_only_model(tmp_path / "model")
     root = write_mvp_hub(tmp_path / "hub")
     out = tmp_path / "out"
     assert main(["vqa", "eval", "--model", str(tmp_path / "model"), "--data", str(root), "--out", str(out),
@@ -196,3 +200,33 @@ def test_vqa_eval_on_the_mvp_hub_folder_writes_the_official_headline(tmp_path, c
     assert results["official"]["groups"]["mvp"]["pair_accuracy"] == want
     board = [json.loads(line) for line in (out / "leaderboard.jsonl").read_text().splitlines()]
     assert len(board) == 10 and {b["task"] for b in board} == {"intuitive_physics", "temporal_reasoning"}
+
+
+def test_vqa_eval_on_intphys2_split_folders_per_video_accuracy_and_heldout_file(tmp_path, capsys):
+    from test_physics_official import write_intphys2  # the released layout, written there
+
+    model = text_only_model(tmp_path / "model")
+    root = write_intphys2(tmp_path / "IntPhys2")
+    out = tmp_path / "main"
+    assert main(["vqa", "eval", "--model", str(model), "--data", str(root / "Main"), "--out", str(out),
+                 "--device", "cpu", "--dtype", "fp32"]) == 0  # fmt: skip
+    assert "IntPhys 2 per-video accuracy" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    # the stated rule, counted here: a pick of "Yes" answers possible; right when it is the label
+    right = sum((r["prediction"] == "Yes") == r["meta"]["possible"] for r in records)
+    assert results["official"]["accuracy"]["split"]["all"] == {
+        "accuracy": 100 * right / 8,
+        "correct": right,
+        "videos": 8,
+    }
+    held = tmp_path / "held"
+    assert main(["vqa", "eval", "--model", str(model), "--data", str(root / "HeldOut"), "--out", str(held),
+                 "--device", "cpu", "--dtype", "fp32"]) == 0  # fmt: skip
+    board = [json.loads(line) for line in (held / "leaderboard.jsonl").read_text().splitlines()]
+    assert [b["filename"] for b in board] == ["h0", "h1", "h2"] and all(
+        isinstance(b["model_answer"], bool) for b in board
+    )
+    assert (
+        json.loads((held / "results.json").read_text())["results"] == {}
+    )  # nothing labelled, nothing scored

@@ -44,8 +44,9 @@ import pyarrow.parquet as pq
 
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.vqa.data import QASample, collect, jsonl_records, read_qa
+from vjepa2.vqa.intphys2_qa import is_split_folder, read_intphys2_questions
 
-LAYOUTS = ("auto", "jsonl", "mvpbench", "causalvqa")
+LAYOUTS = ("auto", "jsonl", "mvpbench", "causalvqa", "intphys2")
 MVP_FIELDS = ("video_id", "video_path", "question", "candidates", "answer")
 CAUSALVQA_FIELDS = (
     "qid",
@@ -282,7 +283,9 @@ def _existing(path: str | Path) -> Path:
 
 def detect_layout(path: Path) -> str:
     """jsonl, mvpbench or causalvqa, from the file's first record (a parquet file or a folder:
-    MVPBench's hub annotations)."""
+    MVPBench's hub annotations; an IntPhys 2 split folder)."""
+    if is_split_folder(path):
+        return "intphys2"
     if path.is_dir() or is_parquet(path):
         return "mvpbench"
     with open(path, encoding="utf-8", errors="replace") as fh:
@@ -302,6 +305,8 @@ def read_questions(
         return read_mvpbench(path, videos, report=report)
     if layout == "causalvqa":
         return read_causalvqa(path, videos, report)
+    if layout == "intphys2":
+        return read_intphys2_questions(path)
     return read_qa(path, report, videos)
 
 
@@ -314,6 +319,8 @@ def resolve_layout(path: str | Path, layout: str = "auto") -> str:
     if not path.is_dir():
         path = _existing(path)
     layout = detect_layout(path) if layout == "auto" else layout
-    if layout != "mvpbench" and (path.is_dir() or is_parquet(path)):
+    if layout not in ("mvpbench", "intphys2") and (path.is_dir() or is_parquet(path)):
         raise UserError(f"{path}: a parquet file or a folder is read as MVPBench only, not as {layout}")
+    if layout == "intphys2" and not is_split_folder(path):
+        raise UserError(f"{path}: not an IntPhys 2 split folder (metadata.csv or Videos/ inside)")
     return layout

@@ -46,9 +46,12 @@ class VQAEvalConfig:
     data: str = opt(
         "",
         help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?), an MVPBench "
-        "annotation file (parquet, JSONL, JSON, CSV) or hub folder, or a CausalVQA <split>_metadata.csv",
+        "annotation file (parquet, JSONL, JSON, CSV) or hub folder, a CausalVQA <split>_metadata.csv, or an "
+        "IntPhys 2 split folder",
     )
-    layout: str = opt("auto", help="layout of --data: auto, jsonl, mvpbench or causalvqa (vqa.benchmarks)")
+    layout: str = opt(
+        "auto", help="layout of --data: auto, jsonl, mvpbench, causalvqa or intphys2 (a split folder)"
+    )
     videos: str = opt(
         "", help="folder the video paths of --data are relative to (default: see vqa.benchmarks)"
     )
@@ -147,7 +150,7 @@ def write_results(
     atomic_write_json(out / RESULTS_FILE, {"official": found or {}, **info, "results": summary})
     with atomic_open(out / PREDICTIONS_FILE, "w") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)
-    if info.get("benchmark") in ("mvpbench", "causalvqa"):
+    if info.get("benchmark") in ("mvpbench", "causalvqa", "intphys2"):
         official.write_leaderboard(out / LEADERBOARD_FILE, records, info["benchmark"])
 
 

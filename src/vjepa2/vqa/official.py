@@ -28,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from vjepa2.atomic import atomic_open
+from vjepa2.vqa.intphys2_qa import intphys2_scores
 
 CAUSAL_TYPES = ("anticipation", "counterfactual", "descriptive", "hypothetical", "planning")
 CAUSAL_BUCKETS = tuple(f"{t}_{d}" for d in ("easy", "med", "hard") for t in CAUSAL_TYPES)
@@ -83,6 +84,14 @@ def group_mean(
 def official_scores(records: list[dict], benchmark: str, debug: bool = False) -> dict:
     """{"benchmark", "headline": group name, "groups": {...}, "table": per subset or bucket}
     of the scored (labelled) records of one benchmark; {} for any other data."""
+    if benchmark == "intphys2":
+        accuracy = intphys2_scores(records)
+        rule = 'possible when the picked answer reads "yes" (IntPhys2 notebook label_pred_yes_no)'
+        return (
+            {"benchmark": benchmark, "headline": "all", "decision_rule": rule, "accuracy": accuracy}
+            if accuracy
+            else {}
+        )
     scored = [r for r in records if r.get("correct") is not None and r.get("meta")]
     by_type: dict[str, list[dict]] = defaultdict(list)
     for r in scored:
@@ -111,6 +120,8 @@ def leaderboard_rows(records: list[dict], benchmark: str) -> list[dict]:
         if benchmark == "mvpbench":
             rows.append({"data_name": "mvp", "row_id": r["meta"]["video_id"], "model_answer": r["prediction"],
                          "task": r["type"]})  # fmt: skip
+        elif benchmark == "intphys2":
+            rows.append({"filename": r["meta"]["filename"], "model_answer": r["prediction"] == "Yes"})
         elif benchmark == "causalvqa":
             letter = string.ascii_uppercase[r["choices"].index(r["prediction"])]
             meta = r["meta"]
@@ -132,6 +143,17 @@ def official_table(found: dict) -> str:
     """The headline group, the other groups, then one row per subset / bucket."""
     if not found:
         return ""
+    if found["benchmark"] == "intphys2":
+        lines = [
+            f"IntPhys 2 per-video accuracy ({found['decision_rule']})",
+            f"{'breakdown':<12} {'subset':<14} {'videos':>7} {'accuracy':>9}",
+        ]
+        for breakdown, cells in found["accuracy"].items():
+            lines += [
+                f"{breakdown:<12} {name:<14} {c['videos']:>7} {c['accuracy']:>9.2f}"
+                for name, c in cells.items()
+            ]
+        return "\n".join(lines)
     pair = "pair_accuracy" if found["benchmark"] == "mvpbench" else "paired_accuracy"
     lines = [f"{'official':<28} {'questions':>9} {'paired':>7} {'single':>7}"]
     for name in [found["headline"], *(g for g in found["groups"] if g != found["headline"])]:
