@@ -66,6 +66,10 @@ def test_mvpbench_parquet_hub_folder_and_official_group_mean(tmp_path):
     assert detect_layout(one) == "mvpbench" and len(read_questions(one, report=lambda m: None)) == 4
     with pytest.raises(UserError, match="parquet file or a folder is read as MVPBench only"):
         read_questions(one, layout="jsonl")  # never handed to a text decoder
+    binary = tmp_path / "annotations.jsonl"
+    binary.write_bytes(b"\x89\xff\xfe not text")
+    with pytest.raises(UserError, match="annotations.jsonl: not UTF-8 text"):
+        read_questions(binary, layout="mvpbench")
     # picks (0 = Yes): ip pairs (right, right), (right, wrong); tr pairs (wrong, wrong),
     # (right, wrong), (right, right)
     picks = [0, 1, 0, 0] + [1, 0, 0, 0, 0, 1]

@@ -1,7 +1,8 @@
 """Readers for the public annotation layouts of two video-QA benchmarks, into ``QASample`` lists.
 
 Users download the annotations and videos themselves (nothing is downloaded here) and score a
-model with ``vjepa2 vqa eval --data FILE --layout mvpbench|causalvqa [--videos DIR]``.
+model with ``vjepa2 vqa eval --data FILE --layout mvpbench|causalvqa [--videos DIR]`` (an IntPhys 2
+split folder: ``--layout intphys2``, ``vqa.intphys2_qa``).
 
 - **MVPBench** (Minimal Video Pairs, ``facebook/minimal_video_pairs`` on Hugging Face; one
   subset per config: human_object_interactions, intuitive_physics, robot_object_interactions,
@@ -94,17 +95,29 @@ def parquet_records(path: Path) -> Iterator[tuple[str, object]]:
     yield from ((f"#{i}", r) for i, r in enumerate(rows, start=1))
 
 
+def not_text(path: Path) -> UserError:
+    return UserError(
+        f"{path}: not UTF-8 text (a binary file? MVPBench's parquet files are read by their content)"
+    )
+
+
 def csv_records(path: Path) -> Iterator[tuple[str, dict]]:
     """(line number, row) of a CSV with a header; the number is the row's last line."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
-            yield str(reader.line_num), row
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            for row in reader:
+                yield str(reader.line_num), row
+    except UnicodeDecodeError:
+        raise not_text(path) from None
 
 
 def json_records(path: Path) -> Iterator[tuple[str, object]]:
     """Numbered records of a JSON list ("#i", from 1) or a JSONL file (line numbers)."""
-    text = path.read_text(encoding="utf-8").lstrip()
+    try:
+        text = path.read_text(encoding="utf-8").lstrip()
+    except UnicodeDecodeError:
+        raise not_text(path) from None
     if text.startswith("["):
         try:
             records = json.loads(text)
