@@ -86,7 +86,11 @@ def fixture_run(out: Path) -> None:
     videos, metrics = {}, {}
     for k, kind in enumerate(("permanence", "shape", "overall")):
         rel = {"value": 0.5 + 0.1 * k, "low": 0.25, "high": 0.875}
-        metrics[kind] = {"pairs": 6, "mean": {"relative_accuracy": rel}, "max": {"relative_accuracy": rel}}
+        metrics[kind] = {
+            "pairs": 6,
+            "mean": {"relative_accuracy_ties_half": rel},
+            "max": {"relative_accuracy_ties_half": rel},
+        }
         for pair in range(3 if kind != "overall" else 0):
             for possible in (True, False):
                 curve = [0.7 + 0.01 * t * (0 if possible else 1) for t in range(5)]

@@ -109,17 +109,17 @@ def test_quadruplet_scores_against_brute_force():
     sums = [(p.sum(), i.sum()) for p, i in zip(possible, impossible)]
     want = np.mean([(p < i) + 0.5 * (p == i) for p, i in sums])
     scores = metrics.score_pairs(possible, impossible, resamples=50)
-    assert scores["relative_accuracy"]["value"] == pytest.approx(want)
+    assert scores["relative_accuracy_ties_half"]["value"] == pytest.approx(want)
     assert scores["auroc"]["value"] == pytest.approx(brute_auroc(possible.ravel(), impossible.ravel()))
 
 
 def test_metric_extremes_and_intervals():
     possible, impossible = np.arange(10.0), np.arange(10.0) + 100
     scores = metrics.score_pairs(possible, impossible, resamples=200)
-    for name in ("relative_accuracy", "auroc", "auprc"):
+    for name in ("relative_accuracy_ties_half", "auroc", "average_precision_impossible"):
         assert scores[name]["value"] == 1.0 and scores[name]["low"] == 1.0
     flipped = metrics.score_pairs(impossible, possible, resamples=200)
-    assert flipped["relative_accuracy"]["value"] == 0.0 and flipped["auroc"]["value"] == 0.0
+    assert flipped["relative_accuracy_ties_half"]["value"] == 0.0 and flipped["auroc"]["value"] == 0.0
     noisy = metrics.score_pairs(*np.random.default_rng(0).normal(size=(2, 200)), resamples=300)
     for m in noisy.values():
         assert m["low"] <= m["value"] <= m["high"]
@@ -134,20 +134,25 @@ def small_clip(seed, num_frames=8):
 
 
 def test_intphys2_layout(tmp_path):
+    # The release's layout (facebookresearch/IntPhys2 IntPhys2_transformers.py): <split>/metadata.csv
+    # whose `filename` names <split>/Videos/<filename>.mp4; a scene's pairs are type numbers 1 and 2.
     split = tmp_path / "Main"
-    split.mkdir()
-    rows = ["file_name,type,SceneIndex,Difficulty,condition,Camera,env,name"]
+    (split / "Videos").mkdir(parents=True)
+    rows = ["SceneIndex,filename,type,condition,env,game_name"]
     for scene, condition in ((0, "permanence"), (1, "solidity")):
         for k, kind in enumerate(["1_Possible", "1_Impossible", "2_Possible", "2_Impossible"]):
-            write_video(split / f"v{scene}{k}.mp4", small_clip(scene * 4 + k), codec="mpeg4")
-            rows.append(f"v{scene}{k}.mp4,{kind},{scene},easy,{condition},0,env,n{scene}{k}")
+            write_video(split / "Videos" / f"v{scene}{k}.mp4", small_clip(scene * 4 + k), codec="mpeg4")
+            rows.append(f"{scene},v{scene}{k},{kind},{condition},BasicLevel_0,Box")
     (split / "metadata.csv").write_text("\n".join(rows) + "\n")
     videos = read_pairs(tmp_path)
     assert len(videos) == 8 and {v.kind for v in videos} == {"permanence", "solidity"}
     pair = [v for v in videos if v.pair == "permanence/0/2"]
     assert [(v.path.name, v.possible) for v in pair] == [("v02.mp4", True), ("v03.mp4", False)]
-    (split / "metadata.csv").write_text("file_name,type\nv00.mp4,1_Possible\n")
-    with pytest.raises(UserError, match=r"metadata.csv: missing columns \['SceneIndex', 'condition'\]"):
+    assert pair[0].path.parent == split / "Videos" and pair[0].meta["filename"] == "v02"
+    (split / "metadata.csv").write_text("filename,type\nv00,1_Possible\n")
+    with pytest.raises(
+        UserError, match=r"metadata.csv: labelled \(a type column\) but missing columns \['SceneIndex'\]"
+    ):
         read_pairs(tmp_path)
 
 

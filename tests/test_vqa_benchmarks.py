@@ -92,29 +92,34 @@ def test_causalvqa_two_choice_sets_per_row_paired_by_qid(tmp_path):
         ("q-1", "The cup stays in her hand"),  # the same answer in the reordered set
         ("q-2", "The cup falls"),
         ("q-2", "The cup falls"),  # "2.0": a number column with blanks, as a table library writes it
+        ("q-3", None),  # withheld (the test split): read to be answered, never scored
+        ("q-3", None),
         ("q-4", "The cup floats"),  # its first set names option 7, which does not exist
     ]
     assert samples[0].choices == ["The cup falls", "The cup stays in her hand", "The cup floats"]
-    assert samples[1].choices[0] == "The cup floats" and samples[0].type == "counterfactual"
+    # the type is the official bucket, <type>_<difficulty> (CausalVQA scripts/prep_mllm_eval.py)
+    assert samples[1].choices[0] == "The cup floats" and samples[0].type == "counterfactual_easy"
     assert samples[2].video == tmp_path / "videos" / "b.mp4"
+    assert samples[4].meta == {"benchmark": "causalvqa", "qid": "q-3", "n": 0, "task": "Counterfactual",
+                               "subset": "easy", "withheld": True}  # fmt: skip
     skipped = [m for m in messages if "skipped:" in m]
-    assert [m.split(":")[1] for m in skipped] == ["4/1", "4/2", "5/1"]
-    assert "withholds" in skipped[0] and "not one of the options" in skipped[2]
+    assert [m.split(":")[1] for m in skipped] == ["5/1"]
+    assert "not one of the options" in skipped[0]
     assert detect_layout(file) == "causalvqa"
     # paired accuracy as the benchmark counts it: a qid is right only when both of its sets are
     records = [{"type": s.type, "pair_id": s.pair_id, "correct": c, "choices": s.choices}
-               for s, c in zip(samples, [True, True, True, False, True])]  # fmt: skip
-    summary = summarize(records)["counterfactual"]
+               for s, c in zip(samples, [True, True, True, False, None, None, True])]  # fmt: skip
+    summary = summarize(records)["counterfactual_easy"]
     assert summary["pairs"] == 2 and summary["paired_accuracy"] == 50.0  # q-4's lone half is no pair
     assert summary["accuracy"] == 80.0
 
 
-def test_causalvqa_test_set_without_answers_is_refused_with_the_reason(tmp_path):
+def test_causalvqa_test_set_reads_unlabelled_and_a_wrong_header_is_named(tmp_path):
     touch(tmp_path, "a.mp4")
     file = tmp_path / "test_metadata.csv"
     write_causal(file, [causal_rows()[2]])
-    with pytest.raises(UserError, match="no valid question lines"):
-        read_questions(file, report=lambda m: None)
+    samples = read_questions(file, report=lambda m: None)
+    assert [s.answer for s in samples] == [None, None] and summarize([]) == {}
     file.write_text("qid,question\nq,What?\n")
     messages = []
     with pytest.raises(UserError):

@@ -138,7 +138,7 @@ def physics(out: Path) -> dict:
         for kind in surprise.overall_first(found):
             pairs = int(found[kind].get("pairs", 0))
             section.setdefault("pairs", {})[kind] = pairs
-            rel = found[kind].get("mean", {}).get("relative_accuracy")
+            rel = found[kind].get("mean", {}).get("relative_accuracy_ties_half")
             if rel:
                 # A share of pairs (ties half): Wilson's interval. physics-eval's own bootstrap
                 # interval collapses to a point when every pair agrees (0 of 6 is not "surely 0").

@@ -18,7 +18,7 @@ import json
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vjepa2.errors import MissingPathError, UserError
@@ -28,15 +28,18 @@ DEFAULT_TYPE = "all"
 
 @dataclass
 class QASample:
-    """One question about one video (see the module docstring for the fields)."""
+    """One question about one video (see the module docstring for the fields); ``answer`` is
+    None where a benchmark's split withholds it (answered for its leaderboard, never scored);
+    ``meta``: the benchmark's own fields (ids, subset) for its official scorer."""
 
     video: Path
     question: str
-    answer: str
+    answer: str | None
     choices: list[str] | None = None
     pair_id: str | None = None
     type: str = DEFAULT_TYPE
     where: str = ""  # "file:line", for messages
+    meta: dict = field(default_factory=dict)
 
 
 def _text(record: dict, key: str, required: bool = True) -> str | None:
@@ -57,20 +60,25 @@ def parse_record(record, folder: Path, where: str = "") -> QASample:
     video = video if video.is_absolute() else folder.absolute() / video
     if not video.exists():
         raise ValueError(f"video not found: {video}")
-    answer = _text(record, "answer")
+    meta = record.get("meta") or {}  # set by a benchmark reader, never by a JSONL line's author
+    withheld = meta.get("withheld", False) and record.get("answer") is None
+    answer = None if withheld else _text(record, "answer")
     choices = record.get("choices")
+    if withheld and choices is None:
+        raise ValueError("no answer and no choices: nothing to score or to answer")
     if choices is not None:
         if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) for c in choices):
             raise ValueError(f"'choices' must be a list of two or more strings, got {choices!r}")
         choices = [c.strip() for c in choices]
-        if answer not in choices:
+        if answer is not None and answer not in choices:
             raise ValueError(f"the answer {answer!r} is not one of the choices {choices}")
     pair_id = record.get("pair_id")
     if pair_id is not None and not isinstance(pair_id, (str, int)):
         raise ValueError(f"'pair_id' must be a string, got {pair_id!r}")
     kind = _text(record, "type", required=False) or DEFAULT_TYPE
     question = _text(record, "question")
-    return QASample(video, question, answer, choices, None if pair_id is None else str(pair_id), kind, where)
+    pair_id = None if pair_id is None else str(pair_id)
+    return QASample(video, question, answer, choices, pair_id, kind, where, dict(meta))
 
 
 def collect(
@@ -112,6 +120,8 @@ def jsonl_records(path: Path) -> Iterator[tuple[str, object]]:
 def _raise_errors(record):
     if isinstance(record, Exception):
         raise ValueError(f"not JSON ({record})")
+    if isinstance(record, dict):  # "meta" is the benchmark readers' field, not a JSONL one
+        return {k: v for k, v in record.items() if k != "meta"}
     return record
 
 

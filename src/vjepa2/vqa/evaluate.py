@@ -6,8 +6,14 @@
   its questions is right, so a model that answers the same thing for two near-identical videos
   gets none of them.
 
-Writes ``results.json`` (per type: questions, accuracy, chance, pairs, paired accuracy; overall) and
-``predictions.jsonl`` (every question with its prediction and the scores of its choices).
+On MVPBench and CausalVQA the headline is the benchmark's own (``vqa.official``: the group mean
+its task config defines, then its per-subset / per-bucket table); this project's per-type table
+(a pooled "overall") follows under it. Questions whose answers a split withholds (CausalVQA's
+test split) are answered, never scored.
+
+Writes ``results.json`` (``official`` first; ``results``: per type questions, accuracy, chance,
+pairs, paired accuracy; overall), ``predictions.jsonl`` (every question with its prediction and
+the scores of its choices) and, for a benchmark, ``leaderboard.jsonl`` (its leaderboard's rows).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
 from vjepa2.runtime.process import Process
-from vjepa2.vqa.benchmarks import read_questions
+from vjepa2.vqa import official
+from vjepa2.vqa.benchmarks import read_questions, resolve_layout
 from vjepa2.vqa.data import QASample, normalize
 from vjepa2.vqa.features import video_tokens
 from vjepa2.vqa.inference import choice_logprobs, generate
@@ -30,6 +37,7 @@ from vjepa2.vqa.pipeline import VideoQA
 
 RESULTS_FILE = "results.json"
 PREDICTIONS_FILE = "predictions.jsonl"
+LEADERBOARD_FILE = "leaderboard.jsonl"
 
 
 @dataclass
@@ -37,9 +45,13 @@ class VQAEvalConfig:
     model: str = opt("runs/vqa/model", help="VQA model folder (`vjepa2 vqa train` writes <run.out>/model)")
     data: str = opt(
         "",
-        help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?), or an MVPBench / CausalVQA annotation file",
+        help="questions to score: JSONL (video, question, answer, choices?, pair_id?, type?), an MVPBench "
+        "annotation file (parquet, JSONL, JSON, CSV) or hub folder, a CausalVQA <split>_metadata.csv, or an "
+        "IntPhys 2 split folder",
     )
-    layout: str = opt("auto", help="layout of --data: auto, jsonl, mvpbench or causalvqa (vqa.benchmarks)")
+    layout: str = opt(
+        "auto", help="layout of --data: auto, jsonl, mvpbench, causalvqa or intphys2 (a split folder)"
+    )
     videos: str = opt(
         "", help="folder the video paths of --data are relative to (default: see vqa.benchmarks)"
     )
@@ -71,12 +83,12 @@ def predict(
     records = []
     for s in samples:
         record = {"video": str(s.video), "question": s.question, "answer": s.answer}
-        record.update(type=s.type, pair_id=s.pair_id)
+        record.update(type=s.type, pair_id=s.pair_id, meta=s.meta)
         if s.choices:
             logp = scores[id(s)]
             best = max(range(len(logp)), key=logp.__getitem__)
             record.update(choices=s.choices, logprobs=logp, prediction=s.choices[best])
-            record["correct"] = s.choices[best] == s.answer
+            record["correct"] = None if s.answer is None else s.choices[best] == s.answer  # None: withheld
         else:
             features = tokens[str(s.video)][None].to(qa.device) if tokens is not None else None
             text = generate(qa.model, qa.prompts, s.question, features, max_new_tokens, dtype=dtype)
@@ -86,8 +98,12 @@ def predict(
 
 
 def summarize(records: list[dict]) -> dict:
-    """Per type and overall: questions, accuracy (%), chance (%, multiple choice), pairs, paired
-    accuracy (%, the pairs whose every question is right)."""
+    """Per type and overall (all questions pooled): questions, accuracy (%), chance (%, multiple
+    choice), pairs, paired accuracy (%, the pairs whose every question is right); questions whose
+    answer is withheld are left out ({} when every one is)."""
+    records = [r for r in records if r.get("correct") is not None]
+    if not records:
+        return {}
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         groups[r["type"]].append(r)
@@ -125,11 +141,17 @@ def table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(out: Path, summary: dict, records: list[dict], info: dict) -> None:
+def write_results(
+    out: Path, summary: dict, records: list[dict], info: dict, found: dict | None = None
+) -> None:
+    """results.json (the official scores first), predictions.jsonl and, for a benchmark, its
+    leaderboard file."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / RESULTS_FILE, {**info, "results": summary})
+    atomic_write_json(out / RESULTS_FILE, {"official": found or {}, **info, "results": summary})
     with atomic_open(out / PREDICTIONS_FILE, "w") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)
+    if info.get("benchmark") in ("mvpbench", "causalvqa", "intphys2"):
+        official.write_leaderboard(out / LEADERBOARD_FILE, records, info["benchmark"])
 
 
 def score(
@@ -157,17 +179,23 @@ def score(
 def run_vqa_eval(cfg: VQAEvalConfig) -> int:
     if not cfg.data:
         raise UserError("give the questions to score with --data (a JSONL file)")
-    samples = read_questions(cfg.data, cfg.layout, cfg.videos)
+    layout = resolve_layout(cfg.data, cfg.layout)
+    samples = read_questions(cfg.data, layout, cfg.videos)
     with Process(cfg.device, cfg.dtype) as proc:
-        return score_folder(cfg, samples, str(proc.device), proc.dtype)
+        return score_folder(cfg, samples, str(proc.device), proc.dtype, layout)
 
 
-def score_folder(cfg: VQAEvalConfig, samples, device: str, dtype: str) -> int:
+def score_folder(cfg: VQAEvalConfig, samples, device: str, dtype: str, layout: str = "jsonl") -> int:
     qa = VideoQA.load(cfg.model, device)
     out = Path(cfg.out)
     cache = cfg.cache_dir or out / "features"
     summary, records = score(qa, samples, dtype, cfg.batch_size, cfg.max_new_tokens, cache, cfg.workers)
-    write_results(out, summary, records, {"model": str(cfg.model), "data": str(cfg.data), "video": qa.video})
-    print(table(summary))
+    debug = Path(cfg.data).name.lower().startswith("debug")  # CausalVQA's debug split: its own group
+    found = official.official_scores(records, layout, debug)
+    info = {"model": str(cfg.model), "data": str(cfg.data), "video": qa.video, "benchmark": layout}
+    write_results(out, summary, records, info, found)
+    if found:
+        print(official.official_table(found) + "\n\nthis project's per-type table (all questions pooled):")
+    print(table(summary) if summary else "no question with an answer: nothing scored (see leaderboard.jsonl)")
     print(f"vqa eval: wrote {RESULTS_FILE} and {PREDICTIONS_FILE} in {out}")
     return 0

@@ -6,9 +6,13 @@ in ``<out>/cache`` (or ``cache_dir``), keyed by the weights and the window setti
 by path, size and modification time: a rerun scores nothing twice. A video that cannot be read
 is reported, its pair skipped, and the rest go on.
 
-Writes ``results.json`` (per video: mean, max, curve; per source and type: every metric with a
-95% bootstrap interval, for mean and for max surprise), prints a table, and draws
-``curves_<source>_<type>.png`` (a few pairs) and ``roc_<source>.png``.
+Writes ``results.json``: per source, ``official`` first (the jepa-intuitive-physics metrics per
+type under their official names; on IntPhys 2 the per-video accuracy by split, difficulty, camera
+and property, with the decision rule), then ``metrics`` (this project's, each with a 95% bootstrap
+interval, for mean and for max surprise) and ``videos`` (mean, max, curve). On IntPhys 2 it also
+writes ``predictions_<source>.jsonl``, the leaderboard's form (``filename``, ``model_answer``:
+true when answered possible), for the held-out split too. Prints the official table, then ours,
+and draws ``curves_<source>_<type>.png`` (a few pairs) and ``roc_<source>.png``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from vjepa2.atomic import atomic_path
 from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.evals.features import load_encoder, weights_fingerprint
-from vjepa2.evals.physics.metrics import score_pairs
+from vjepa2.evals.physics.intphys2 import write_leaderboard
 from vjepa2.evals.physics.plots import plot_pair_curves, plot_roc
 from vjepa2.evals.physics.readers import LAYOUTS, PhysicsVideo, load_frames, read_pairs
+from vjepa2.evals.physics.summary import pair_scores, summarize, table
 from vjepa2.evals.physics.surprise import Windows, surprise_curves
 from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP
 from vjepa2.runtime.process import Process
@@ -50,7 +55,9 @@ class PhysicsEvalConfig:
         "model", help="comma-separated: model (the --encoder), random (its random twin), pixels"
     )
     layout: str = opt("auto", help=f"data layout: one of {', '.join(LAYOUTS)}")
-    split: str = opt("Main", help="IntPhys 2 split folder (Debug, Main, HeldOut)")
+    split: str = opt(
+        "Main", help="IntPhys 2 split folder (Debug, Main, HeldOut: unlabelled, needs --threshold)"
+    )
     out: str = opt("runs/physics", help="output folder: results.json, plots, cache/")
     cache_dir: str = opt("", help="surprise-curve cache (default: <out>/cache)")
     window: int = opt(8, help="frames per sliding window", min=2)
@@ -66,6 +73,12 @@ class PhysicsEvalConfig:
     plot_pairs: int = opt(4, help="pairs per type drawn in curves_<source>_<type>.png", min=0)
     resamples: int = opt(1000, help="bootstrap resamples for the 95 percent intervals", min=1)
     seed: int = opt(0, help="seed of the random twin and the bootstrap")
+    threshold: float = opt(
+        0.0,
+        help="IntPhys 2 answers: a video is possible when its max surprise is below this (0: the "
+        "official calibrated threshold of the labelled split; needed for HeldOut)",
+        min=0.0,
+    )
     dtype: str = opt("auto", help=INFERENCE_DTYPE_HELP)
     device: str = opt("auto", help=DEVICE_HELP)
 
@@ -77,6 +90,11 @@ def run_physics_eval(cfg: PhysicsEvalConfig) -> int:
     if not cfg.data:
         raise UserError("give the data set (a folder or a CSV)")
     videos = limit_pairs(read_pairs(cfg.data, cfg.layout, cfg.split), cfg.max_pairs)
+    if all(v.possible is None for v in videos) and not cfg.threshold:
+        raise UserError(
+            f"{cfg.data}: the {cfg.split} split has no labels: give --threshold (a max surprise; "
+            "a labelled split's results.json holds its calibrated threshold) to answer its videos"
+        )
     with Process(cfg.device, cfg.dtype, inference=True) as proc:
         cfg.device = str(proc.device)
         return score_all(cfg, sources, videos, proc.dtype)
@@ -91,12 +109,15 @@ def score_all(cfg: PhysicsEvalConfig, sources: list[str], videos, dtype: str) ->
     for source in sources:
         curves, skipped = score_source(source, videos, windows, dtype, cfg)
         results["skipped"][source] = skipped
-        results["sources"][source] = summarize(videos, curves, windows, cfg)
+        results["sources"][source] = summarize(videos, curves, windows, cfg, cfg.threshold or None)
+        found = results["sources"][source]["official"].get("intphys2")
+        if found and found["answers"]:
+            write_leaderboard(out / f"predictions_{source}.jsonl", videos, found["answers"])
         draw(source, videos, curves, windows, out, cfg)
     with atomic_path(out / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1))
     print(table(results))
-    print(f"physics-eval: wrote results.json and plots in {out}")
+    print(f"physics-eval: wrote results.json, predictions and plots in {out}")
     return 0
 
 
@@ -186,63 +207,14 @@ class CurveCache:
             tmp.write_text(json.dumps(self.data))
 
 
-def pair_scores(videos: list[PhysicsVideo], curves: dict, reduce) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{kind: (possible (P, k), impossible (P, k))}: per group (a pair, k = 1, or a quadruplet,
-    k = 2) the reduced curves of its possible and of its impossible videos, groups in the same
-    order (a group that lost a video to an unreadable file is left out)."""
-    by_group: dict[str, dict[bool, list[float]]] = {}
-    kinds: dict[str, str] = {}
-    for v in videos:
-        if str(v.path) in curves:
-            scores = by_group.setdefault(v.pair, {True: [], False: []})
-            scores[v.possible].append(float(reduce(curves[str(v.path)])))
-            kinds[v.pair] = v.kind
-    out: dict[str, tuple[list, list]] = {}
-    for group, scores in by_group.items():
-        if scores[True] and len(scores[True]) == len(scores[False]):
-            for kind in (kinds[group], "overall"):
-                out.setdefault(kind, ([], []))
-                out[kind][0].append(scores[True])
-                out[kind][1].append(scores[False])
-    sizes = {kind: {len(g) for g in groups[0]} for kind, groups in out.items()}
-    mixed = [kind for kind, k in sizes.items() if len(k) > 1]
-    if mixed:
-        raise UserError(f"groups of different sizes (pairs and quadruplets) in {mixed}: score them apart")
-    return {k: (np.asarray(p), np.asarray(i)) for k, (p, i) in out.items()}
-
-
-def summarize(videos: list[PhysicsVideo], curves: dict, windows: Windows, cfg) -> dict:
-    metrics: dict[str, dict] = {}
-    for name, reduce in (("mean", np.mean), ("max", np.max)):
-        for kind, (possible, impossible) in pair_scores(videos, curves, reduce).items():
-            scores = score_pairs(possible, impossible, cfg.resamples, cfg.seed)
-            metrics.setdefault(
-                kind, {"pairs": len(possible), "videos": int(possible.size + impossible.size)}
-            )[name] = scores
-    per_video = {
-        str(v.path): {
-            "pair": v.pair,
-            "possible": v.possible,
-            "kind": v.kind,
-            "mean": float(np.mean(c)),
-            "max": float(np.max(c)),
-            "curve": [float(x) for x in c],
-            "times": windows.times(len(c)).tolist(),
-        }  # fmt: skip
-        for v in videos
-        if (c := curves.get(str(v.path))) is not None
-    }
-    return {"metrics": metrics, "videos": per_video}
-
-
 def draw(source: str, videos: list[PhysicsVideo], curves: dict, windows: Windows, out: Path, cfg) -> None:
     by_kind: dict[str, list[dict]] = {}
     drawn = set()  # one possible video and its twin per group: the first of each in the data
     for v in videos:
-        if str(v.path) not in curves or not v.possible or v.pair in drawn:
+        if str(v.path) not in curves or v.possible is not True or v.pair in drawn:
             continue
         drawn.add(v.pair)
-        twin = next(w for w in videos if w.pair == v.pair and not w.possible)
+        twin = next(w for w in videos if w.pair == v.pair and w.possible is False)
         if str(twin.path) not in curves or len(by_kind.get(v.kind, [])) >= cfg.plot_pairs:
             continue
         curve = curves[str(v.path)]
@@ -262,22 +234,3 @@ def draw(source: str, videos: list[PhysicsVideo], curves: dict, windows: Windows
     }
     if roc:
         plot_roc(roc, out / f"roc_{source}.png", f"{source}: max surprise, impossible = positive")
-
-
-def table(results: dict) -> str:
-    """The printed table: per source and type, relative accuracy (mean, max), absolute accuracy
-    and AUROC (max), in % with their 95% intervals."""
-
-    def cell(m: dict) -> str:
-        return f"{100 * m['value']:.1f} [{100 * m['low']:.1f}, {100 * m['high']:.1f}]"
-
-    lines = ["| source | type | groups | rel. acc. (mean) | rel. acc. (max) | abs. acc. (max) | AUROC (max) |",
-             "|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
-    for source, result in results["sources"].items():
-        for kind, m in sorted(result["metrics"].items(), key=lambda item: (item[0] == "overall", item[0])):
-            lines.append(
-                f"| {source} | {kind} | {m['pairs']} | {cell(m['mean']['relative_accuracy'])} | "
-                f"{cell(m['max']['relative_accuracy'])} | {cell(m['max']['absolute_accuracy'])} | "
-                f"{cell(m['max']['auroc'])} |"
-            )
-    return "\n".join(lines)

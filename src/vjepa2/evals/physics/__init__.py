@@ -2,8 +2,12 @@
 its possible twin?
 
 - ``surprise``: sliding windows, past-to-future prediction, the surprise curve; the pixel baseline;
-- ``metrics``: relative and absolute accuracy, AUROC, AUPRC, bootstrap intervals;
-- ``readers``: synthetic pairs, IntPhys 2, IntPhys dev, a plain CSV;
+- ``official``: the jepa-intuitive-physics metrics, exactly, under their official names;
+- ``metrics``: this project's own (ties half, clipped threshold, impossible-positive AP), with
+  bootstrap intervals;
+- ``readers``: synthetic pairs, IntPhys 2 (``intphys2``: the release and its per-video accuracy),
+  IntPhys dev, a plain CSV; ``videos``: ``PhysicsVideo``;
+- ``summary``: what ``physics-eval`` reports (official first) and prints;
 - ``plots``: the figures of ``vjepa2 physics-eval`` (``evals.commands.physics_eval``).
 """
 

@@ -1,4 +1,5 @@
-"""How the intuitive-physics benchmarks score surprise, with bootstrap intervals.
+"""This project's own surprise metrics, with bootstrap intervals (the official ones, under their
+official names, are in ``official``: they differ where said below).
 
 Every metric reads per-group surprises: ``possible`` and ``impossible`` (P,) arrays, one entry per
 pair (the pair's two videos, same index), or (P, k) for groups of k of each (IntPhys
@@ -7,12 +8,15 @@ ones on average (relative accuracy; on a quadruplet, IntPhys's summed-surprise c
 single-video metrics score each video alone, the impossible one being the positive class (more
 surprise = more likely impossible):
 
-- relative accuracy: share of groups with mean possible < mean impossible (ties count half);
-- absolute accuracy: a threshold calibrated on the possible videos (their 90th percentile, as the
-  reference protocol does), then the share of videos on the right side of it;
-- AUROC: the probability that a random impossible video is more surprising than a random possible
-  one (the Mann-Whitney statistic, ties half), the area under the ROC curve;
-- AUPRC: average precision with the impossible videos as positives.
+- ``relative_accuracy_ties_half``: share of groups with mean possible < mean impossible, a tie
+  counting half (official: strict ``<``, a tie is a miss, and pair by pair inside a quadruplet);
+- ``absolute_accuracy_clipped``: the official calibrated threshold (the possible videos' 90th
+  percentile), its index clipped to the last video (official: undefined below 10 possible videos),
+  then the share of videos on the right side of it;
+- ``auroc``: the probability that a random impossible video is more surprising than a random
+  possible one (the Mann-Whitney statistic, ties half): the area under the ROC curve, as official;
+- ``average_precision_impossible``: step-wise average precision with the impossible videos as
+  positives (official AUPRC: possible = positive on minus the surprise, trapezoids).
 """
 
 from __future__ import annotations
@@ -76,11 +80,12 @@ def auprc(negatives: np.ndarray, positives: np.ndarray) -> float:
     return float(precision_at_hit.mean())
 
 
+RELATIVE = "relative_accuracy_ties_half"
 METRICS = {
-    "relative_accuracy": relative_accuracy,
-    "absolute_accuracy": absolute_accuracy,
+    RELATIVE: relative_accuracy,
+    "absolute_accuracy_clipped": absolute_accuracy,
     "auroc": auroc,
-    "auprc": auprc,
+    "average_precision_impossible": auprc,
 }
 
 
@@ -96,7 +101,7 @@ def score_pairs(
     impossible = impossible.reshape(len(impossible), -1)
 
     def value(name: str, p: np.ndarray, i: np.ndarray) -> float:
-        if name == "relative_accuracy":
+        if name == RELATIVE:
             return METRICS[name](p.mean(1), i.mean(1))
         return METRICS[name](p.ravel(), i.ravel())
 

@@ -6,9 +6,10 @@ Layouts read (``read_pairs`` tells them apart):
 - ``synthetic``: ``vjepa2 worlds make-physics-pairs`` (``<violation>/scene_NNNN/{1,2,3,4}.mp4``
   and a ``status.json`` saying which are possible and where the violation is; the quadruplet is
   the group);
-- ``intphys2``: the IntPhys 2 release, ``<split>/metadata.csv`` (columns ``file_name``, ``type``
-  = 1_Possible / 1_Impossible / 2_Possible / 2_Impossible, ``SceneIndex``, ``condition``) beside
-  its videos; a scene's two pairs are its type numbers 1 and 2;
+- ``intphys2``: the IntPhys 2 release, ``<split>/metadata.csv`` and ``<split>/Videos/`` (see
+  ``intphys2``: columns ``filename``, ``type`` = 1_Possible / 1_Impossible / 2_Possible /
+  2_Impossible, ``SceneIndex``, ...); a scene's two pairs are its type numbers 1 and 2; the
+  HeldOut split reads unlabelled;
 - ``intphys``: the IntPhys dev set, ``O1/01/1/scene/*.png`` (block, scene, movie) with each
   movie's ``status.json`` (``header.is_possible``); a scene's four movies are the group (IntPhys
   scores the quadruplet), and each impossible movie's violation frame is where it parts from the
@@ -20,7 +21,6 @@ Layouts read (``read_pairs`` tells them apart):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +28,10 @@ import numpy as np
 from vjepa2.data.annotations import read_csv_rows
 from vjepa2.data.video import decode_frames, read_image
 from vjepa2.errors import MissingPathError, UserError
+from vjepa2.evals.physics.intphys2 import read_intphys2
+from vjepa2.evals.physics.videos import PhysicsVideo
 
 LAYOUTS = ("auto", "synthetic", "intphys2", "intphys", "csv")
-
-
-@dataclass(frozen=True)
-class PhysicsVideo:
-    """One video of a pair. path: a video file or a folder of frames; kind: the violation type
-    (or property); event_frame: first frame of the violation when the data says it."""
-
-    path: Path
-    pair: str
-    possible: bool
-    kind: str
-    event_frame: int | None = None
 
 
 def read_pairs(root: str | Path, layout: str = "auto", split: str = "Main") -> list[PhysicsVideo]:
@@ -66,7 +56,9 @@ def read_pairs(root: str | Path, layout: str = "auto", split: str = "Main") -> l
 def detect_layout(root: Path, split: str) -> str:
     if root.suffix == ".csv":
         return "csv"
-    if (root / "metadata.csv").is_file() or (root / split / "metadata.csv").is_file():
+    if any(
+        (folder / name).exists() for folder in (root, root / split) for name in ("metadata.csv", "Videos")
+    ):
         return "intphys2"
     if any(root.glob("*/scene_*/status.json")):
         return "synthetic"
@@ -74,7 +66,7 @@ def detect_layout(root: Path, split: str) -> str:
         return "intphys"
     raise UserError(
         f"{root}: not a known physics data set: expected <type>/scene_*/status.json (synthetic pairs), "
-        f"{split}/metadata.csv (IntPhys 2), O1/01/1/scene/ (IntPhys dev) or a .csv of video,pair_id,possible"
+        f"{split}/metadata.csv or {split}/Videos/ (IntPhys 2), O1/01/1/scene/ (IntPhys dev) or a .csv of video,pair_id,possible"
     )
 
 
@@ -91,21 +83,6 @@ def read_synthetic(root: Path) -> list[PhysicsVideo]:
         for name, possible in labels.items():
             videos.append(PhysicsVideo(folder / name, group, possible, kind, event))
     return videos
-
-
-def read_intphys2(root: Path, split: str = "Main") -> list[PhysicsVideo]:
-    folder = root if (root / "metadata.csv").is_file() else root / split
-    rows = read_csv_rows(folder / "metadata.csv", ("file_name", "type", "SceneIndex", "condition"))
-    videos = []
-    for row in rows:
-        kind, number, label = row["condition"], row["type"][:1], row["type"][2:]
-        if label not in ("Possible", "Impossible") or number not in ("1", "2"):
-            raise UserError(
-                f"{folder / 'metadata.csv'}: unknown type {row['type']!r} (expected e.g. 1_Possible)"
-            )
-        pair = f"{kind}/{row['SceneIndex']}/{number}"
-        videos.append(PhysicsVideo(folder / row["file_name"], pair, label == "Possible", kind))
-    return sorted(videos, key=lambda v: (v.pair, not v.possible))
 
 
 def read_intphys(root: Path) -> list[PhysicsVideo]:
@@ -183,15 +160,16 @@ def read_status(path: Path) -> dict:
 
 
 def check_pairs(videos: list[PhysicsVideo], root: Path) -> None:
-    """Each group (pair or quadruplet) must hold as many possible as impossible videos, at least one."""
+    """Each group (pair or quadruplet) must hold as many possible as impossible videos, at least
+    one; an unlabelled video (a held-out split) is its own group."""
     by_group: dict[str, list[bool]] = {}
-    for v in videos:
+    for v in (v for v in videos if v.possible is not None):
         by_group.setdefault(v.pair, []).append(v.possible)
     wrong = [g for g, labels in by_group.items() if 2 * sum(labels) != len(labels)]
     if wrong:
         raise UserError(f"{root}: groups without as many possible as impossible videos: {wrong[:5]}")
     if not videos:
-        raise UserError(f"{root}: no pairs found")
+        raise UserError(f"{root}: no videos found")
 
 
 def load_frames(path: Path) -> np.ndarray:
