@@ -82,6 +82,12 @@ def test_frames_are_kept_at_the_model_rate(tmp_path):
     for a, b in zip(full, four):
         assert np.array_equal(b.frames, a.frames[::3]) and np.array_equal(b.states, a.states[::3])
         assert b.meta["fps"] == pytest.approx(10 / 3)
+    summed, stats = read_lerobot(str(root), fps=4, action="sum")  # delta actions over 3 frames
+    for a, b in zip(full, summed):
+        moves = np.concatenate([a.actions, np.zeros((1, 2), np.float32)])  # the last row is unused
+        expected = [moves[k : k + 3].sum(0) for k in range(0, len(a.frames), 3)][:-1]
+        np.testing.assert_allclose(b.actions, expected, rtol=1e-6)
+    assert stats is None  # the dataset's stats describe single-frame actions
 
 
 def test_end_effector_deltas_need_seven_dim_states(tmp_path):
@@ -174,7 +180,9 @@ def test_offline_without_the_dataset_in_the_cache_says_so(tmp_path, monkeypatch)
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(MissingPathError, match="not in the Hugging Face cache"):
+    with pytest.raises(
+        MissingPathError, match="no such folder, and as a hub id not in the Hugging Face cache"
+    ):
         hub.resolve("lerobot:nobody/no-such-set")
 
 

@@ -57,7 +57,8 @@ class ACDataConfig:
     camera: str = opt("", help="LeRobot: the camera key (empty: the dataset's first video feature)")
     fps: float = opt(4.0, help="LeRobot: frames per second the world model sees (paper: 4; 0: all)", min=0)
     action: str = opt(
-        "given", help="LeRobot: given (its action column) or ee-delta (from 7-D states, as DROID's)"
+        "given",
+        help="LeRobot: given (its action column), sum (summed over each kept step: delta actions) or ee-delta (from 7-D states, as DROID's)",
     )
     stats: str = opt(
         "dataset",

@@ -43,7 +43,8 @@ def resolve(source: str) -> Path:
         return Path(snapshot_download(repo_id, repo_type="dataset", revision=revision or None))
     except LocalEntryNotFoundError as err:
         raise MissingPathError(
-            f"{repo_id}: not in the Hugging Face cache and the hub cannot be reached (offline?): {err}"
+            f"{name}: no such folder, and as a hub id not in the Hugging Face cache while the hub "
+            f"cannot be reached (HF_HUB_OFFLINE?): {err}"
         ) from None
     except (HfHubHTTPError, OSError, ValueError) as err:
         raise UserError(

@@ -87,6 +87,12 @@ def check_camera(layout: Layout, camera: str) -> str:
         raise LeRobotError(layout.root / "meta/info.json", "the dataset has no video features (cameras)")
     if not camera:
         return keys[0]
+    if layout.features.get(camera, {}).get("dtype") == "image":
+        raise LeRobotError(
+            layout.root / "meta/info.json",
+            f"camera {camera!r} stores images in the parquet "
+            f"files, which this reader does not read (video cameras: {keys})",
+        )
     if camera not in keys:
         raise UnknownKeyError(f"{layout.root}: no camera {camera!r}; its cameras: {keys}")
     return camera

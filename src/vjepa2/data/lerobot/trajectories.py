@@ -2,12 +2,14 @@
 
 ``read_lerobot(source, camera, fps, action)`` reads every episode of a dataset (folder or hub id):
 frames of ``camera`` (the first video key by default), ``observation.state`` and the action:
-``given`` (the ``action`` column, at the kept frames) or ``ee-delta`` (from 7-D end-effector
-states xyz, Euler xyz, gripper, as the reference computes DROID's: ``poses_to_actions``). Frames
+``given`` (the ``action`` column at the kept frames: absolute targets such as joint positions),
+``sum`` (the column summed over each kept step: delta actions) or ``ee-delta`` (from 7-D
+end-effector states xyz, Euler xyz, gripper, as the reference computes DROID's:
+``poses_to_actions``). Frames
 are kept every ceil(dataset fps / ``fps``) (4 fps: the paper's rate; 0 keeps every frame), as
 the DROID reader does. The dataset's stats (meta/stats.json or the pooled per-episode stats)
-become the ``NormStats`` when the actions are the given ones and nothing is subsampled away
-from their meaning (the stats describe the column, which the kept rows sample).
+become the ``NormStats`` when the actions are the column's own rows (``given``; ``sum`` at every
+frame); otherwise (None) training computes them from its split.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from vjepa2.data.trajectories import NormStats, Trajectory, poses_to_actions
 from vjepa2.errors import UserError
 
 STATE, ACTION = "observation.state", "action"
-ACTIONS = ("given", "ee-delta")
+ACTIONS = ("given", "sum", "ee-delta")
 
 
 def feature_width(layout: Layout, key: str) -> int:
@@ -68,12 +70,14 @@ def norm_stats(layout: Layout, min_std: float = 1e-6) -> NormStats | None:
 def read_episode(layout: Layout, i: int, camera: str, step: int, action: str, size: int | None) -> Trajectory:
     """Episode number ``i`` (position in ``layout.episodes``) as a Trajectory."""
     episode = layout.episodes[i]
-    keys = [STATE, "timestamp"] + ([ACTION] if action == "given" else [])
+    keys = [STATE, "timestamp"] + ([ACTION] if action != "ee-delta" else [])
     columns = read_columns(layout, episode, keys)
     kept = np.arange(0, episode.length, step)
     states = columns[STATE][kept].reshape(len(kept), -1)
     if action == "given":
         actions = columns[ACTION][kept].reshape(len(kept), -1)
+    elif action == "sum":  # delta actions: the kept step's move is the sum of the moves it spans
+        actions = np.add.reduceat(columns[ACTION].reshape(episode.length, -1), kept, axis=0)
     else:
         if states.shape[1] != 7:
             raise LeRobotError(
@@ -97,10 +101,11 @@ def read_lerobot(
     layout = open_layout(resolve(source))
     camera = check_camera(layout, camera)
     feature_width(layout, STATE)
-    if action == "given":
+    if action != "ee-delta":
         feature_width(layout, ACTION)
     step = frame_step(layout, fps)
     bar = tqdm(range(len(layout.episodes)), desc=f"lerobot {layout.root.name}", leave=False)
     trajectories = [read_episode(layout, i, camera, step, action, size) for i in bar]
-    stats = norm_stats(layout) if action == "given" else None
+    # the dataset's stats describe its action column: not sums over several frames, nor deltas
+    stats = norm_stats(layout) if action == "given" or (action == "sum" and step == 1) else None
     return trajectories, stats
