@@ -236,3 +236,21 @@ def test_episodes_of_another_action_width_are_refused(dataset, our_episodes):
         UserError, match=r"actions/states of width \(2, 2\), .* has \(4, 2\): one model takes one width"
     ):
         read_sources(cfg)
+
+
+def test_train_ac_learns_the_same_weights_from_both_sources(our_episodes, tmp_path):
+    from safetensors.torch import load_file
+
+    main(["episodes", "to-lerobot", str(our_episodes), "--codec", "lossless", "--out", str(tmp_path / "lr")])
+    tiny = ["--model.encoder-overrides", "{depth: 1}", "--model.dim", "32", "--model.depth", "1"]
+    tiny += ["--model.heads", "1", "--data.num-frames", "3", "--run.batch-size", "4", "--run.dtype", "fp32"]
+    tiny += ["--run.steps", "3", "--schedule.warmup-steps", "1", "data.fps=0", "data.stats=train"]
+    sources = {"ours": str(our_episodes), "lerobot": f"lerobot:{tmp_path / 'lr'}"}
+    for name, source in sources.items():
+        assert (
+            main(["train-ac", "--data.source", f"[{source}]", "--run.out", str(tmp_path / name), *tiny]) == 0
+        )
+    ours, theirs = (load_file(tmp_path / name / "model" / "model.safetensors") for name in sources)
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert ours[key].equal(theirs[key]), key

@@ -258,6 +258,11 @@ def _episodes_v30(root: Path, info: dict, layout: Layout) -> list[EpisodeRef]:
             return _number(row, where, key, kind)
 
         start, stop = number("dataset_from_index"), number("dataset_to_index")
+        if stop - start != number("length"):
+            raise LeRobotError(
+                where,
+                f"dataset_from_index..to_index spans {stop - start} frames, length is {number('length')}",
+            )
         data = layout.path(
             info["data_path"],
             f"episode {index} data",
