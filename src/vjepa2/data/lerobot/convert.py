@@ -23,7 +23,7 @@ from vjepa2.config import opt
 from vjepa2.data import episodes as ours
 from vjepa2.data.lerobot import format as fmt
 from vjepa2.data.lerobot.hub import resolve
-from vjepa2.data.lerobot.read import check_camera, read_camera, read_columns
+from vjepa2.data.lerobot.read import check_camera, close_videos, read_camera, read_columns
 from vjepa2.data.lerobot.trajectories import ACTION, STATE
 from vjepa2.data.lerobot.write import CODECS, LeRobotEpisode, write_dataset
 from vjepa2.errors import UserError
@@ -133,6 +133,7 @@ def from_lerobot(
             lossless,
         )
         folders.append(folder)
+    close_videos()
     ours.write_index(out, folders, [len(np.arange(0, e.length, step)) for e in layout.episodes])
     return folders
 

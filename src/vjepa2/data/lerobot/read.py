@@ -128,15 +128,20 @@ class _Cursor:
 _open_cursor: dict[str, _Cursor] = {}  # at most one open file: the one read last
 
 
+def close_videos() -> None:
+    """Close the video kept open between reads (call once a pass over a dataset is done)."""
+    for cursor in _open_cursor.values():
+        cursor.container.close()
+    _open_cursor.clear()
+
+
 def _cursor(path: Path, start: float) -> _Cursor:
     """The cursor of ``path``, positioned before ``start`` (kept from the last call when it is)."""
     stat = path.stat()
     key = f"{path} {stat.st_mtime_ns} {stat.st_size}"  # a file written again is opened again
     cursor = _open_cursor.get(key)
     if cursor is None:
-        for old in _open_cursor.values():
-            old.container.close()
-        _open_cursor.clear()
+        close_videos()
         cursor = _open_cursor[key] = _Cursor(path)
     ahead = cursor.pending[0] if cursor.pending is not None else None
     if cursor.frames is None or ahead is None or ahead > start + TOLERANCE_S or start - ahead > 10.0:
@@ -169,7 +174,7 @@ def read_camera(
                 for i in hits:
                     frames[i] = image
     except (av.FFmpegError, IndexError) as err:
-        _open_cursor.clear()
+        close_videos()
         raise LeRobotError(where, f"not a readable video ({err})") from None
     missing = [i for i, f in enumerate(frames) if f is None]
     if missing:

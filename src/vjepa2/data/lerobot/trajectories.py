@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from vjepa2.data.lerobot.format import Layout, LeRobotError, dataset_stats, episode_meta, open_layout
 from vjepa2.data.lerobot.hub import resolve
-from vjepa2.data.lerobot.read import check_camera, read_camera, read_columns
+from vjepa2.data.lerobot.read import check_camera, close_videos, read_camera, read_columns
 from vjepa2.data.trajectories import NormStats, Trajectory, poses_to_actions
 from vjepa2.errors import UserError
 
@@ -105,7 +105,10 @@ def read_lerobot(
         feature_width(layout, ACTION)
     step = frame_step(layout, fps)
     bar = tqdm(range(len(layout.episodes)), desc=f"lerobot {layout.root.name}", leave=False)
-    trajectories = [read_episode(layout, i, camera, step, action, size) for i in bar]
+    try:
+        trajectories = [read_episode(layout, i, camera, step, action, size) for i in bar]
+    finally:
+        close_videos()
     # the dataset's stats describe its action column: not sums over several frames, nor deltas
     stats = norm_stats(layout) if action == "given" or (action == "sum" and step == 1) else None
     return trajectories, stats
