@@ -254,3 +254,27 @@ def test_train_ac_learns_the_same_weights_from_both_sources(our_episodes, tmp_pa
     assert ours.keys() == theirs.keys()
     for key in ours:
         assert ours[key].equal(theirs[key]), key
+
+
+def test_a_v30_dataset_split_over_several_files_reads_back(tmp_path):
+    """Published v3.0 sets span data/, video and episode-table files: episode 2 moves to file-001."""
+    episodes = two_camera_episodes()
+    root = write_dataset(tmp_path / "a", episodes[:2], fps=10, codec="lossless")
+    other = write_dataset(tmp_path / "b", episodes[2:], fps=10, codec="lossless")
+    table = pq.read_table(other / "data/chunk-000/file-000.parquet")
+    moved = table.set_column(table.column_names.index("episode_index"), "episode_index", pa.array([2] * 8))
+    pq.write_table(moved, root / "data/chunk-000/file-001.parquet")
+    for key in episodes[0].frames:
+        (other / f"videos/{key}/chunk-000/file-000.mp4").rename(root / f"videos/{key}/chunk-000/file-001.mp4")
+    row = pq.read_table(other / "meta/episodes/chunk-000/file-000.parquet").to_pylist()[0]
+    row.update({"episode_index": 2, "data/file_index": 1, "dataset_from_index": 13, "dataset_to_index": 21})
+    row.update({f"videos/{key}/file_index": 1 for key in episodes[0].frames})
+    pq.write_table(pa.Table.from_pylist([row]), root / "meta/episodes/chunk-000/file-001.parquet")
+    (root / "meta/stats.json").unlink()  # pooled from the per-episode stats of both tables
+    trajectories, stats = read_lerobot(str(root), camera="observation.images.wrist", fps=0)
+    for t, e in zip(trajectories, episodes, strict=True):
+        assert np.array_equal(t.frames, e.frames["observation.images.wrist"]) and np.array_equal(
+            t.states, e.state
+        )
+    all_states = np.concatenate([e.state for e in episodes]).astype(np.float64)
+    np.testing.assert_allclose(stats.state_std, all_states.std(0), rtol=1e-6)
