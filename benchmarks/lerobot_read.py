@@ -69,7 +69,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-frames", type=int, default=4)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="lerobot-bench-"))
+    with tempfile.TemporaryDirectory(prefix="lerobot-bench-") as work:
+        measure(args, Path(work))
+
+
+def measure(args: argparse.Namespace, work: Path) -> None:
+    """Write the cases into ``work``, read each ``args.repeats`` times, print the table."""
     cases = {"ours, frames.npy": lambda: read_trajectories(args.roots)}
     mp4 = as_mp4(args.roots, work / "ours-mp4")
     cases["ours, frames.mp4 (H.264)"] = lambda: read_trajectories([str(mp4)])

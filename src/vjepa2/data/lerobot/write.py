@@ -206,6 +206,7 @@ def write_dataset(
     if codec not in CODECS:
         raise UserError(f"lerobot: codec must be one of {sorted(CODECS)}, got {codec!r}")
     check_episodes(episodes)
+    fps = int(fps) if float(fps).is_integer() else float(fps)  # LeRobot's info.json holds an int
     out = Path(out)
     tasks = list(dict.fromkeys(e.task for e in episodes))
     task_ids = [tasks.index(e.task) for e in episodes]
