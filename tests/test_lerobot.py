@@ -278,3 +278,16 @@ def test_a_v30_dataset_split_over_several_files_reads_back(tmp_path):
         )
     all_states = np.concatenate([e.state for e in episodes]).astype(np.float64)
     np.testing.assert_allclose(stats.state_std, all_states.std(0), rtol=1e-6)
+
+
+def test_from_lerobot_keeps_a_camera_at_a_rate_with_every_other_feature(tmp_path):
+    episodes = two_camera_episodes()
+    root = write_dataset(tmp_path / "ds", episodes, fps=10, version="v2.1", codec="lossless")
+    args = ["--camera", "observation.images.wrist", "--fps", "5", "--lossless", "true"]
+    assert main(["episodes", "from-lerobot", str(root), *args, "--out", str(tmp_path / "eps")]) == 0
+    for folder, e in zip(read_index(tmp_path / "eps"), episodes, strict=True):
+        got = read_episode(folder)
+        assert np.array_equal(got.frames, e.frames["observation.images.wrist"][::2])
+        assert np.array_equal(got.actions, e.action[::2]) and np.array_equal(got.states, e.state[::2])
+        assert np.array_equal(got.extras["success"], e.extras["success"][::2])
+        assert got.meta["fps"] == 5 and got.meta["task"] == e.task and got.meta["seed"] == e.meta["seed"]
