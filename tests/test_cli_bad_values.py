@@ -28,6 +28,7 @@ BAD = {
         (["schedule.lr=nan"], "schedule.lr: must be a finite number, got nan"),
         (["model.depth=0"], "model.depth: must be 1 or more, got 0"),
         (["--run.device", "tpu"], "run.device: unknown device 'tpu'"),
+        (["data.fps=-1"], "data.fps: must be 0 or more, got -1.0"),
     ],
     "vqa train": [(["schedule.lr=inf"], "schedule.lr: must be a finite number, got inf")],
     "extract": [
@@ -51,6 +52,11 @@ BAD = {
     "worlds make-vqa": [(["--num-frames", "0"], "num_frames: must be 1 or more, got 0")],
     "worlds collect": [(["--fps", "0"], "fps: must be more than 0")],
     "episodes to-clips": [(["fps=-1"], "fps: must be 0 or more, got -1.0")],
+    "episodes to-lerobot": [
+        (["codec=mp3"], "codec must be one of ['av1', 'h264', 'lossless'], got 'mp3'"),
+        (["version=v1.6"], "version must be one of ['v2.1', 'v3.0'], got 'v1.6'"),
+    ],
+    "episodes from-lerobot": [(["fps=-1"], "fps: must be 0 or more, got -1.0")],
     "probe train": [
         (["--epochs", "0"], "epochs: must be 1 or more, got 0"),
         (["--device", "cuda:x"], "device: unknown device 'cuda:x'"),

@@ -158,6 +158,18 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_episode_clips",
         "write trajectory episodes' frames as videos, a `pretrain` source (encoders on your env's frames)",
     ),
+    "episodes to-lerobot": (
+        "vjepa2.data.lerobot.convert",
+        "ToLeRobotConfig",
+        "run_to_lerobot",
+        "write trajectory episodes as a LeRobot dataset (v3.0 or v2.1), to publish or read elsewhere",
+    ),
+    "episodes from-lerobot": (
+        "vjepa2.data.lerobot.convert",
+        "FromLeRobotConfig",
+        "run_from_lerobot",
+        "read a LeRobot dataset (folder or hub id, v3.0 or v2.1) into trajectory episodes",
+    ),
     "worlds collect": (
         "vjepa2.worlds.collect",
         "CollectConfig",

@@ -84,9 +84,11 @@ def is_image(path: Source) -> bool:
 
 def _pixel_format(codec: str, width: int, height: int) -> str:
     """yuv420p where it works; 4:2:0 chroma needs even sizes in H.264, so odd sizes use 4:4:4."""
+    formats = [f.name for f in av.Codec(codec, "w").video_formats or []]
+    if formats and "yuv420p" not in formats and "rgb24" in formats:
+        return "rgb24"  # an RGB codec (libx264rgb): lossless with qp 0
     if width % 2 == 0 and height % 2 == 0:
         return "yuv420p"
-    formats = [f.name for f in av.Codec(codec, "w").video_formats or []]
     # mpeg4 only offers yuv420p but accepts odd sizes; libx264 refuses them unless 4:4:4.
     return "yuv444p" if "yuv444p" in formats else "yuv420p"
 
@@ -99,6 +101,7 @@ def write_video(
     timestamps: np.ndarray | None = None,
     keyframe_interval: int | None = None,
     container_format: str | None = None,
+    options: dict[str, str] | None = None,
 ) -> Path:
     """Encode ``frames`` uint8 (T, H, W, 3) RGB to a video file, atomically (container from the
     suffix, or ``container_format``, e.g. "mp4", for a path without one).
@@ -107,6 +110,7 @@ def write_video(
     own presentation time instead (a variable-frame-rate file). Any width and height work: odd sizes
     are stored without padding (4:4:4 chroma for H.264), so reading back gives the original size.
     ``keyframe_interval`` (frames) sets the codec's GOP size: smaller makes seeking finer.
+    ``options``: the encoder's own options (libx264rgb with {"qp": "0"} is lossless).
     """
     path = Path(path)
     frames = np.asarray(frames)
@@ -132,7 +136,7 @@ def write_video(
         atomic_path(path, keep_suffix=True) as tmp,
         av.open(str(tmp), "w", format=container_format) as container,
     ):
-        stream = container.add_stream(codec, rate=rate)
+        stream = container.add_stream(codec, rate=rate, options=options or {})
         stream.width, stream.height = width, height
         stream.pix_fmt = _pixel_format(stream.codec_context.name, width, height)
         stream.time_base = stream.codec_context.time_base = time_base

@@ -26,7 +26,8 @@ import torch
 
 from vjepa2.checkpoints.world_models import save_world_model
 from vjepa2.config import opt
-from vjepa2.data.trajectories import NormStats, WindowData, read_trajectories, split_trajectories
+from vjepa2.data.lerobot.hub import is_lerobot
+from vjepa2.data.trajectories import NormStats, Trajectory, WindowData, read_trajectories, split_trajectories
 from vjepa2.errors import UserError
 from vjepa2.models.ac_predictor import ACPredictor, ACPredictorConfig
 from vjepa2.models.encoder import VideoEncoder, layer_norm_features
@@ -42,7 +43,9 @@ from vjepa2.train.schedules import LRScheduleConfig, set_lr, warmup_constant_dec
 @dataclass
 class ACDataConfig:
     source: list[str] = opt(
-        [], help="episode folders/indexes (`vjepa2 worlds collect`) or DROID CSVs; several are concatenated"
+        [],
+        help="episode folders/indexes (`vjepa2 worlds collect`), DROID CSVs or lerobot:<folder or hub id> "
+        "(a LeRobot v3.0/v2.1 dataset); several are concatenated",
     )
     format: str = opt("episodes", help="episodes or droid")
     num_frames: int = opt(8, help="frames per training window T (the reference config: 8; paper: 15)", min=2)
@@ -51,6 +54,16 @@ class ACDataConfig:
     cache_file: str = opt("", help="feature cache (default: <out>/features.safetensors)")
     droid_camera: str = opt("left_mp4_path", help="DROID: metadata key of the camera to read")
     droid_fps: float = opt(4.0, help="DROID: frames per second kept")
+    camera: str = opt("", help="LeRobot: the camera key (empty: the dataset's first video feature)")
+    fps: float = opt(4.0, help="LeRobot: frames per second the world model sees (paper: 4; 0: all)", min=0)
+    action: str = opt(
+        "given",
+        help="LeRobot: given (its action column), sum (summed over each kept step: delta actions) or ee-delta (from 7-D states, as DROID's)",
+    )
+    stats: str = opt(
+        "dataset",
+        help="LeRobot: normalisation from the dataset's stats (dataset) or the training split (train)",
+    )
 
 
 @dataclass
@@ -170,14 +183,14 @@ def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
     if not 0 <= run.rollout_steps < cfg.data.num_frames:
         raise UserError(f"run.rollout_steps must be in 0..num_frames-1, got {run.rollout_steps}")
     d = cfg.data
-    trajectories = read_trajectories(d.source, d.format, camera=d.droid_camera, fps=d.droid_fps)
+    trajectories, given_stats = read_sources(d)
     encoder, description = build_encoder(cfg.model.encoder, cfg.model.encoder_overrides, run.seed)
     encoder.to(device)
     crop = cfg.model.crop or frame_size(trajectories)
     if crop % encoder.cfg.patch:
         raise UserError(f"model.crop {crop} is not a multiple of the encoder patch {encoder.cfg.patch}")
     train_ids, val_ids = split_trajectories(len(trajectories), cfg.data.val_fraction, run.seed)
-    stats = NormStats.compute(
+    stats = given_stats or NormStats.compute(
         [trajectories[i].actions for i in train_ids], [trajectories[i].states for i in train_ids]
     )
     data = WindowData(trajectories, stats, cfg.data.num_frames)
@@ -193,7 +206,10 @@ def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
         stats=stats,
     )
     sources = [str(Path(source).resolve()) for source in cfg.data.source]
-    key = json.dumps([description, crop, cfg.model.blur, sources, cfg.data.format, data.lengths])
+    key = [description, crop, cfg.model.blur, sources, cfg.data.format, data.lengths]
+    if any(is_lerobot(source) for source in d.source):  # what a LeRobot source reads depends on these
+        key += [d.camera, d.fps, d.action]
+    key = json.dumps(key)
     train_frames = np.concatenate([data.offsets[i] + np.arange(data.lengths[i]) for i in train_ids])
     cache = (Path(d.cache_file) if d.cache_file else out / "features.safetensors") if d.cache else None
     latents_of, latent_stats = latent_source(trajectories, encoder, spec, cache, key, train_frames, device)
@@ -202,6 +218,39 @@ def prepare(cfg: TrainACConfig, out: Path, device) -> Prepared:
     return Prepared(
         encoder, spec, data, data.windows(train_ids), val_windows, latents_of, latent_stats, grid_hw
     )
+
+
+def read_sources(d: ACDataConfig) -> tuple[list[Trajectory], NormStats | None]:
+    """Trajectories of every source (ours, DROID CSVs, ``lerobot:`` datasets) and the statistics
+    to normalise with when they come from one LeRobot dataset (``data.stats: dataset``), else None."""
+    from vjepa2.data.lerobot.trajectories import read_lerobot
+
+    if d.stats not in ("dataset", "train"):
+        raise UserError(f"data.stats must be dataset or train, got {d.stats!r}")
+    trajectories, stats = [], []
+    others = [source for source in d.source if not is_lerobot(source)]
+    for source in d.source:
+        if is_lerobot(source):
+            found, given = read_lerobot(source, d.camera, d.fps, d.action)
+            trajectories += found
+            stats.append(given)
+    if others or not d.source:
+        trajectories += read_trajectories(others, d.format, camera=d.droid_camera, fps=d.droid_fps)
+    widths = {(t.actions.shape[1], t.states.shape[1]) for t in trajectories}
+    if len(widths) > 1:
+        first = trajectories[0]
+        odd = next(t for t in trajectories if (t.actions.shape[1], t.states.shape[1]) != widths_of(first))
+        raise UserError(
+            f"{odd.meta.get('path', 'a trajectory')}: actions/states of width {widths_of(odd)}, "
+            f"{first.meta.get('path', 'the first')} has {widths_of(first)}: one model takes one width"
+        )
+    single = len(stats) == 1 and not others and d.stats == "dataset"
+    return trajectories, stats[0] if single else None
+
+
+def widths_of(t: Trajectory) -> tuple[int, int]:
+    """(action width, state width) of a trajectory."""
+    return t.actions.shape[1], t.states.shape[1]
 
 
 def build_predictor(cfg: ACModelConfig, p: Prepared, seed: int) -> ACPredictor:
