@@ -19,6 +19,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from vjepa2.atomic import atomic_path
 from vjepa2.data.frames import sample_indices
@@ -237,6 +238,7 @@ def _decode(path: Path, container, stream, keep=None, tolerance: float = 0.0):
     Stops once past the last kept time. Returns (frames list of (H, W, 3) uint8, times list of s).
     """
     frames, times = [], []
+    rgb = VideoReformatter()  # one colour converter a file (``to_ndarray`` builds one a frame)
     stop_time = math.inf if keep is None else keep[-1] + tolerance
     num_packets = num_decoded = 0
     try:
@@ -249,7 +251,7 @@ def _decode(path: Path, container, stream, keep=None, tolerance: float = 0.0):
                 if t > stop_time:
                     return frames, times
                 if keep is None or np.min(np.abs(keep - t)) <= tolerance:
-                    frames.append(frame.to_ndarray(format="rgb24"))
+                    frames.append(rgb.reformat(frame, format="rgb24").to_ndarray())
                     times.append(t)
     except av.FFmpegError as err:
         raise VideoReadError(path, f"corrupt video data ({err})") from None
@@ -303,11 +305,11 @@ def decode_every(path: Source, step: int, size: int | None = None) -> tuple[np.n
     decoding when given (FFmpeg's scaler), and the number of frames decoded in all."""
     path = _source(path)
     kw = {"width": size, "height": size} if size else {}
-    frames, count = [], 0
+    frames, count, rgb = [], 0, VideoReformatter()
     with _reading(path) as (container, stream):
         for frame in container.decode(stream):
             if count % step == 0:
-                frames.append(frame.to_ndarray(format="rgb24", **kw))
+                frames.append(rgb.reformat(frame, format="rgb24", **kw).to_ndarray())
             count += 1
     if not frames:
         raise VideoReadError(path, "no decodable video frames")
