@@ -6,10 +6,13 @@
 - ``bf16``: every parameter becomes bfloat16, so no fp32 master copy stays resident and autocast
   (still entered by commands, for heads that are not held) finds nothing to cast: a bf16 weight is
   used as it is. Buffers keep their dtype: RoPE's frequencies stay fp32 (bf16 would round the
-  angles of distant tokens). LayerNorm weights stay fp32 (0.1% of a ViT's weights): the norm
-  kernels take bf16 input with fp32 weights and compute in fp32 internally, and an fp32
-  activation reaching a norm (a predictor's fp32 inputs) still works. Outputs come out bf16
-  (``.float()`` them for NumPy). On CUDA, run it under ``torch.autocast`` as the commands do.
+  angles of distant tokens). Norms compute in fp32 internally on every device (their kernels
+  accumulate mean and variance in fp32). Their weights (0.1% of a ViT's) are held where each
+  device's kernel accepts them: on the CPU in fp32, since its LayerNorm takes bf16 input with fp32
+  weights, and an fp32 activation reaching a norm (a predictor's fp32 inputs under autocast, which
+  passes CPU norms through uncast) would fail against bf16 weights; on CUDA in bf16, since its
+  eager kernel wants the weights in the input's dtype (pytorch/pytorch PR 188503), while CUDA
+  autocast runs norms in fp32 anyway. Outputs come out bf16 (``.float()`` them for NumPy).
 - ``int8``: every ``nn.Linear`` becomes a dynamically quantized int8 Linear (``models/quantize.py``,
   PyTorch's own ``torch.ao`` path on the x86 / fbgemm engine); the original fp32 Linear weights are
   dropped. Patch embedding, norms and attention stay fp32. CPU only.
@@ -43,7 +46,7 @@ def hold(module: nn.Module, dtype: str) -> nn.Module:
         return quantize_int8(module, inplace=True)
     if dtype == "bf16":
         for sub in module.modules():
-            if isinstance(sub, nn.LayerNorm):
+            if isinstance(sub, nn.LayerNorm) and next(sub.parameters(), torch.empty(0)).device.type == "cpu":
                 continue
             for name, param in list(sub._parameters.items()):
                 if param is not None and param.is_floating_point() and param.dtype != torch.bfloat16:
