@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import vjepa2
-from vjepa2.checkpoints.loading import held, random_model
+from vjepa2.checkpoints.loading import held, load_encoder, random_model
 from vjepa2.cli import main
 from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
@@ -144,3 +144,11 @@ def test_extract_bf16_holds_the_encoder_and_agrees_with_fp32(tmp_path):
     assert feats["bf16"].dtype == torch.float32
     assert F.cosine_similarity(feats["bf16"], feats["fp32"], dim=-1).min() > auto_precision.BOUNDS["bf16"]
     assert not torch.equal(feats["bf16"], feats["fp32"])
+
+
+def test_a_saved_checkpoint_loads_held(tmp_path):
+    random_model("tiny", predictor=False).save(tmp_path / "m")
+    for dtype in ("bf16", "int8"):
+        model = vjepa2.load(tmp_path / "m", dtype=dtype)
+        assert held_dtype(model) == dtype
+        assert held_dtype(load_encoder(str(tmp_path / "m"), dtype=dtype)) == dtype
