@@ -2,6 +2,7 @@
 
     python benchmarks/encoder_speed.py --threads 2                 # ViT-L, 16 frames x 256 px, batch 1 and 4
     python benchmarks/encoder_speed.py --preset tiny --size 64 --batches 1 --repeats 5
+    python benchmarks/encoder_speed.py --depth 6 --batches 1 4      # ViT-L widths and tokens, a quarter of the blocks
     python benchmarks/encoder_speed.py --cosine-presets tiny,small,vitl,vith,vitg --cosine-depth 2 --batches
 
 Every configuration a user could pick is timed, interleaved in one loop per batch size (minimum
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--preset", default="vitl", help="encoder preset, e.g. vitl, vitg, tiny, vitl-2.1")
     parser.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     parser.add_argument("--size", type=int, default=0, help="crop in pixels (0: the preset's crop)")
+    parser.add_argument("--depth", type=int, default=0, help="cut the encoder to this many blocks (0: all)")
     parser.add_argument(
         "--batches", type=int, nargs="*", default=[1, 4], help="batch sizes (none: skip timing)"
     )
@@ -145,10 +147,10 @@ def main() -> None:
         peaks = {d: bench.matmul_peak(d, device) for d in dtypes}
         print("# matmul peak (2048^3): " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
         size = args.size or encoder_config(args.preset).crop
-        ours, hf = build_pair(args.preset, size, args.num_frames)
+        ours, hf = build_pair(args.preset, size, args.num_frames, args.depth)
         ours, hf = ours.to(device), hf.to(device) if hf is not None else None
         clip = benchmark_clip(args.num_frames, size).to(device)
-        print(f"# {args.preset} (V-JEPA {ours.cfg.version}), {args.num_frames} frames x {size} px" +
+        print(f"# {args.preset} (V-JEPA {ours.cfg.version}, {ours.cfg.depth} blocks), {args.num_frames} frames x {size} px" +
               ("" if hf is not None else "; transformers has no V-JEPA 2.1 class: ours only"))  # fmt: skip
         configs = configurations(ours, hf, dtypes)
         print(
