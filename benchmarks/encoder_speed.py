@@ -79,16 +79,23 @@ def configurations(ours, hf, dtypes: list[str]) -> dict[str, tuple[str, object]]
     return configs
 
 
-def time_batch(configs, cfg, clip: torch.Tensor, batch: int, repeats: int, peaks: dict) -> dict[str, float]:
-    """Print one table row per configuration at ``batch``; returns name -> seconds."""
+def time_batch(
+    configs, cfg, clip: torch.Tensor, batch: int, repeats: int, dtypes: list[str]
+) -> dict[str, float]:
+    """Print one table row per configuration at ``batch``; returns name -> seconds. The matmul
+    peak of each precision is timed in the same interleaved loop, so that it sees the same load."""
     video = clip.expand(batch, -1, -1, -1, -1).contiguous()
     device = video.device
     tokens = (clip.shape[1] // cfg.tubelet) * (clip.shape[3] // cfg.patch) * (clip.shape[4] // cfg.patch)
     flops = bench.encoder_flops(cfg, tokens) * batch
+    fns = {n: (lambda f=f: f(video)) for n, (_, f) in configs.items()}
+    fns |= {f"peak {d}": bench.peak_product(d, device) for d in dtypes}
     with torch.no_grad():
-        seconds = bench.interleaved(
-            {n: (lambda f=f: f(video)) for n, (_, f) in configs.items()}, repeats, device
-        )
+        seconds = bench.interleaved(fns, repeats, device)
+    peaks = {d: 2 * bench.PEAK_SIZE**3 / seconds.pop(f"peak {d}") / 1e9 for d in dtypes}
+    print(
+        f"| {batch} | matmul peak (2048^3, same loop) | | | {' / '.join(f'{d} {p:.0f}' for d, p in peaks.items())} | |"
+    )
     for name, s in seconds.items():
         dtype = configs[name][0]
         gflops = flops / s / 1e9
@@ -144,8 +151,6 @@ def main() -> None:
         device = torch.device(args.device)
         bf16 = args.force_bf16 or fast_bf16(device.type)
         dtypes = ["fp32", *(["bf16"] if bf16 else []), *(["int8"] if device.type == "cpu" else [])]
-        peaks = {d: bench.matmul_peak(d, device) for d in dtypes}
-        print("# matmul peak (2048^3): " + ", ".join(f"{d} {p:.0f} GFLOP/s" for d, p in peaks.items()))
         size = args.size or encoder_config(args.preset).crop
         ours, hf = build_pair(args.preset, size, args.num_frames, args.depth)
         ours, hf = ours.to(device), hf.to(device) if hf is not None else None
@@ -157,7 +162,7 @@ def main() -> None:
             "| batch | configuration | s per batch | clips/s | GFLOP/s | of its matmul peak |\n|---|---|---|---|---|---|"
         )
         for batch in args.batches:
-            best_of_each(time_batch(configs, ours.cfg, clip, batch, args.repeats, peaks), batch)
+            best_of_each(time_batch(configs, ours.cfg, clip, batch, args.repeats, dtypes), batch)
     if args.cosine_presets:
         cosines(args.cosine_presets.split(","), args.cosine_depth)
 

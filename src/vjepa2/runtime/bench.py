@@ -69,24 +69,23 @@ def precisions(device: torch.device) -> dict[str, str]:
     return out
 
 
-def matmul_peak(dtype: str, device: torch.device, n: int = PEAK_SIZE, repeats: int = 3) -> float:
-    """GFLOP/s (GOP/s for int8) of an (n, n) x (n, n) product in ``dtype``, the best of ``repeats``."""
+def peak_product(dtype: str, device: torch.device, n: int = PEAK_SIZE) -> Callable[[], object]:
+    """A zero-argument callable computing one (n, n) x (n, n) product in ``dtype`` (2 n^3 FLOP):
+    a plain matmul, or for int8 a dynamically quantized Linear layer (its input quantized per call)."""
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen)
     if dtype == "int8":
         layer = hold(nn.Sequential(nn.Linear(n, n, bias=False)), "int8")
+        return lambda: layer(a)
+    a = a.to(device, TORCH_DTYPES[dtype])
+    b = a.T.contiguous()
+    return lambda: a @ b
 
-        def product():
-            return layer(a)
-    else:
-        a = a.to(device, TORCH_DTYPES[dtype])
-        b = a.T.contiguous()
 
-        def product():
-            return a @ b
-
+def matmul_peak(dtype: str, device: torch.device, n: int = PEAK_SIZE, repeats: int = 3) -> float:
+    """GFLOP/s (GOP/s for int8) of an (n, n) x (n, n) product in ``dtype``, the best of ``repeats``."""
     with torch.no_grad():
-        seconds = interleaved({dtype: product}, repeats, device)[dtype]
+        seconds = interleaved({dtype: peak_product(dtype, device, n)}, repeats, device)[dtype]
     return 2 * n**3 / seconds / 1e9
 
 
