@@ -1,69 +1,49 @@
-"""Encoder speed: our VideoEncoder vs transformers.VJEPA2Model holding the same random weights.
+"""Encoder speed: ours against transformers.VJEPA2Model, each in its best configuration, same weights.
 
-    python benchmarks/encoder_speed.py                      # ViT-L, 16 frames x 256 px, batch 1
-    python benchmarks/encoder_speed.py --preset tiny --num-frames 16 --size 64 --repeats 5
-    python benchmarks/encoder_speed.py --memory-frames 64   # also peak memory at 64 x 256 (8192 tokens)
-    python benchmarks/encoder_speed.py --preset vitl-2.1    # V-JEPA 2.1 ViT-L, 16 frames x 384 px
+    python benchmarks/encoder_speed.py --threads 2                 # ViT-L, 16 frames x 256 px, batch 1 and 4
+    python benchmarks/encoder_speed.py --preset tiny --size 64 --batches 1 --repeats 5
+    python benchmarks/encoder_speed.py --depth 6 --batches 1 4      # ViT-L widths and tokens, a quarter of the blocks
+    python benchmarks/encoder_speed.py --cosine-presets tiny,small,vitl,vith,vitg --cosine-depth 2 --batches
 
-The size defaults to the preset's crop (256 for the 2.0 presets, 384 for the 2.1 releases).
-transformers has no V-JEPA 2.1 class: for a 2.1 preset only ours is timed (its 2.1 RoPE table,
-image tokenizer and level norms have no transformers counterpart).
+Every configuration a user could pick is timed, interleaved in one loop per batch size (minimum
+of --repeats rounds after a warm-up, so a load that comes and goes hits all alike; the measuring
+code is ``vjepa2.runtime.bench``, which ``vjepa2 bench`` uses too):
 
-Prints the machine (CPU model and the flags that decide precision), then seconds per forward
-(median of --repeats, both sides interleaved after a warm-up) for every precision the machine
-runs well: fp32; bf16 autocast only where bf16 is native (AMX / AVX512-BF16 CPUs; --force-bf16
-runs it anyway); int8 (dynamic int8 Linear layers, both sides quantized the same way) with its
-error against fp32 (cosine similarity of tokens). The last line is the speed-up of our fastest
-precision over transformers' fastest built-in one (fp32 or bf16: it has no int8 option).
+- ours: the weights held in fp32, bf16 (``vjepa2.load(dtype="bf16")``) or int8 (quantized Linear
+  layers, ``models/held.py``);
+- transformers: fp32, bf16 autocast over its fp32 weights, its weights cast to bf16, and int8 by
+  hand (the same torch.ao dynamic quantization applied to its Linear layers).
+
+bf16 runs only where it is native (AMX / AVX512-BF16 CPUs, CUDA) or with --force-bf16. Each row
+gives seconds per batch, GFLOP/s and the fraction of the measured matmul peak of its precision; the
+last line compares the best of each side. ``--cosine-presets``: the token cosine to fp32 of every
+precision (bf16 included, emulated where it must be: the models are cut to --cosine-depth blocks)
+for each preset on the benchmark clip ``dtype: auto`` checks (``models/auto_precision.py``).
+transformers has no V-JEPA 2.1 class: a 2.1 preset is timed on our side only.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import statistics
-import subprocess
-import sys
+import copy
 import tempfile
-import time
-from contextlib import nullcontext
-from functools import partial
 
 import torch
-import torch.nn.functional as F
 
 import vjepa2
+from vjepa2.models.auto_precision import benchmark_clip
 from vjepa2.models.encoder import VideoEncoder
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import fast_bf16, machine_summary
 from vjepa2.models.presets import encoder_config
 from vjepa2.models.quantize import quantize_int8
+from vjepa2.runtime import bench
 
 
-def encoder_flops(cfg, n_tokens: int) -> float:
-    """Multiply-adds x 2 of one forward: patch embedding, qkv/proj/MLP, attention scores and mix."""
-    d, n = cfg.dim, n_tokens
-    per_layer = 2 * n * (3 * d * d + d * d + 2 * d * cfg.mlp_hidden) + 2 * 2 * n * n * d
-    embed = 2 * n * d * cfg.in_chans * cfg.tubelet * cfg.patch**2
-    return cfg.depth * per_layer + embed
-
-
-def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
-    """GFLOP/s of an n x n matmul in ``dtype``, best of ``repeats``."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / min(times) / 1e9
-
-
-def build_pair(preset: str, size: int, frames: int):
-    """Our encoder and transformers' VJEPA2Model with its weights (None for a 2.1 preset)."""
+def build_pair(preset: str, size: int, frames: int, depth: int = 0):
+    """Our fp32 encoder and transformers' VJEPA2Model holding its weights (None for 2.1)."""
     torch.manual_seed(0)
-    cfg = encoder_config(preset, crop=size, frames=frames)
+    cfg = encoder_config(preset, crop=size, frames=frames, **({"depth": depth} if depth else {}))
     ours = VJEPA2(VideoEncoder(cfg)).eval()
     if cfg.version != "2.0":
         return ours.encoder, None
@@ -75,94 +55,75 @@ def build_pair(preset: str, size: int, frames: int):
     return ours.encoder, hf
 
 
-def interleaved(fns: dict, repeats: int) -> dict[str, float]:
-    """Median seconds of each zero-argument callable, run in turn so that load hits all alike."""
-    for fn in fns.values():
-        fn()  # warm-up
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
+def transformers_forward(model, cast: bool):
+    """transformers' encoder call (bf16 autocast around it with ``cast``), tokens out."""
+    kind = next(model.parameters()).device.type
+
+    def run(video):
+        with torch.autocast(kind, dtype=torch.bfloat16, enabled=cast):
+            return model(pixel_values_videos=video, skip_predictor=True).last_hidden_state
+
+    return run
 
 
-def peak_rss_gb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM"):
-            return int(line.split()[1]) / 2**20
-    import resource
+def configurations(ours, hf, dtypes: list[str]) -> dict[str, tuple[str, object]]:
+    """name -> (its precision, a callable clips -> tokens), for both sides."""
+    configs = {f"ours {d}": (d, m) for d, m in bench.held_copies(ours, dtypes).items()}
+    if hf is not None:
+        configs["transformers fp32"] = ("fp32", transformers_forward(hf, False))
+        if "bf16" in dtypes:
+            configs["transformers bf16 autocast"] = ("bf16", transformers_forward(hf, True))
+            configs["transformers bf16 weights"] = ("bf16", transformers_forward(copy.deepcopy(hf).to(torch.bfloat16), False))  # fmt: skip
+        if "int8" in dtypes:
+            configs["transformers int8 (by hand)"] = ("int8", transformers_forward(quantize_int8(hf), False))
+    return configs
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
-
-def memory_run(preset: str, frames: int, size: int, dtype: str) -> None:
-    """Peak resident memory of one inference forward (run in a fresh process for a clean peak)."""
-    cfg = encoder_config(preset, crop=size, frames=frames)
-    model = VideoEncoder(cfg).eval()
-    if dtype == "int8":
-        model = quantize_int8(model, inplace=True)
-        gc.collect()
-    video = torch.randn(1, frames, 3, size, size)
-    base = peak_rss_gb()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
-        t0 = time.perf_counter()
-        tokens = model(video)
+def time_batch(
+    configs, cfg, clip: torch.Tensor, batch: int, repeats: int, dtypes: list[str]
+) -> dict[str, float]:
+    """Print one table row per configuration at ``batch``; returns name -> seconds. The matmul
+    peak of each precision is timed in the same interleaved loop, so that it sees the same load."""
+    video = clip.expand(batch, -1, -1, -1, -1).contiguous()
+    device = video.device
+    tokens = (clip.shape[1] // cfg.tubelet) * (clip.shape[3] // cfg.patch) * (clip.shape[4] // cfg.patch)
+    flops = bench.encoder_flops(cfg, tokens) * batch
+    fns = {n: (lambda f=f: f(video)) for n, (_, f) in configs.items()}
+    fns |= {f"peak {d}": bench.peak_product(d, device) for d in dtypes}
+    with torch.no_grad():
+        seconds = bench.interleaved(fns, repeats, device)
+    peaks = {d: 2 * bench.PEAK_SIZE**3 / seconds.pop(f"peak {d}") / 1e9 for d in dtypes}
     print(
-        f"| {preset} {frames} x {size} ({tokens.shape[1]} tokens) | {dtype} | {peak_rss_gb():.2f} GB | "
-        f"{base:.2f} GB | {time.perf_counter() - t0:.1f} s |",
-        flush=True,
+        f"| {batch} | matmul peak (2048^3, same loop) | | | {' / '.join(f'{d} {p:.0f}' for d, p in peaks.items())} | |"
     )
-
-
-def precisions(force_bf16: bool) -> list[str]:
-    """fp32, int8, and bf16 where it is native (or forced)."""
-    return ["fp32", *(["bf16"] if force_bf16 or fast_bf16("cpu") else []), "int8"]
-
-
-def run_transformers(model, video: torch.Tensor) -> torch.Tensor:
-    return model(pixel_values_videos=video, skip_predictor=True).last_hidden_state
-
-
-def time_precisions(ours, hf, video, reference, flops: float, args) -> None:
-    """The table: seconds per forward of each precision, ours against transformers (hf None: ours
-    alone), then the speed-up of the fastest precisions."""
-    print("| precision | transformers s | ours s | speed-up | ours GFLOP/s | token cosine vs fp32 (min) |")
-    print("|---|---|---|---|---|---|")
-    best = {"ours": float("inf"), "transformers": float("inf")}
-    for name in precisions(args.force_bf16):
-        pair = {"ours": ours} if hf is None else {"transformers": hf, "ours": ours}
-        if name == "int8":
-            pair = {k: quantize_int8(m) for k, m in pair.items()}
-        cast = torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else nullcontext()
-
-        def forward(side, cast=cast, pair=pair):
-            with torch.no_grad(), cast:
-                model = pair[side]
-                return model(video) if side == "ours" else run_transformers(model, video)
-
-        seconds = interleaved({side: partial(forward, side) for side in pair}, args.repeats)
-        cosine = F.cosine_similarity(forward("ours").float(), reference, dim=-1).min().item()
-        best["ours"] = min(best["ours"], seconds["ours"])
-        theirs = seconds.get("transformers")
-        if theirs is not None and name != "int8":  # transformers offers fp32 and bf16; int8 is by hand
-            best["transformers"] = min(best["transformers"], theirs)
-        their_s, speedup = (f"{theirs:.2f}", f"{theirs / seconds['ours']:.2f}x") if theirs else ("-", "-")
+    for name, s in seconds.items():
+        dtype = configs[name][0]
+        gflops = flops / s / 1e9
         print(
-            f"| {name} | {their_s} | {seconds['ours']:.2f} | {speedup} | "
-            f"{flops / seconds['ours'] / 1e9:.0f} | {cosine:.5f} |",
-            flush=True,
+            f"| {batch} | {name} | {s:.2f} | {batch / s:.3f} | {gflops:.0f} | {100 * gflops / peaks[dtype]:.0f}% |"
         )
-        del pair
-        gc.collect()
-    if hf is None:
-        print(f"fastest: ours {best['ours']:.2f} s (no transformers V-JEPA 2.1 to compare with)")
-        return
-    print(
-        f"fastest: ours {best['ours']:.2f} s vs transformers {best['transformers']:.2f} s (its fastest "
-        f"built-in precision; the int8 row quantizes it by hand as we do): {best['transformers'] / best['ours']:.2f}x"
-    )
+    return seconds
+
+
+def best_of_each(seconds: dict[str, float], batch: int) -> None:
+    ours = min((s, n) for n, s in seconds.items() if n.startswith("ours"))
+    theirs = [(s, n) for n, s in seconds.items() if n.startswith("transformers")]
+    if theirs:
+        t = min(theirs)
+        print(f"batch {batch}: best ours ({ours[1]}) {ours[0]:.2f} s vs best transformers ({t[1]}) {t[0]:.2f} s: {t[0] / ours[0]:.2f}x")  # fmt: skip
+
+
+def cosines(presets: list[str], depth: int) -> None:
+    """Token cosine (min over tokens) of each held precision to fp32 per preset, --cosine-depth blocks."""
+    print(f"\n| preset (first {depth} blocks) | bf16 | int8 |\n|---|---|---|")
+    for preset in presets:
+        cfg = encoder_config(preset)
+        clip = benchmark_clip(4, min(cfg.crop, 128))
+        torch.manual_seed(0)
+        encoder = VideoEncoder(encoder_config(preset, depth=depth)).eval()
+        rows = bench.time_encoders(bench.held_copies(encoder, ["fp32", "bf16", "int8"]), clip, 1, {})
+        got = {r.dtype: r.token_cosine for r in rows}
+        print(f"| {preset} | {got['bf16']:.5f} | {got['int8']:.5f} |", flush=True)
 
 
 def main() -> None:
@@ -170,53 +131,40 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--preset", default="vitl", help="encoder preset, e.g. vitl, vitg, tiny, vitl-2.1")
-    parser.add_argument(
-        "--num-frames",
-        "--frames",
-        dest="frames",
-        type=int,
-        default=16,
-        help="frames per clip (--frames: old name)",
-    )
+    parser.add_argument("--num-frames", type=int, default=16, help="frames per clip")
     parser.add_argument("--size", type=int, default=0, help="crop in pixels (0: the preset's crop)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed forwards per precision (median)")
+    parser.add_argument("--depth", type=int, default=0, help="cut the encoder to this many blocks (0: all)")
+    parser.add_argument(
+        "--batches", type=int, nargs="*", default=[1, 4], help="batch sizes (none: skip timing)"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per batch size (minimum kept)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (int8: CPU only)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
-    parser.add_argument(
-        "--force-bf16", action="store_true", help="time bf16 autocast even where it is emulated"
-    )
-    parser.add_argument(
-        "--memory-frames", type=int, default=0, help="also measure peak memory at this many frames"
-    )
-    parser.add_argument("--memory-only", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--force-bf16", action="store_true", help="time bf16 even where it is emulated")
+    parser.add_argument("--cosine-presets", default="", help="comma-separated presets for the cosine table")
+    parser.add_argument("--cosine-depth", type=int, default=2, help="blocks of each cosine-table model")
     args = parser.parse_args()
-    args.size = args.size or encoder_config(args.preset).crop
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.memory_only:
-        memory_run(args.preset, args.frames, args.size, args.memory_only)
-        return
-
     print(f"# {machine_summary()}")
-    ours, hf = build_pair(args.preset, args.size, args.frames)
-    video = torch.randn(1, args.frames, 3, args.size, args.size)
-    t, h, w = ours.grid(video.shape)
-    flops = encoder_flops(ours.cfg, t * h * w)
-    with torch.no_grad():
-        reference = ours(video)
-        diff = "n/a" if hf is None else f"{(reference - run_transformers(hf, video)).abs().max():.2e}"
-    print(
-        f"# {args.preset} (V-JEPA {ours.cfg.version}), {args.frames} frames x {args.size} px, batch 1, "
-        f"{t * h * w} tokens, {flops / 1e9:.0f} GFLOP per forward; fp32 max |ours - transformers| = {diff}; "
-        f"fp32 matmul peak {matmul_peak(torch.float32):.0f} GFLOP/s"
-    )
-    if hf is None:
-        print("# transformers has no V-JEPA 2.1 class: ours only")
-    time_precisions(ours, hf, video, reference, flops, args)
-    if args.memory_frames:
-        print("\n| clip | precision | peak RSS | before the forward | forward time |\n|---|---|---|---|---|")
-        for name in ("fp32", "int8"):
-            cmd = [sys.executable, __file__, "--preset", args.preset, "--num-frames", str(args.memory_frames)]
-            subprocess.run([*cmd, "--size", str(args.size), "--memory-only", name], check=True)
+    if args.batches:
+        device = torch.device(args.device)
+        bf16 = args.force_bf16 or fast_bf16(device.type)
+        dtypes = ["fp32", *(["bf16"] if bf16 else []), *(["int8"] if device.type == "cpu" else [])]
+        size = args.size or encoder_config(args.preset).crop
+        ours, hf = build_pair(args.preset, size, args.num_frames, args.depth)
+        ours, hf = ours.to(device), hf.to(device) if hf is not None else None
+        clip = benchmark_clip(args.num_frames, size).to(device)
+        print(f"# {args.preset} (V-JEPA {ours.cfg.version}, {ours.cfg.depth} blocks), {args.num_frames} frames x {size} px" +
+              ("" if hf is not None else "; transformers has no V-JEPA 2.1 class: ours only"))  # fmt: skip
+        configs = configurations(ours, hf, dtypes)
+        print(
+            "| batch | configuration | s per batch | clips/s | GFLOP/s | of its matmul peak |\n|---|---|---|---|---|---|"
+        )
+        for batch in args.batches:
+            best_of_each(time_batch(configs, ours.cfg, clip, batch, args.repeats, dtypes), batch)
+    if args.cosine_presets:
+        cosines(args.cosine_presets.split(","), args.cosine_depth)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,10 @@ BAD = {
     "convert": [(["nowhere.pt"], "nowhere.pt")],
     "plot-log": [(["nowhere.jsonl"], "log file not found: nowhere.jsonl")],
     "demo": [(["stages=[nothing]"], "nothing")],
+    "bench": [
+        (["--repeats", "0"], "repeats: must be 1 or more, got 0"),
+        (["--device", "tpu"], "device: unknown device 'tpu'"),
+    ],
     "weights list": [(["--kind", "nothing"], "nothing")],
     "weights download": [(["no-such-model"], "no-such-model")],
     "weights path": [(["no-such-model"], "no-such-model")],

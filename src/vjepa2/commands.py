@@ -146,6 +146,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_vqa_ask",
         "answer a question about a video with a VQA model (streamed)",
     ),
+    "bench": (
+        "vjepa2.runtime.bench_command",
+        "BenchConfig",
+        "run_bench",
+        "this machine in a minute: matmul peak per precision, encoder clips/s, the precision auto uses",
+    ),
     "demo": (
         "vjepa2.demo.runner",
         "DemoConfig",

@@ -25,7 +25,9 @@ from vjepa2.checkpoints.shapes import Modules
 from vjepa2.checkpoints.training import is_training_checkpoint, read_training_modules
 from vjepa2.errors import MissingPathError, UserError
 from vjepa2.models.ac_predictor import ACPredictor
+from vjepa2.models.auto_precision import choose
 from vjepa2.models.encoder import VideoEncoder
+from vjepa2.models.held import HELD_DTYPES, hold
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.predictor import MaskPredictor
 from vjepa2.models.presets import ENCODERS, PAIRED_PREDICTOR, encoder_config, paired_predictor
@@ -51,8 +53,14 @@ def load(
     predictor_heads: int | None = None,
     use_extrinsics: bool | None = None,
     seed: int = 0,
+    dtype: str = "fp32",
 ) -> VJEPA2:
     """Load a model from any supported layout (see module docstring); eval mode on ``device``.
+
+    dtype: the precision the weights are held in (``models/held.py``): fp32 (the default: the
+    model can be trained further), bf16 (half the memory; no fp32 copy kept), int8 (CPU:
+    quantized Linear layers) or auto (the fastest precision whose token error on this model stays
+    within bound on this machine: ``models/auto_precision.py``).
 
     source: a path, the name of a released checkpoint (downloaded once, then read from the
     cache), or ``random:<preset>`` (a model drawn from ``seed``, as on the command line).
@@ -67,7 +75,8 @@ def load(
             raise UserError(
                 f"{source}: heads= and use_extrinsics= apply to checkpoints, not to random models"
             )
-        return random_model(str(source)[len(RANDOM_PREFIX) :], seed, encoder_key).to(device).eval()
+        model = random_model(str(source)[len(RANDOM_PREFIX) :], seed, encoder_key)
+        return held(model.to(device).eval(), dtype)
     path = resolve(source, MODEL_KINDS, "vjepa2.load")
     if not path.exists():
         raise MissingPathError(f"{path}: no such file or directory (released checkpoints go by name: vjepa2 weights list)")  # fmt: skip
@@ -94,7 +103,19 @@ def load(
             records = False
     if use_extrinsics is not None:
         _set_extrinsics(modules, use_extrinsics, path, records)
-    return as_model(modules).to(device).eval()
+    return held(as_model(modules).to(device).eval(), dtype)
+
+
+def held(model: VJEPA2, dtype: str, allow_int8: bool = True) -> VJEPA2:
+    """``model`` held in ``dtype`` (fp32, bf16, int8, or auto: chosen for this model and machine,
+    int8 considered only with ``allow_int8``); a wrong name or int8 off the CPU is a UserError."""
+    if dtype not in ("auto", *HELD_DTYPES):
+        raise UserError(f"dtype {dtype!r}: expected auto or one of {', '.join(HELD_DTYPES)}")
+    if dtype == "auto":
+        dtype = choose(model.encoder, model.device, allow_int8).dtype
+    if dtype == "int8" and model.device.type != "cpu":
+        raise UserError(f"dtype int8 runs on the CPU only, not on {model.device}")
+    return hold(model, dtype)
 
 
 def _set_extrinsics(modules: Modules, use: bool, path: Path, records: bool) -> None:
@@ -156,18 +177,24 @@ def random_model(
 
 
 def load_encoder(
-    source: str, device: str = "cpu", seed: int = 0, encoder_key: str = "target_encoder", **random_options
+    source: str,
+    device: str = "cpu",
+    seed: int = 0,
+    encoder_key: str = "target_encoder",
+    dtype: str = "fp32",
+    **random_options,
 ) -> VJEPA2:
     """A frozen model (eval mode, no grad) from ``source``.
 
     ``random:<preset>`` (e.g. ``random:tiny``) is ``random_model(<preset>, seed)``, and
     ``random:<checkpoint>`` one of the checkpoint's shape (the baseline a pretrained model must
     beat); random_options go to ``random_model``. Anything else is passed to ``load``
-    (reference .pt, transformers directory, our directory, training checkpoint).
+    (reference .pt, transformers directory, our directory, training checkpoint). dtype: as
+    ``load``'s (the weights are held in it).
     """
     if source.startswith(RANDOM_PREFIX):
         model = random_model(source[len(RANDOM_PREFIX) :], seed, encoder_key, **random_options)
-        model = model.to(device).eval()
+        model = held(model.to(device).eval(), dtype)
     else:
-        model = load(source, encoder_key=encoder_key, device=device)
+        model = load(source, encoder_key=encoder_key, device=device, dtype=dtype)
     return model.requires_grad_(False)

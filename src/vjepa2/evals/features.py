@@ -34,9 +34,9 @@ from vjepa2.data.datasets import IndexedVideos, read_index
 from vjepa2.data.transforms import eval_transform, normalize, resize_uint8, short_side_size, to_clip
 from vjepa2.data.video import read_clip
 from vjepa2.errors import UserError
+from vjepa2.models.held import hold
 from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import autocast, resolve_dtype
-from vjepa2.models.quantize import for_inference
 from vjepa2.safe_names import inside
 
 log = logging.getLogger(__name__)
@@ -204,9 +204,9 @@ class FeatureExtractor:
     """Frozen encoder -> probe input tokens, with optional disk cache.
 
     layers: block indices to read (empty: the final output); concat: "tokens" or "features".
-    dtype: "bf16" runs the encoder under bfloat16 autocast (CPU or GPU), "fp32" does not, "auto"
-    picks bf16 where the device does it natively (``models/precision.py``), "int8" quantizes the
-    encoder's Linear layers (CPU inference; the heads a probe trains on it stay fp32).
+    dtype: the encoder's weights are held in it (``models/held.py``): "bf16" (CPU or GPU, under
+    autocast for the heads), "fp32", "int8" (quantized Linear layers, CPU; the heads a probe trains
+    on it stay fp32), "auto": bf16 where the device does it natively (``models/precision.py``).
     """
 
     def __init__(
@@ -223,7 +223,7 @@ class FeatureExtractor:
         self.model, self.layers, self.concat = model, list(layers or []), concat
         self.dtype = resolve_dtype(dtype, model.device, inference=True)
         self.single_frame, self.cache = single_frame, cache
-        model.encoder = for_inference(model.encoder, self.dtype)
+        model.encoder = hold(model.encoder, self.dtype)  # bf16 / int8 weights held, no fp32 copy
         self.encoder_calls = 0
 
     @property

@@ -164,6 +164,8 @@ class VideoEncoder(nn.Module):
             x = x.gather(1, context_idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
         # (N, 3) shared by the batch, or (B, K, 3) for a masked clip
         rope = self.rope.tables(self.positions(context_idx, grid, x.device))
+        # cast once to the blocks' dtype (bf16 held or under autocast), not once per layer
+        rope = (rope[0].to(x.dtype), rope[1].to(x.dtype))
         layers = self._layers(out_layers, levels)
         x, outs = run_blocks(self.blocks, x, rope, None, self.cfg.checkpointing and self.training, layers)
         by_layer = dict(zip(sorted(set(layers or ())), outs))

@@ -5,7 +5,10 @@ fast: a CUDA device with bf16, or a CPU with AMX or AVX512-BF16. Elsewhere bf16 
 10-200x slower than fp32 (measured on an AVX2-only AMD EPYC: a 1024 x 1024 matmul 66-117 GFLOP/s in
 fp32 against 0.55-0.88 in bf16), so ``auto`` is fp32 there. When the CPU flags cannot be read (not
 Linux), a short timed matmul decides, cached per machine. ``bf16`` / ``fp32`` still force a
-choice. Parameters stay fp32 either way; ``int8`` (inference only) is ``models/quantize.py``.
+choice. Training keeps fp32 parameters under autocast. Inference holds the weights in the chosen
+precision (``models/held.py``: bf16, or int8 Linear layers from ``models/quantize.py``), and
+``auto`` for a loaded model is settled per model and machine (``models/auto_precision.py``: int8
+where it measured faster and its tokens stay within the error bound).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ INFERENCE_DTYPES = (*DTYPES, "int8")
 _AUTO_HELP = "auto (bf16 only where native: CUDA, AMX / AVX512-BF16 CPUs; else fp32)"
 DTYPE_HELP = f"{_AUTO_HELP}, bf16 or fp32"
 INFERENCE_DTYPE_HELP = (
-    f"{_AUTO_HELP}, bf16, fp32, or int8 (CPU: dynamic int8 Linear layers, ~1.4x faster than fp32 on "
-    "an AVX2 CPU; its error is in BENCHMARKS.md)"
+    f"{_AUTO_HELP}, bf16, fp32, or int8 (CPU: dynamic int8 Linear layers; extract's auto picks it "
+    "where it measured faster and its token cosine to fp32 is >= 0.999); the weights are held in it"
 )
 # CPU flags (as /proc/cpuinfo names them) that make bf16 matmuls native.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -86,20 +89,34 @@ def timed_bf16_ratio(size: int = 512, repeats: int = 3) -> float:
     return seconds[torch.bfloat16] / seconds[torch.float32]
 
 
-def _cached_timing() -> bool:
-    key = f"{cpu_name()} | torch {torch.__version__}"
+def machine_key() -> str:
+    """What a cached measurement belongs to: this CPU model and this torch."""
+    return f"{cpu_name()} | torch {torch.__version__}"
+
+
+def cached(section: str, key: str, compute):
+    """``compute()``'s JSON value, measured once per machine and remembered in CACHE_FILE under
+    ``section`` / ``key`` (written atomically; a read-only home only costs a new measurement)."""
     try:
-        cached = json.loads(CACHE_FILE.read_text())
+        stored = json.loads(CACHE_FILE.read_text())
     except (OSError, ValueError):
-        cached = {}
-    if key not in cached:
-        cached[key] = {"bf16_over_fp32_seconds": timed_bf16_ratio()}
+        stored = {}
+    entry = stored.setdefault(section, {})
+    if not isinstance(entry, dict) or key not in entry:
+        value = compute()
+        stored[section] = {**(entry if isinstance(entry, dict) else {}), key: value}
         try:
             with atomic_path(CACHE_FILE) as tmp:
-                tmp.write_text(json.dumps(cached, indent=2))
+                tmp.write_text(json.dumps(stored, indent=2))
         except OSError:
-            pass  # a read-only home only costs the timing again next time
-    return cached[key]["bf16_over_fp32_seconds"] < 0.8
+            pass
+        return value
+    return entry[key]
+
+
+def _cached_timing() -> bool:
+    timing = cached(machine_key(), "bf16_over_fp32_seconds", timed_bf16_ratio)
+    return timing < 0.8
 
 
 @cache

@@ -5,8 +5,9 @@ batch on the fly, the matmul runs in int8 with int32 accumulation (fbgemm / oneD
 the result comes back in fp32. Everything else (patch embedding, LayerNorm, RoPE, attention
 scores, GELU) stays fp32. Linear layers hold ~95% of a ViT's matmul work at 2048 tokens, and
 int8 GEMMs run about 1.5x faster than fp32 ones on an AVX2 CPU. The error against fp32 is
-measured in ``benchmarks/int8_error.py`` and BENCHMARKS.md; it is not free, so int8 is never
-chosen by ``dtype: auto``.
+measured in ``benchmarks/int8_error.py`` and BENCHMARKS.md; it is not free, so ``dtype: auto``
+chooses int8 only for a model where it measured faster and within its error bound
+(``models/auto_precision.py``). ``models/held.py`` holds a model in int8 (or bf16) for inference.
 """
 
 from __future__ import annotations
@@ -45,8 +46,3 @@ def quantize_int8(module: nn.Module, inplace: bool = False) -> nn.Module:
 def is_quantized(module: nn.Module) -> bool:
     """Whether any layer of ``module`` is an int8 dynamic Linear."""
     return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in module.modules())
-
-
-def for_inference(module: nn.Module, dtype: str) -> nn.Module:
-    """``module`` quantized in place when ``dtype`` is 'int8', else unchanged."""
-    return quantize_int8(module, inplace=True) if dtype == "int8" else module

@@ -24,8 +24,8 @@ import torch
 
 from vjepa2.checkpoints.world_models import load_world_model
 from vjepa2.config import opt
+from vjepa2.models.held import hold
 from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP, autocast, check_device, resolve_dtype
-from vjepa2.models.quantize import quantize_int8
 from vjepa2.models.world_model import WorldModel
 from vjepa2.planning.cem import CEMConfig, CEMResult, cem, latent_energy
 
@@ -148,10 +148,10 @@ class Planner:
         device = check_device(self.cfg.device)  # "auto": CUDA when present
         self.model = model if isinstance(model, WorldModel) else load_world_model(model, device)
         self.dtype = resolve_dtype(self.cfg.dtype, self.model.device, inference=True)
-        if self.dtype == "int8":  # quantized copies: the caller's WorldModel stays fp32
+        if self.dtype != "fp32":  # held copies (bf16 or int8): the caller's WorldModel stays fp32
             self.model = copy.copy(self.model)
-            self.model.encoder = quantize_int8(self.model.encoder)
-            self.model.predictor = quantize_int8(self.model.predictor)
+            self.model.encoder = hold(copy.deepcopy(self.model.encoder), self.dtype)
+            self.model.predictor = hold(copy.deepcopy(self.model.predictor), self.dtype)
         self.generator = torch.Generator(self.model.device).manual_seed(self.cfg.seed)
         self.last: CEMResult | None = None
         self._goal_key: str | None = None

@@ -6,15 +6,25 @@ main process, so config files and caches record what ran) and torch's CPU thread
 scaffold (``train.run.Run``) stands on it, and every inference command uses it directly::
 
     with Process(cfg.device, cfg.dtype, inference=True) as proc:
+        model = proc.hold(load_encoder(cfg.encoder, device=proc.device))  # weights held in dtype
         cfg.device, cfg.dtype = str(proc.device), proc.dtype
         ...
+
+``Process.hold`` is the one path from a command's ``dtype`` to its model's weights: bf16 and int8
+weights are held in that precision (``models/held.py``), and ``auto`` is settled for the model
+(``models/auto_precision.py``: int8 where it is faster on this machine and within its error bound).
 """
 
 from __future__ import annotations
 
+import sys
+
 import torch
 
+from vjepa2.checkpoints.loading import held
 from vjepa2.errors import UserError
+from vjepa2.models.auto_precision import choose
+from vjepa2.models.model import VJEPA2
 from vjepa2.models.precision import choose_dtype
 from vjepa2.runtime import distributed as dist
 
@@ -56,6 +66,18 @@ class Process(OnDevice):
         if threads > 0:
             torch.set_num_threads(threads)
         return self
+
+    def hold(self, model: VJEPA2, allow_int8: bool = False) -> VJEPA2:
+        """``model`` (fp32, on this process's device) with its weights held in this process's
+        precision. Asked for ``auto``: chosen for this model (``allow_int8``: int8 may win where it
+        is faster and within its error bound), said on stderr where it changes; ``self.dtype``
+        then records what runs."""
+        if self.asked[1] == "auto" and self.asked[3]:
+            choice = choose(model.encoder, self.device, allow_int8)
+            if choice.dtype != self.dtype and self.is_main:
+                print(f"precision: {choice.dtype} (auto for this model: {choice.reason})", file=sys.stderr)
+            self.dtype = choice.dtype
+        return held(model, self.dtype)
 
     def __exit__(self, kind, error, traceback) -> None:
         if kind is None:

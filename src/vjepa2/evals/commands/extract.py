@@ -47,7 +47,6 @@ from vjepa2.models.precision import (
     INFERENCE_DTYPES,
     autocast,
 )
-from vjepa2.models.quantize import for_inference
 from vjepa2.runtime import distributed as dist
 from vjepa2.runtime.process import Process
 from vjepa2.safe_names import inside, safe_relative
@@ -265,14 +264,15 @@ def run_extract(cfg: ExtractConfig) -> int:
     torchrun each process takes its share of the inputs (``extract_parts``)."""
     _check(cfg)
     with Process(cfg.device, cfg.dtype, inference=True) as proc:
-        cfg.device, cfg.dtype = str(proc.device), proc.dtype  # under torchrun on GPUs: this rank's own
-        return extract(cfg, proc.info)
+        cfg.device = str(proc.device)  # under torchrun on GPUs: this rank's own
+        model = load_encoder(cfg.encoder, device=cfg.device, encoder_key=cfg.encoder_key)
+        _check_model(cfg, model)
+        model = proc.hold(model, allow_int8=True)  # weights held in the precision that runs
+        cfg.dtype = proc.dtype  # what ran, in the manifest and logs ('auto' settled for this model)
+        return extract(cfg, model, proc.info)
 
 
-def extract(cfg: ExtractConfig, info: dist.DistInfo) -> int:
-    model = load_encoder(cfg.encoder, device=cfg.device, encoder_key=cfg.encoder_key)
-    _check_model(cfg, model)
-    model.encoder = for_inference(model.encoder, cfg.dtype)
+def extract(cfg: ExtractConfig, model: VJEPA2, info: dist.DistInfo) -> int:
     crop, image_tokenizer = cfg.crop or model.encoder.cfg.crop, model.encoder.cfg.image_tokenizer
     if crop < model.encoder.cfg.patch:
         raise UserError(
