@@ -73,7 +73,9 @@ class Process(OnDevice):
         is faster and within its error bound), said on stderr where it changes; ``self.dtype``
         then records what runs."""
         if self.asked[1] == "auto" and self.asked[3]:
-            choice = choose(model.encoder, self.device, allow_int8)
+            choice = choose(model.encoder, self.device, allow_int8) if self.is_main else None
+            if dist.is_distributed():  # rank 0's choice everywhere: one precision in every output
+                choice = dist.all_gather_object(choice)[0]
             if choice.dtype != self.dtype and self.is_main:
                 print(f"precision: {choice.dtype} (auto for this model: {choice.reason})", file=sys.stderr)
             self.dtype = choice.dtype
