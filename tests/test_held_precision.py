@@ -1,15 +1,13 @@
 """Weights held in bf16 / int8 (``models/held.py``), their error bounds, and auto's choice per model."""
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_quantize import extract_tokens
 from torch import nn
 
 import vjepa2
 from vjepa2.checkpoints.loading import held, load_encoder, random_model
-from vjepa2.cli import main
-from vjepa2.data.video import write_video
 from vjepa2.errors import UserError
 from vjepa2.models import auto_precision, precision
 from vjepa2.models.held import held_dtype, hold, weight_bytes
@@ -133,14 +131,7 @@ def test_process_settles_auto_for_the_model(machine, monkeypatch, capsys):
 
 
 def test_extract_bf16_holds_the_encoder_and_agrees_with_fp32(tmp_path):
-    rng = np.random.default_rng(0)
-    write_video(tmp_path / "a.mp4", rng.integers(0, 255, (8, 48, 48, 3), dtype=np.uint8), fps=8)
-    feats = {}
-    for dtype in ("fp32", "bf16"):
-        out = tmp_path / dtype
-        args = [str(tmp_path / "a.mp4"), "--encoder", "random:tiny", "--out", str(out), "--num-frames", "4"]
-        assert main(["extract", *args, "--crop", "32", "--pooling", "none", f"dtype={dtype}"]) == 0
-        feats[dtype] = torch.from_numpy(np.load(out / "a.npy"))
+    feats = extract_tokens(tmp_path, ("fp32", "bf16"))
     assert feats["bf16"].dtype == torch.float32
     assert F.cosine_similarity(feats["bf16"], feats["fp32"], dim=-1).min() > auto_precision.BOUNDS["bf16"]
     assert not torch.equal(feats["bf16"], feats["fp32"])

@@ -37,15 +37,21 @@ def test_int8_is_for_cpu_inference_only():
         choose_dtype("int8", "cuda", inference=True)
 
 
-def test_extract_int8_agrees_with_fp32(tmp_path):
+def extract_tokens(tmp_path, dtypes) -> dict:
+    """``vjepa2 extract`` of one random video with random:tiny, per dtype: {dtype: tokens}."""
     rng = np.random.default_rng(0)
     write_video(tmp_path / "a.mp4", rng.integers(0, 255, (8, 48, 48, 3), dtype=np.uint8), fps=8)
     feats = {}
-    for dtype in ("fp32", "int8"):
+    for dtype in dtypes:
         out = tmp_path / dtype
         args = [str(tmp_path / "a.mp4"), "--encoder", "random:tiny", "--out", str(out), "--num-frames", "4"]
         assert main(["extract", *args, "--crop", "32", "--pooling", "none", f"dtype={dtype}"]) == 0
         feats[dtype] = torch.from_numpy(np.load(out / "a.npy"))
+    return feats
+
+
+def test_extract_int8_agrees_with_fp32(tmp_path):
+    feats = extract_tokens(tmp_path, ("fp32", "int8"))
     assert F.cosine_similarity(feats["int8"], feats["fp32"], dim=-1).min() > 0.99
     assert not torch.equal(feats["int8"], feats["fp32"])
 
