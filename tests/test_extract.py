@@ -164,3 +164,26 @@ def test_two_one_file_outputs_in_one_folder_keep_their_own_records(videos, tmp_p
     capsys.readouterr()
     assert main(["extract", str(videos), "--out", str(tmp_path / "a.npz"), *args]) == 1
     assert "3 video(s) done by an earlier run, skipped" in capsys.readouterr().out
+
+
+def test_read_ahead_keeps_the_order_and_reads_ahead_in_threads():
+    import threading
+    import time
+
+    from vjepa2.evals.commands.extract import read_ahead
+
+    threads = set()
+
+    def read(job):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.01 * (5 - job % 5))  # later jobs finish first
+        return ValueError(job) if job == 3 else job * 10
+
+    for workers in (0, 1, 3):
+        threads.clear()
+        got = list(read_ahead(iter(range(8)), read, workers))
+        assert [job for job, _ in got] == list(range(8))
+        assert [r for _, r in got if not isinstance(r, Exception)] == [0, 10, 20, 40, 50, 60, 70]
+        assert str(got[3][1]) == "3"
+        reader_threads = {t for t in threads if t.startswith("extract-read")}
+        assert 1 <= len(reader_threads) <= workers if workers else threads == {"MainThread"}

@@ -21,6 +21,8 @@ image tokenizer, sees it repeated into a clip of ``frames`` frames.
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,9 @@ class ExtractConfig:
         min=0,
     )
     batch_size: int = opt(4, help="clips encoded per forward pass")
+    decode_workers: int = opt(
+        1, help="threads decoding the next videos while the encoder runs (0: decode in turn)", max=64
+    )
     device: str = opt("auto", help=DEVICE_HELP)
     dtype: str = opt(
         "auto",
@@ -259,6 +264,25 @@ def read_clips(
     return transform_clips(frames, crop)
 
 
+def read_ahead(jobs, read, workers: int):
+    """``(job, read(job))`` for each of ``jobs`` in order; ``workers`` threads read up to twice
+    their number ahead while the caller encodes (decoding and resizing release the GIL), 0: each
+    job read when its turn comes."""
+    if workers == 0:
+        yield from ((job, read(job)) for job in jobs)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="extract-read") as pool:
+        ahead: deque = deque()
+        for job in jobs:
+            ahead.append((job, pool.submit(read, job)))
+            if len(ahead) > 2 * workers:
+                job, future = ahead.popleft()
+                yield job, future.result()
+        while ahead:
+            job, future = ahead.popleft()
+            yield job, future.result()
+
+
 def run_extract(cfg: ExtractConfig) -> int:
     """Encode every input; returns 1 if any file failed (all others are still written). Under
     torchrun each process takes its share of the inputs (``extract_parts``)."""
@@ -282,27 +306,36 @@ def extract(cfg: ExtractConfig, model: VJEPA2, info: dist.DistInfo) -> int:
     done = parts.prepare()
     writer = Writer(cfg, parts)
     batches = Batches(model, cfg, writer)
-    skipped = 0
-    for key, source, item in tqdm(
-        my_inputs(cfg, info), desc="extract", unit="video", disable=not info.is_main
-    ):
-        if key in done:
-            skipped += 1
-            continue
+    skipped = []
+
+    def todo():
+        for key, source, item in my_inputs(cfg, info):
+            if key in done:
+                skipped.append(key)
+            else:
+                yield key, source, item
+
+    def read(job) -> torch.Tensor | Exception:
+        key, source, item = job
         try:
             if isinstance(item, Lost):  # a shard member that never arrived or is unusable
                 raise VideoReadError(source, item.reason)
             writer.target(key)  # a name that would leave the output folder is refused before work
-            clips = read_clips(item, cfg, crop, image_tokenizer)
+            return read_clips(item, cfg, crop, image_tokenizer)
         except (VideoReadError, OSError, ValueError) as err:
-            writer.fail(source, str(err))
-            log.warning("skipping %s", err)
+            return err
+
+    reads = read_ahead(todo(), read, cfg.decode_workers)
+    for (key, source, _), clips in tqdm(reads, desc="extract", unit="video", disable=not info.is_main):
+        if isinstance(clips, Exception):
+            writer.fail(source, str(clips))
+            log.warning("skipping %s", clips)
             continue
         batches.add(key, source, clips)
     batches.flush()
     writer.close()
     if skipped:
-        print(f"extract: rank {info.rank}: {skipped} video(s) done by an earlier run, skipped")
+        print(f"extract: rank {info.rank}: {len(skipped)} video(s) done by an earlier run, skipped")
     dist.barrier()
     if not info.is_main:
         return 1 if writer.failed else 0
