@@ -197,3 +197,27 @@ def test_anticipate_with_v21(tmp_path, user_error):
     line = user_error([*args, "--out", str(tmp_path / "d_run"), "--encoder", str(tmp_path / "distilled")])
     assert "predicts 320 features per token, not the encoder's 192" in line and "use_predictor=false" in line
     assert not (tmp_path / "d_run" / "data").exists()  # refused before any data is made
+
+
+def test_anticipate_holds_its_frozen_encoder_and_predictor_in_bf16(tmp_path, monkeypatch):
+    """--dtype bf16: the frozen encoder and predictor hold bf16 weights; the heads train in fp32."""
+    from vjepa2.evals.commands import anticipate as command
+    from vjepa2.models.held import held_dtype
+
+    seen, real = [], command.anticipation_tokens
+
+    def spy(model, clips, future_steps, use_predictor, dtype):
+        seen.append((held_dtype(model.encoder), held_dtype(model.predictor), use_predictor, dtype))
+        tokens = real(model, clips, future_steps, use_predictor, dtype)
+        assert tokens.dtype == torch.float32  # the heads and the cache see fp32 features
+        return tokens
+
+    monkeypatch.setattr(command, "anticipation_tokens", spy)
+    out = tmp_path / "run"
+    args = ["anticipate", "synthetic=6", "--out", str(out), "--num-frames", "4", "--fps", "4",
+            "--anticipation-sec", "0.5", "--crop", "32", "--epochs", "1", "--probe-depth", "1",
+            "lrs=[1e-3]", "wds=[0.01]", "--top-k", "3", "--dtype", "bf16", "--cache", "false"]  # fmt: skip
+    assert main(args) == 0
+    assert seen and all(s == ("bf16", "bf16", True, "bf16") for s in seen)
+    probe, _, spec = load_anticipation_probe(out / "probe")
+    assert spec["dtype"] == "bf16" and all(p.dtype == torch.float32 for p in probe.parameters())

@@ -187,3 +187,31 @@ def test_read_ahead_keeps_the_order_and_reads_ahead_in_threads():
         assert str(got[3][1]) == "3"
         reader_threads = {t for t in threads if t.startswith("extract-read")}
         assert 1 <= len(reader_threads) <= workers if workers else threads == {"MainThread"}
+
+
+def record_compile(monkeypatch) -> list:
+    """torch.compile replaced by a recorder that returns the function as it is (no compiling here:
+    too slow for a test); the list collects the modules whose calls were compiled."""
+    calls = []
+
+    def fake(fn, *args, **kwargs):
+        calls.append(fn.__self__)
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake)
+    return calls
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_extract_compile_reaches_torch_compile(videos, tmp_path, monkeypatch, compile):
+    from vjepa2.cli import build_parser
+    from vjepa2.models.encoder import VideoEncoder
+
+    help_text = " ".join(build_parser("extract").format_help().split())
+    assert "--compile" in help_text and "pays only for long runs" in help_text
+    calls = record_compile(monkeypatch)
+    args = ["extract", str(videos / "a.mp4"), "--encoder", "random:tiny", "--out", str(tmp_path / "f"),
+            "--num-frames", "4", "--crop", "32", "--dtype", "fp32"]  # fmt: skip
+    assert main(args + (["--compile"] if compile else [])) == 0
+    assert len(calls) == int(compile) and all(isinstance(m, VideoEncoder) for m in calls)
+    assert np.load(tmp_path / "f" / "a.npy").shape == (1, 192)

@@ -238,3 +238,28 @@ def test_physics_eval_user_mistakes(synthetic_pairs, tmp_path, user_error):
     assert "missing: no such file or folder" in line
     line = user_error(["physics-eval", str(synthetic_pairs), "--context", "3", "--out", str(tmp_path / "o")])
     assert "multiples of 2" in line
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+def test_physics_eval_holds_its_model_in_the_asked_precision(synthetic_pairs, tmp_path, monkeypatch, dtype):
+    """--dtype bf16 / int8: the encoder and predictor that score the videos hold bf16 weights or
+    int8 Linear layers (fp32: the test above)."""
+    from vjepa2.models.held import held_dtype
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_pairs / "colour", data / "colour")  # one type, one pair: bf16 is slow here
+
+    seen, real = [], physics_command.surprise_curves
+
+    def spy(frames, windows, crop, model, *args):
+        seen.append((held_dtype(model.encoder), held_dtype(model.predictor), args[1]))
+        return real(frames, windows, crop, model, *args)
+
+    monkeypatch.setattr(physics_command, "surprise_curves", spy)
+    args = ["physics-eval", str(data), "--encoder", "random:tiny", "--sources", "model",
+            "--out", str(tmp_path / "out"), "--resamples", "20", "--max-pairs", "1", "--videos-per-step", "8",
+            "--dtype", dtype]  # fmt: skip
+    assert main(args) == 0
+    assert seen and all(s == (dtype, dtype, dtype) for s in seen)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["dtype"] == dtype

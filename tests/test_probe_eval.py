@@ -148,3 +148,23 @@ def test_probe_eval_errors(tmp_path, user_error):
     assert "give --probe" in user_error(["probe", "eval"])
     line = user_error(["probe", "eval", "--probe", str(tmp_path / "none"), "--data", str(tmp_path)])
     assert line.endswith(f"{tmp_path / 'none'}: probe folder not found")
+
+
+@pytest.mark.parametrize("command", ["probe eval", "classify"])
+def test_compile_option_reaches_torch_compile(constant_probe, tmp_path, monkeypatch, command):
+    from test_extract import record_compile
+
+    from vjepa2.cli import build_parser
+    from vjepa2.models.encoder import VideoEncoder
+
+    help_text = " ".join(build_parser(command).format_help().split())
+    assert "--compile" in help_text and "pays only for long runs" in help_text
+    folder, data, probe_dir = constant_probe
+    calls = record_compile(monkeypatch)
+    if command == "classify":
+        args = ["classify", str(folder / "videos" / "data_0.mp4"), "--probe", str(probe_dir)]
+    else:
+        args = ["probe", "eval", "--probe", str(probe_dir), "--data", str(data), "--workers", "0"]
+    out = tmp_path / ("top.json" if command == "classify" else "eval")
+    assert main([*args, "--out", str(out), "--compile"]) == 0
+    assert len(calls) == 1 and isinstance(calls[0], VideoEncoder)

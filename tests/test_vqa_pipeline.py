@@ -9,6 +9,7 @@ transformers = pytest.importorskip("transformers")
 
 from vjepa2.checkpoints.loading import random_model  # noqa: E402
 from vjepa2.data.video import write_video  # noqa: E402
+from vjepa2.models.held import held_dtype  # noqa: E402
 from vjepa2.vqa.data import QASample  # noqa: E402
 from vjepa2.vqa.features import FeatureSpec, clips  # noqa: E402
 from vjepa2.vqa.inference import choice_logprobs  # noqa: E402
@@ -129,3 +130,23 @@ def test_pixel_mean_baseline_tokens_and_folder(tmp_path, video):
     assert again.encoder == PIXELS and not (tmp_path / "model" / "encoder").exists()
     assert again.video_features(video).shape == (1, 8, 3)
     assert np.allclose(scores(again, video), scores(qa, video), atol=1e-5)
+
+
+def test_video_features_hold_the_frozen_encoder_in_bf16_and_fp32_is_untouched(video):
+    qa = small_qa()
+    reference = qa.encoder.encoder.blocks[0].mlp.fc1.weight.detach().clone()
+    fp32 = qa.video_features(video, "fp32")
+    assert held_dtype(qa.encoder) == "fp32" and torch.equal(
+        qa.encoder.encoder.blocks[0].mlp.fc1.weight, reference
+    )
+    clip = clips([video], qa.spec).load(video, 0)  # (1, 1, T, C, H, W)
+    with torch.no_grad():
+        assert torch.equal(fp32, qa.encoder.encode(clip[0]))  # fp32: the plain forward, bit for bit
+    bf16 = qa.video_features(video, "bf16")
+    assert (
+        held_dtype(qa.encoder) == "bf16"
+        and qa.encoder.encoder.blocks[0].mlp.fc1.weight.dtype == torch.bfloat16
+    )
+    assert (
+        bf16.dtype == torch.float32 and torch.nn.functional.cosine_similarity(bf16, fp32, dim=-1).min() > 0.98
+    )

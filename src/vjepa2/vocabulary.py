@@ -60,6 +60,7 @@ TERMS: tuple[Term, ...] = (
     ),
     Term("device", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", "auto"),
     Term("dtype", "precision: auto (bf16 only where native), bf16, fp32 (int8 where offered)", "auto"),
+    Term("compile", "torch.compile the model: a slow first call, so it pays only for long runs", "False"),
     Term("encoder_key", "the encoder entry of a training or reference checkpoint", "target_encoder"),
     Term("fps", "frames per second sampled from (or written to) a video"),
     Term("frame_step", "take every n-th frame instead of sampling at fps"),

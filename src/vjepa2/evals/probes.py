@@ -31,6 +31,7 @@ from vjepa2.evals.features import (
 )
 from vjepa2.evals.head_grid import Head
 from vjepa2.models.precision import resolve_dtype
+from vjepa2.runtime.process import compile_encoder
 from vjepa2.weights.table import find
 
 log = logging.getLogger(__name__)
@@ -154,9 +155,12 @@ def released_probe_spec(name: str) -> dict | None:
     }  # fmt: skip
 
 
-def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dtype: str):
+def load_probe_setup(
+    probe_dir: str, encoder: str, labels: str, device: str, dtype: str, compile: bool = False
+):
     """(probe, feature extractor, spec, label names) for a saved probe folder, a transformers
-    classifier or a released probe's name (its input made as the reference's eval config says)."""
+    classifier or a released probe's name (its input made as the reference's eval config says);
+    ``compile``: the encoder compiled (``runtime.process.compile_encoder``)."""
     released = released_probe_spec(probe_dir)
     path = probe_folder(probe_dir)
     if released is None and not path.is_dir():
@@ -182,6 +186,7 @@ def load_probe_setup(probe_dir: str, encoder: str, labels: str, device: str, dty
     layers = read_layers(model, [] if levels else spec["layers"], levels)
     dtype = resolve_dtype(dtype, device, inference=True)  # the command's Process said it
     extract = FeatureExtractor(model, layers, spec["layer_concat"], spec["single_frame"], dtype)
+    compile_encoder(model, compile)  # after the extractor held the weights in dtype
     num_classes = probe.cfg.num_classes
     names = label_names("", labels, num_classes) if labels else saved_label_names(path)
     names = list(names or [str(i) for i in range(num_classes)])

@@ -67,11 +67,11 @@ class Process(OnDevice):
             torch.set_num_threads(threads)
         return self
 
-    def hold(self, model: VJEPA2, allow_int8: bool = False) -> VJEPA2:
+    def hold(self, model: VJEPA2, allow_int8: bool = False, compile: bool = False) -> VJEPA2:
         """``model`` (fp32, on this process's device) with its weights held in this process's
         precision. Asked for ``auto``: chosen for this model (``allow_int8``: int8 may win where it
         is faster and within its error bound), said on stderr where it changes; ``self.dtype``
-        then records what runs."""
+        then records what runs. ``compile``: its encoder compiled (``compile_encoder``)."""
         if self.asked[1] == "auto" and self.asked[3]:
             choice = choose(model.encoder, self.device, allow_int8) if self.is_main else None
             if dist.is_distributed():  # rank 0's choice everywhere: one precision in every output
@@ -79,9 +79,25 @@ class Process(OnDevice):
             if choice.dtype != self.dtype and self.is_main:
                 print(f"precision: {choice.dtype} (auto for this model: {choice.reason})", file=sys.stderr)
             self.dtype = choice.dtype
-        return held(model, self.dtype)
+        return compile_encoder(held(model, self.dtype), compile)
 
     def __exit__(self, kind, error, traceback) -> None:
         if kind is None:
             dist.cleanup(wait=True)  # every rank finishes before any tears the process group down
         dist.cleanup()  # after an error: no waiting for ranks that may have died
+
+
+COMPILE_HELP = (
+    "torch.compile the encoder: the first batch compiles it (about 100 s for ViT-L on a 2-core CPU), "
+    "later ones may run faster, so it pays only for long runs"
+)
+
+
+def compile_encoder(model: VJEPA2, compile: bool) -> VJEPA2:
+    """``model`` with its encoder compiled in place (``nn.Module.compile``: the module, its weights
+    and attributes stay as they are; its calls go through ``torch.compile``) when ``compile``.
+    Compile after holding the weights: the graph is traced on the precision that runs. The one
+    place a command's ``--compile`` reaches torch.compile (extract, probe eval, classify)."""
+    if compile:
+        model.encoder.compile()
+    return model

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from vjepa2.atomic import atomic_write_json
+from vjepa2.checkpoints.loading import held
 from vjepa2.config import opt
 from vjepa2.data.annotations import Annotation, read_annotations
 from vjepa2.data.transforms import eval_transform
@@ -123,6 +124,9 @@ def prepare(cfg: AnticipationConfig, model, out: Path):
     spec |= {"anticipation_sec": cfg.anticipation_sec, "crop": cfg.crop or model.encoder.cfg.crop}
     spec |= {"encoder_seed": cfg.seed, "weights": weights_fingerprint(model), "dtype": cfg.dtype}
     spec |= {"version": model.version, "levels": cfg.use_predictor and reads_levels(model)}
+    held(
+        model, cfg.dtype, allow_int8=False
+    )  # frozen encoder + predictor held in bf16 (after the fingerprint)
     cache = FeatureCache(out / "features", spec) if cfg.cache else None
     splits = [
         (extract_features(cfg, model, rows, cache), classes.labels(rows))

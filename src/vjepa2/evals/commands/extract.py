@@ -50,7 +50,7 @@ from vjepa2.models.precision import (
     autocast,
 )
 from vjepa2.runtime import distributed as dist
-from vjepa2.runtime.process import Process
+from vjepa2.runtime.process import COMPILE_HELP, Process
 from vjepa2.safe_names import inside, safe_relative
 
 log = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class ExtractConfig:
         "auto",
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
+    compile: bool = opt(False, help=COMPILE_HELP)
     network: NetworkConfig = opt(NetworkConfig, help="remote shards: timeouts and tries")
 
 
@@ -291,7 +292,7 @@ def run_extract(cfg: ExtractConfig) -> int:
         cfg.device = str(proc.device)  # under torchrun on GPUs: this rank's own
         model = load_encoder(cfg.encoder, device=cfg.device, encoder_key=cfg.encoder_key)
         _check_model(cfg, model)
-        model = proc.hold(model, allow_int8=True)  # weights held in the precision that runs
+        model = proc.hold(model, allow_int8=True, compile=cfg.compile)  # held in the precision that runs
         cfg.dtype = proc.dtype  # what ran, in the manifest and logs ('auto' settled for this model)
         return extract(cfg, model, proc.info)
 

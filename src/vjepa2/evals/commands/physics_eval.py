@@ -27,6 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from vjepa2.atomic import atomic_path
+from vjepa2.checkpoints.loading import held
 from vjepa2.config import opt
 from vjepa2.errors import UserError
 from vjepa2.evals.features import load_encoder, weights_fingerprint
@@ -147,6 +148,8 @@ def score_source(
     cache = CurveCache(
         Path(cfg.cache_dir or Path(cfg.out) / "cache"), source_key(model, windows, crop, dtype, cfg)
     )
+    if model is not None:  # after the fingerprint, which reads the fp32 weights
+        model = held(model, dtype)  # encoder and predictor held in bf16 / int8: no fp32 copy
     curves, skipped = {}, []
     todo = [v for v in videos if cache.get(v.path) is None]
     bar = tqdm(total=len(videos), desc=f"physics-eval {source}", initial=len(videos) - len(todo))

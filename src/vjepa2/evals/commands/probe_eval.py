@@ -24,7 +24,7 @@ from vjepa2.evals.classification import classification_metrics, plot_confusion
 from vjepa2.evals.features import make_loader
 from vjepa2.evals.probes import clip_dataset, load_probe_setup, predict
 from vjepa2.models.precision import DEVICE_HELP, INFERENCE_DTYPE_HELP
-from vjepa2.runtime.process import Process
+from vjepa2.runtime.process import COMPILE_HELP, Process
 
 
 @dataclass
@@ -47,6 +47,7 @@ class ProbeEvalConfig:
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
     workers: int = opt(2, help="data loader worker processes")
+    compile: bool = opt(False, help=COMPILE_HELP)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ClassifyConfig:
         help=f"encoder precision: {INFERENCE_DTYPE_HELP}",
     )
     out: str = opt("", help="also write the results to this JSON file")
+    compile: bool = opt(False, help=COMPILE_HELP)
 
 
 def run_probe_eval(cfg: ProbeEvalConfig) -> int:
@@ -83,7 +85,9 @@ def views(cfg, spec: dict) -> int:
 
 
 def evaluate_probe(cfg: ProbeEvalConfig) -> int:
-    probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
+    probe, extract, spec, names = load_probe_setup(
+        cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype, compile=cfg.compile
+    )
     dataset = clip_dataset(cfg.data, spec, num_clips=cfg.num_clips, num_views=views(cfg, spec))
     if max(dataset.labels) >= len(names):
         raise UserError(f"{cfg.data}: label {max(dataset.labels)} but the probe has {len(names)} classes")
@@ -132,7 +136,9 @@ def run_classify(cfg: ClassifyConfig) -> int:
 
 
 def classify(cfg: ClassifyConfig) -> int:
-    probe, extract, spec, names = load_probe_setup(cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype)
+    probe, extract, spec, names = load_probe_setup(
+        cfg.probe, cfg.encoder, cfg.labels, cfg.device, cfg.dtype, compile=cfg.compile
+    )
     dataset = clip_dataset(
         [(v, 0) for v in cfg.videos], spec, num_clips=cfg.num_clips, num_views=views(cfg, spec)
     )
