@@ -12,11 +12,13 @@ import torch.nn.functional as F
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
+from vjepa2.checkpoints.loading import load_encoder  # noqa: E402
 from vjepa2.checkpoints.training import read_training_state  # noqa: E402
 from vjepa2.config import load_config  # noqa: E402
 from vjepa2.data.video import write_video  # noqa: E402
 from vjepa2.vqa.answer_probe import AnswerHeads, answer_targets, answer_vocabulary  # noqa: E402
 from vjepa2.vqa.data import QASample  # noqa: E402
+from vjepa2.vqa.pipeline import VideoQA  # noqa: E402
 from vjepa2.vqa.train import VQATrainConfig, run_vqa_train  # noqa: E402
 
 DIRECTIONS = ["left", "right", "up"]
@@ -140,3 +142,12 @@ def test_text_only_runs_no_warm_start(qa_file, tmp_path):
     assert not any(k.startswith(("answer_heads.", "projector.")) for k in state)
     log = [json.loads(line) for line in (tmp_path / "t" / "log.jsonl").read_text().splitlines()]
     assert max(r.get("step", 0) for r in log) == 4  # the LM's 4 steps only
+
+
+def test_a_bf16_run_saves_the_encoder_it_was_given_in_fp32(qa_file, tmp_path):
+    """The tokens are made in bf16, but the encoder saved with the model keeps its fp32 weights."""
+    run_vqa_train(config(qa_file, tmp_path / "bf16", "run.dtype=bf16", "schedule.constant_steps=0"))
+    saved = VideoQA.load(tmp_path / "bf16" / "model", "cpu").encoder.encoder.state_dict()
+    given = load_encoder("random:tiny", seed=0, predictor=False).encoder.state_dict()
+    assert saved.keys() == given.keys()
+    assert all(saved[k].dtype == torch.float32 and torch.equal(saved[k], given[k]) for k in given)

@@ -207,6 +207,8 @@ class FeatureExtractor:
     dtype: the encoder's weights are held in it (``models/held.py``): "bf16" (CPU or GPU, under
     autocast for the heads), "fp32", "int8" (quantized Linear layers, CPU; the heads a probe trains
     on it stay fp32), "auto": bf16 where the device does it natively (``models/precision.py``).
+    hold_weights: False keeps the fp32 weights (bf16 then runs under autocast), for a caller that
+    saves the encoder afterwards.
     """
 
     def __init__(
@@ -217,13 +219,15 @@ class FeatureExtractor:
         single_frame: bool = False,
         dtype: str = "auto",
         cache: FeatureCache | None = None,
+        hold_weights: bool = True,
     ):
         if concat not in ("tokens", "features"):
             raise UserError(f"layer concatenation must be 'tokens' or 'features', got {concat!r}")
         self.model, self.layers, self.concat = model, list(layers or []), concat
         self.dtype = resolve_dtype(dtype, model.device, inference=True)
         self.single_frame, self.cache = single_frame, cache
-        model.encoder = hold(model.encoder, self.dtype)  # bf16 / int8 weights held, no fp32 copy
+        if hold_weights:  # bf16 / int8 weights held, no fp32 copy (else autocast over fp32 weights)
+            model.encoder = hold(model.encoder, self.dtype)
         self.encoder_calls = 0
 
     @property

@@ -79,10 +79,14 @@ class PixelMeans(FeatureExtractor):
         return tokens.reshape(B, M, S * tokens.shape[1], tokens.shape[2])
 
 
-def extractor(encoder, spec: FeatureSpec, dtype: str, cache: FeatureCache | None) -> FeatureExtractor:
+def extractor(
+    encoder, spec: FeatureSpec, dtype: str, cache: FeatureCache | None, hold_weights: bool = True
+) -> FeatureExtractor:
     if encoder == PIXELS:
         return PixelMeans(cache)
-    return FeatureExtractor(encoder, spec.layers, "tokens", dtype=dtype, cache=cache)
+    return FeatureExtractor(
+        encoder, spec.layers, "tokens", dtype=dtype, cache=cache, hold_weights=hold_weights
+    )
 
 
 def fingerprint(encoder) -> str:
@@ -98,14 +102,16 @@ def video_tokens(
     batch_size: int = 16,
     workers: int = 1,
     report: Callable[[str], None] = print,
+    hold_weights: bool = True,
 ) -> dict[str, torch.Tensor]:
     """{str(path): tokens (N, D) float32 on the CPU} for every readable video of ``paths``
-    (duplicates read once); an unreadable video is reported and left out."""
+    (duplicates read once); an unreadable video is reported and left out. hold_weights: the
+    encoder's weights held in ``dtype`` (False: kept fp32, for a caller that saves them)."""
     unique = sorted({Path(p) for p in paths}, key=str)
     cache = None
     if cache_dir:
         cache = FeatureCache(cache_dir, {**spec.to_dict(), "weights": fingerprint(encoder), "dtype": dtype})
-    extract = extractor(encoder, spec, dtype, cache)
+    extract = extractor(encoder, spec, dtype, cache, hold_weights)
     dataset = CachedClips(clips(unique, spec), cache)
     loader = make_loader(dataset, batch_size, shuffle=False, workers=workers)
     tokens: dict[str, torch.Tensor] = {}

@@ -205,7 +205,10 @@ def encoder_and_tokens(cfg: VQATrainConfig, run: Run, samples: list[QASample]):
         encoder = load_encoder(cfg.encoder, str(run.device), cfg.run.seed, cfg.encoder_key, **options)
         spec.crop = spec.crop or encoder.encoder.cfg.crop
     cache = cfg.clip.cache_dir or run.out / "features"
-    tokens = video_tokens([s.video for s in samples], encoder, spec, run.dtype, cache, 16, cfg.clip.workers)
+    # the encoder is saved with the model afterwards: its fp32 weights stay (bf16 runs under autocast)
+    tokens = video_tokens(
+        [s.video for s in samples], encoder, spec, run.dtype, cache, 16, cfg.clip.workers, hold_weights=False
+    )
     return encoder, spec, tokens
 
 
