@@ -89,12 +89,19 @@ def probe_spec(probe_dir: Path) -> dict:
     config = json.loads((probe_dir / "config.json").read_text())
     if "hidden_size" not in config:
         raise UserError(f"{probe_dir}: no {FEATURES_FILE}; pass the encoder it was trained on with --encoder")
-    return {
-        "encoder": str(probe_dir), "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
+    return given_spec(str(probe_dir), config.get("frames_per_clip", 16), config.get("crop_size", 256))
+
+
+def given_spec(encoder: str, num_frames: int, crop: int, **settings) -> dict:
+    """A spec for a probe that ``probe train`` did not write (a transformers classifier, a released
+    probe): ``feature_spec``'s keys, the reference's settings where the probe's files say nothing
+    (the target encoder's last layer, 4 fps, one segment); ``settings`` replace them."""
+    spec = {
+        "encoder": encoder, "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
         "version": "2.0", "levels": False, "layers": [], "layer_concat": "tokens", "single_frame": False,
-        "num_frames": config.get("frames_per_clip", 16), "fps": 4.0, "frame_step": 0,
-        "crop": config.get("crop_size", 256), "num_segments": 1, "dtype": "auto",
+        "num_frames": num_frames, "fps": 4.0, "frame_step": 0, "crop": crop, "num_segments": 1, "dtype": "auto",
     }  # fmt: skip
+    return spec | settings
 
 
 # -- class names ----------------------------------------------------------------------------------
@@ -147,12 +154,10 @@ def released_probe_spec(name: str) -> dict | None:
             f"{name}: an EK100 anticipation probe; `probe eval` and `classify` read classifiers of "
             "clips (anticipation: `vjepa2 anticipate`, docs/probes.md)"
         )
-    return {
-        "encoder": given.encoder, "encoder_key": "target_encoder", "encoder_seed": 0, "weights": None,
-        "version": entry.version, "levels": False, "layers": list(given.layers), "layer_concat": "tokens",
-        "single_frame": False, "num_frames": given.num_frames, "fps": 4.0, "frame_step": given.frame_step,
-        "crop": given.crop, "num_segments": given.num_segments, "num_views": given.num_views, "dtype": "auto",
-    }  # fmt: skip
+    return given_spec(
+        given.encoder, given.num_frames, given.crop, version=entry.version, layers=list(given.layers),
+        frame_step=given.frame_step, num_segments=given.num_segments, num_views=given.num_views,
+    )  # fmt: skip
 
 
 def load_probe_setup(
