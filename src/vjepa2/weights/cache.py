@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from vjepa2.atomic import atomic_path
 from vjepa2.errors import UserError
+from vjepa2.weights.http import part_file, validator_file
 from vjepa2.weights.table import Weights
 
 TRUE = {"1", "true", "yes", "on"}
@@ -127,6 +128,6 @@ def check(file: Path, entry: Weights, digest: str | None = None) -> str:
 
 def forget(file: Path) -> None:
     """Remove a cached file, its sidecar and any partial download of it."""
-    part = file.with_name(file.name + ".part")
-    for path in (file, sidecar(file), part, part.with_name(part.name + ".validator")):
+    part = part_file(file)
+    for path in (file, sidecar(file), part, validator_file(part)):
         path.unlink(missing_ok=True)
