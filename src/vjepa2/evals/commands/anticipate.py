@@ -124,9 +124,8 @@ def prepare(cfg: AnticipationConfig, model, out: Path):
     spec |= {"anticipation_sec": cfg.anticipation_sec, "crop": cfg.crop or model.encoder.cfg.crop}
     spec |= {"encoder_seed": cfg.seed, "weights": weights_fingerprint(model), "dtype": cfg.dtype}
     spec |= {"version": model.version, "levels": cfg.use_predictor and reads_levels(model)}
-    held(
-        model, cfg.dtype, allow_int8=False
-    )  # frozen encoder + predictor held in bf16 (after the fingerprint)
+    # the frozen encoder and predictor held in the run's precision, after their fingerprint
+    held(model, cfg.dtype, allow_int8=False)
     cache = FeatureCache(out / "features", spec) if cfg.cache else None
     splits = [
         (extract_features(cfg, model, rows, cache), classes.labels(rows))
