@@ -29,14 +29,19 @@ class CheckpointError(UserError):
 
 
 # -- reading --------------------------------------------------------------------------------------
-def read_torch(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load`` restricted to tensors and plain containers (no arbitrary unpickling)."""
+def read_torch(path: str | Path, map_location: str | torch.device = "cpu", mapped: bool = False) -> Any:
+    """``torch.load`` restricted to tensors and plain containers (no arbitrary unpickling).
+
+    mapped: the tensors memory-mapped from the file instead of read (``_load_mapped``), for models
+    loaded to be used; training state that is resumed and written over is read whole."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: the file is empty, not a PyTorch checkpoint")
     try:
+        if mapped:
+            return _load_mapped(path, map_location)
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:  # the weights-only unpickler refused what the file holds
         raise CheckpointError(refusal_message(path, str(err))) from None
@@ -45,6 +50,19 @@ def read_torch(path: str | Path, map_location: str | torch.device = "cpu") -> An
             f"{path}: cannot read the checkpoint ({_first_line(err)}); the file is truncated, corrupt or "
             "not a PyTorch checkpoint"
         ) from None
+
+
+def _load_mapped(path: Path, map_location) -> Any:
+    """The file's tensors memory-mapped, not read: released checkpoints hold the online and EMA
+    encoders, the predictor and optimizer state (gigabytes) where one encoder is wanted, and only
+    the pages of the tensors used are ever read. Files in torch's old (pre-zip) format cannot be
+    mapped and are read whole."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+    except RuntimeError as err:
+        if "mmap" not in str(err):
+            raise
+        return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def refusal_message(path: Path, text: str) -> str:

@@ -9,10 +9,14 @@ that we stack along dim 0 (mask tokens). Rows are tried in order; the first matc
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 
 from vjepa2.errors import UserError
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 Table = list[tuple[str, str]]
 
@@ -222,3 +226,26 @@ def load_checked(module: torch.nn.Module, state: dict[str, torch.Tensor], where:
     """Strict load with a readable error; never a silent partial load."""
     check_state_dict(module, state, where)
     module.load_state_dict(state, strict=True)
+
+
+def built_with(factory: Callable[[], M], state: dict[str, torch.Tensor], where: str) -> M:
+    """``factory()`` holding ``state`` (strictly checked as ``load_checked``), built without a
+    random init or a second copy of the weights.
+
+    The module is made on the meta device and the state's tensors become its parameters, cast
+    to the dtypes it declares (no copy where they agree: a memory-mapped checkpoint stays mapped,
+    so a model later held in bf16 or int8 never has an fp32 copy in memory). Buffers no
+    checkpoint holds are computed again by the modules that own them (``rebuild_buffers``).
+    """
+    with torch.device("meta"):
+        module = factory()
+    check_state_dict(module, state, where)
+    declared = module.state_dict()
+    module.load_state_dict({k: v.to(declared[k].dtype) for k, v in state.items()}, strict=True, assign=True)
+    for sub in module.modules():
+        if hasattr(sub, "rebuild_buffers"):
+            sub.rebuild_buffers()
+    empty = [name for name, t in (*module.named_parameters(), *module.named_buffers()) if t.is_meta]
+    if empty:  # a module with a buffer it cannot rebuild: a bug here, not the user's file
+        raise RuntimeError(f"{where}: {empty[:4]} left without values after loading")
+    return module

@@ -91,7 +91,7 @@ def load(
         config = read_json(directory / "config.json")
         modules = read_ours(path) if is_ours(config) else read_transformers(directory)
     else:
-        ckpt = read_torch(path)  # read once: released checkpoints weigh gigabytes
+        ckpt = read_torch(path, mapped=True)  # once, mapped: released checkpoints weigh gigabytes
         keys = set(ckpt) if isinstance(ckpt, dict) else set()
         if is_training_checkpoint(keys):
             _no_heads_for_recorded(path, heads, predictor_heads)

@@ -2,8 +2,8 @@
 
 Reference checkpoints store tensors only: widths, depths and MLP ratios follow from the shapes,
 head counts from a table of released widths (``HeadRule``). Every module is loaded strictly
-(``keymaps.load_checked``): a file that does not fit is an error naming the keys, never a
-partial load.
+(``keymaps.built_with``): a file that does not fit is an error naming the keys, never a
+partial load. Modules are built on the meta device and take the file's tensors as they are.
 """
 
 from __future__ import annotations
@@ -162,9 +162,10 @@ def build_encoder(
         raise UserError(
             f"{where}: no encoder weights (expected 'patch_embed.proj.weight'), found {sorted(state)[:6]}"
         )
-    encoder = VideoEncoder(cfg or encoder_config_from_state(state, where, heads=heads))
-    km.load_checked(encoder, state, f"{where} (read as a V-JEPA {encoder.cfg.version} encoder)")
-    return encoder
+    cfg = cfg or encoder_config_from_state(state, where, heads=heads)
+    return km.built_with(
+        lambda: VideoEncoder(cfg), state, f"{where} (read as a V-JEPA {cfg.version} encoder)"
+    )
 
 
 def build_predictor(
@@ -172,12 +173,9 @@ def build_predictor(
 ) -> MaskPredictor | ACPredictor:
     """The mask-token or (if it has an action encoder) action-conditioned predictor of ``state``."""
     if "action_encoder.weight" in state:
-        predictor, what = (
-            ACPredictor(cfg or ac_config_from_state(state, where, heads)),
-            "V-JEPA 2-AC predictor",
-        )
-    else:
-        predictor = MaskPredictor(cfg or predictor_config_from_state(state, where, heads))
-        what = f"V-JEPA {predictor.cfg.version} predictor"
-    km.load_checked(predictor, state, f"{where} (read as a {what})")
-    return predictor
+        cfg = cfg or ac_config_from_state(state, where, heads)
+        return km.built_with(lambda: ACPredictor(cfg), state, f"{where} (read as a V-JEPA 2-AC predictor)")
+    cfg = cfg or predictor_config_from_state(state, where, heads)
+    return km.built_with(
+        lambda: MaskPredictor(cfg), state, f"{where} (read as a V-JEPA {cfg.version} predictor)"
+    )

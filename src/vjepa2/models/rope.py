@@ -45,28 +45,43 @@ def grid_coords(grid: tuple[int, int, int], device=None) -> torch.Tensor:
     return token_coords(torch.arange(n, device=device), grid)
 
 
+def rope_frequencies(
+    head_dim: int, interleaved: bool = False, theta: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel frequency (head_dim,) float32 and the axis (head_dim,) long (0 time, 1 row, 2
+    column) each channel rotates with; leftover channels keep frequency 0 (cos 1, sin 0)."""
+    d = segment_width(head_dim)
+    # Same arithmetic as the reference (float32 arange / (d/2), then 1/theta**x) so the angles
+    # match bit for bit.
+    omega = torch.arange(d // 2, dtype=torch.float32)
+    omega /= d / 2.0
+    omega = 1.0 / theta**omega  # (d/2,)
+    per_channel = omega.repeat_interleave(2) if interleaved else omega.repeat(2)  # (d,)
+    freqs = torch.zeros(head_dim)
+    axis = torch.zeros(head_dim, dtype=torch.long)
+    for a in range(3):
+        freqs[a * d : (a + 1) * d] = per_channel
+        axis[a * d : (a + 1) * d] = a
+    return freqs, axis
+
+
 class RoPE3D(nn.Module):
     """Builds cos/sin tables for 3D RoPE and applies them to queries and keys."""
 
     def __init__(self, head_dim: int, interleaved: bool = False, theta: float = 10000.0):
         super().__init__()
-        d = segment_width(head_dim)
-        # Same arithmetic as the reference (float32 arange / (d/2), then 1/theta**x) so the
-        # angles match bit for bit.
-        omega = torch.arange(d // 2, dtype=torch.float32)
-        omega /= d / 2.0
-        omega = 1.0 / theta**omega  # (d/2,)
-        per_channel = omega.repeat_interleave(2) if interleaved else omega.repeat(2)  # (d,)
-        freqs = torch.zeros(head_dim)
-        axis = torch.zeros(head_dim, dtype=torch.long)
-        for a in range(3):
-            freqs[a * d : (a + 1) * d] = per_channel
-            axis[a * d : (a + 1) * d] = a
-        # Leftover channels keep frequency 0: cos 1, sin 0, i.e. not rotated.
-        self.register_buffer("freqs", freqs, persistent=False)
-        self.register_buffer("axis", axis, persistent=False)
         self.head_dim = head_dim
         self.interleaved = interleaved
+        self.theta = theta
+        freqs, axis = rope_frequencies(head_dim, interleaved, theta)
+        self.register_buffer("freqs", freqs, persistent=False)
+        self.register_buffer("axis", axis, persistent=False)
+
+    def rebuild_buffers(self, device: torch.device | str = "cpu") -> None:
+        """Compute the tables again on ``device``: a module built on the meta device (to load
+        weights without a random init) has no values in them, and no checkpoint holds them."""
+        freqs, axis = rope_frequencies(self.head_dim, self.interleaved, self.theta)
+        self.freqs, self.axis = freqs.to(device), axis.to(device)
 
     def tables(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin tables for tokens at ``coords`` (..., N, 3) -> two (..., N, head_dim) float32."""
