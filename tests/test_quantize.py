@@ -1,11 +1,14 @@
 """int8 inference: dynamic int8 Linear layers for the encoder (extract) and the world model (plan)."""
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from test_planning import _frames, _world_model
 
+from vjepa2.checkpoints.loading import held, random_model
 from vjepa2.cli import main
 from vjepa2.data.video import write_video
 from vjepa2.models.encoder import VideoEncoder
@@ -14,6 +17,7 @@ from vjepa2.models.presets import encoder_config
 from vjepa2.models.quantize import is_quantized, quantize_int8
 from vjepa2.planning.cem import CEMConfig
 from vjepa2.planning.mpc import Planner, PlannerConfig
+from vjepa2.runtime.process import compile_encoder
 
 
 def test_quantized_encoder_is_close_to_fp32_and_the_original_is_kept():
@@ -27,6 +31,19 @@ def test_quantized_encoder_is_close_to_fp32_and_the_original_is_kept():
     assert out.dtype == torch.float32 and out.shape == ref.shape
     cos = F.cosine_similarity(out, ref, dim=-1)
     assert cos.min() > 0.99 and not torch.equal(out, ref)  # close, but really int8
+
+
+@pytest.mark.skipif(shutil.which("c++") is None, reason="torch.compile on the CPU needs a C++ compiler")
+def test_int8_encoder_compiles_and_agrees_with_eager():
+    """``--dtype int8 --compile``: torch.compile traces the quantized Linear layers (inductor on
+    the CPU) and the compiled encoder gives the eager one's tokens."""
+    model = held(random_model("tiny", predictor=False, depth=2), "int8")
+    video = torch.randn(1, 4, 3, 64, 64)
+    with torch.no_grad():
+        eager = model.encode(video)
+        compiled = compile_encoder(model, True).encode(video)
+    assert is_quantized(model.encoder) and compiled.shape == eager.shape
+    assert F.cosine_similarity(compiled, eager, dim=-1).min() > 0.9999
 
 
 def test_int8_is_for_cpu_inference_only():

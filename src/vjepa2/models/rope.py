@@ -84,17 +84,23 @@ class RoPE3D(nn.Module):
         self.freqs, self.axis = freqs.to(device), axis.to(device)
 
     def tables(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos and sin tables for tokens at ``coords`` (..., N, 3) -> two (..., N, head_dim) float32."""
+        """Tables for tokens at ``coords`` (..., N, 3) -> cos and signed sin, each (..., N,
+        head_dim) float32. The rotation's sign is folded into sin (-sin on even channels, +sin on
+        odd ones), made once a forward, so that each layer's rotation is a pair swap and two
+        multiplies (``apply_rope``)."""
         angles = coords.float().index_select(-1, self.axis) * self.freqs
-        return angles.cos(), angles.sin()
+        sin = angles.sin()
+        sin.unflatten(-1, (-1, 2))[..., 0].neg_()
+        return angles.cos(), sin
 
 
-def rotate_pairs(x: torch.Tensor) -> torch.Tensor:
-    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...) on the last dim."""
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+def swap_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(x0, x1, x2, x3, ...) -> (x1, x0, x3, x2, ...) on the last dim: a new tensor."""
+    return x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` (..., head_dim) with cos/sin tables that broadcast against it."""
-    return torch.addcmul(x * cos.to(x.dtype), rotate_pairs(x), sin.to(x.dtype))
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` (..., head_dim) with the tables of ``RoPE3D.tables`` (broadcasting against it):
+    (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin). One new tensor (the swapped pairs), then two
+    passes in place over it."""
+    return swap_pairs(x).mul_(signed_sin.to(x.dtype)).addcmul_(x, cos.to(x.dtype))
