@@ -150,3 +150,24 @@ def test_video_features_hold_the_frozen_encoder_in_bf16_and_fp32_is_untouched(vi
     assert (
         bf16.dtype == torch.float32 and torch.nn.functional.cosine_similarity(bf16, fp32, dim=-1).min() > 0.98
     )
+
+
+def test_int8_holds_the_encoder_quantized_and_the_answers_follow_fp32(tmp_path, video, capsys):
+    """``--dtype int8`` for vqa ask / eval: the frozen encoder's Linear layers in int8 (CPU), the
+    LM in fp32; the choices' probabilities stay those of fp32 within int8's error."""
+    from vjepa2.cli import main
+
+    qa = small_qa()
+    fp32 = qa.video_features(video, "fp32")
+    int8 = qa.video_features(video, "int8")
+    assert held_dtype(qa.encoder) == "int8"
+    assert torch.nn.functional.cosine_similarity(int8, fp32, dim=-1).min() > 0.99
+    small_qa().save(tmp_path / "model")
+    printed = {}
+    for dtype in ("fp32", "int8"):
+        args = ["vqa", "ask", str(video), "Which way does it move?", "--model", str(tmp_path / "model")]
+        assert main([*args, "--choices", "left,right", "--dtype", dtype, "--device", "cpu"]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        printed[dtype] = dict((word, float(p)) for word, p in (line.split("\t") for line in lines))
+    assert printed["int8"].keys() == printed["fp32"].keys() == set(CHOICES)
+    assert all(abs(printed["int8"][c] - printed["fp32"][c]) < 0.02 for c in CHOICES)

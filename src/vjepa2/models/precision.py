@@ -35,6 +35,10 @@ INFERENCE_DTYPE_HELP = (
     f"{_AUTO_HELP}, bf16, fp32, or int8 (CPU: dynamic int8 Linear layers; extract's auto picks it "
     "where it measured faster and its token cosine to fp32 is >= 0.999); the weights are held in it"
 )
+VQA_DTYPE_HELP = (
+    f"{_AUTO_HELP}, bf16, fp32, or int8 (CPU: the encoder's Linear layers in dynamic int8, the LM "
+    "in fp32); the encoder's weights are held in it"
+)
 # CPU flags (as /proc/cpuinfo names them) that make bf16 matmuls native.
 NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 CACHE_FILE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vjepa2" / "precision.json"

@@ -15,7 +15,7 @@ import torch
 
 from vjepa2.config import opt
 from vjepa2.errors import MissingPathError, UserError
-from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
+from vjepa2.models.precision import DEVICE_HELP, VQA_DTYPE_HELP
 from vjepa2.runtime.process import Process
 from vjepa2.vqa.data import QASample
 from vjepa2.vqa.inference import choice_logprobs, generate
@@ -38,7 +38,7 @@ class VQAAskConfig:
     )
     seed: int = opt(0, help="seed of the sampling")
     device: str = opt("auto", help=DEVICE_HELP)
-    dtype: str = opt("auto", help=f"precision of the encoder and the LM: {DTYPE_HELP}")
+    dtype: str = opt("auto", help=f"precision of the encoder and the LM: {VQA_DTYPE_HELP}")
 
 
 def split_words(words: list[str], video: bool) -> tuple[Path | None, str]:
@@ -56,7 +56,7 @@ def split_words(words: list[str], video: bool) -> tuple[Path | None, str]:
 
 
 def run_vqa_ask(cfg: VQAAskConfig) -> int:
-    with Process(cfg.device, cfg.dtype) as proc:
+    with Process(cfg.device, cfg.dtype, inference=True) as proc:
         return answer(cfg, str(proc.device), proc.dtype)
 
 

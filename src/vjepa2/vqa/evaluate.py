@@ -26,7 +26,7 @@ from pathlib import Path
 from vjepa2.atomic import atomic_open, atomic_write_json
 from vjepa2.config import opt
 from vjepa2.errors import UserError
-from vjepa2.models.precision import DEVICE_HELP, DTYPE_HELP
+from vjepa2.models.precision import DEVICE_HELP, VQA_DTYPE_HELP
 from vjepa2.runtime.process import Process
 from vjepa2.vqa import official
 from vjepa2.vqa.benchmarks import read_questions, resolve_layout
@@ -60,7 +60,7 @@ class VQAEvalConfig:
         help="folder for results.json and predictions.jsonl (its own: never the model's run folder)",
     )
     device: str = opt("auto", help=DEVICE_HELP)
-    dtype: str = opt("auto", help=f"precision of the encoder and the LM: {DTYPE_HELP}")
+    dtype: str = opt("auto", help=f"precision of the encoder and the LM: {VQA_DTYPE_HELP}")
     batch_size: int = opt(16, help="questions per forward pass (each choice is one sequence)", min=1)
     max_new_tokens: int = opt(16, help="longest generated answer to an open question", min=1)
     cache_dir: str = opt("", help="encoder-token cache folder (default: <out>/features)")
@@ -181,7 +181,7 @@ def run_vqa_eval(cfg: VQAEvalConfig) -> int:
         raise UserError("give the questions to score with --data (a JSONL file)")
     layout = resolve_layout(cfg.data, cfg.layout)
     samples = read_questions(cfg.data, layout, cfg.videos)
-    with Process(cfg.device, cfg.dtype) as proc:
+    with Process(cfg.device, cfg.dtype, inference=True) as proc:
         return score_folder(cfg, samples, str(proc.device), proc.dtype, layout)
 
 
