@@ -114,6 +114,6 @@ def test_loading_low_precision_never_holds_the_fp32_model(tmp_path, dtype):
     fp32_bytes = weight_bytes(encoder)
     # the held weights (bf16 half, int8 a quarter, fp32 norms and biases); the fp32 model or the
     # file read whole would be 1x and more
-    assert peak < 0.6 * fp32_bytes, f"loading held {peak / 1e6:.0f} MB for a {fp32_bytes / 1e6:.0f} MB model"
+    assert peak < 0.7 * fp32_bytes, f"loading held {peak / 1e6:.0f} MB for a {fp32_bytes / 1e6:.0f} MB model"
     model = load(path, dtype=dtype)
     assert held_dtype(model) == dtype
