@@ -79,3 +79,22 @@ def test_bf16_matmul_paths_only_where_bf16_is_native(monkeypatch, native):
         blocks.attention(q, k, v)
     blocks.attention(*(t.requires_grad_() for t in (q, k, v)))
     assert taken == (["headwise_attention", "math_attention"] if native else [])
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_the_encoder_runs_the_fused_sdpa_kernel(monkeypatch, dtype):
+    """Where SDPA is taken (fp32 everywhere, bf16 where it is not native), the encoder's q / k / v
+    (RoPE-rotated, in (B, N, heads, hd) memory order) reach the CPU flash kernel, not the
+    unfused math fallback inside SDPA."""
+    from torch.profiler import profile
+
+    from vjepa2.checkpoints.loading import held, random_model
+
+    monkeypatch.setattr(blocks, "fast_bf16", lambda device_type: False)
+    model = held(random_model("tiny", predictor=False, depth=1), dtype)
+    clip = torch.randn(1, 4, 3, 64, 64)
+    with torch.no_grad(), profile() as prof:
+        model.encode(clip)
+    ran = {event.key for event in prof.key_averages()}
+    assert "aten::_scaled_dot_product_flash_attention_for_cpu" in ran
+    assert not any("attention_math" in name for name in ran)
