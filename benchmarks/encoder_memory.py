@@ -1,7 +1,7 @@
 """Peak memory of one inference forward per held precision, each in a fresh process (Linux).
 
     python benchmarks/encoder_memory.py                          # ViT-L, 64 frames x 256 px: fp32, bf16, int8
-    python benchmarks/encoder_memory.py --dtypes bf16 --depth 1  # where bf16 is emulated: one block
+    python benchmarks/encoder_memory.py --dtypes bf16 --depth 1  # one block, and an estimate for all
 
 Each precision runs in a child process of its own, so one's allocations cannot hide another's
 peak. The child builds the encoder (fp32, random weights), holds it in the precision
@@ -11,8 +11,8 @@ the OS by ``malloc_trim``), resets the kernel's high-water mark of its resident 
 again (``VmHWM``). Printed per precision: the weights held (counted), the resident memory before
 the forward, the peak during it, the peak while loading (the fp32 model is built first), seconds.
 
-``--depth`` cuts the encoder to that many blocks (same width and tokens): for bf16 where it is
-emulated (~1 GFLOP/s on AVX2, a full ViT-L forward at 8192 tokens would take hours). The row then
+``--depth`` cuts the encoder to that many blocks (same width and tokens), for a quick look where
+bf16 is emulated (AVX2: about 15 s a ViT-L block at 8192 tokens, 7 minutes for the whole). The row then
 also prints an ESTIMATE of the full-depth peak, labelled as such: the full model's held weights
 (counted without building it) plus what the forward added over the resident memory at the cut
 depth. At inference the blocks run one after another and keep no activations for a backward, so
