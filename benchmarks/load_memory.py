@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from encoder_memory import status_kb
 
 from vjepa2.checkpoints import keymaps as km
 from vjepa2.checkpoints.loading import load, random_model
@@ -36,13 +37,6 @@ from vjepa2.models.held import hold, weight_bytes
 from vjepa2.models.precision import machine_summary
 
 GB = 1e9
-
-
-def status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def write_released_layout(path: Path, preset: str) -> None:
@@ -74,11 +68,11 @@ def read_whole(path: Path, preset: str, dtype: str) -> torch.nn.Module:
 def child(args) -> None:
     """One (way, precision) in this process: print one table row."""
     load(args.warm_up, dtype=args.dtype)  # a tiny file first: what any first load imports and sets up
-    before, peak, done = status_bytes("RssAnon"), [0], threading.Event()
+    before, peak, done = status_kb("RssAnon") * 1024, [0], threading.Event()
 
     def watch() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], status_bytes("RssAnon"))
+            peak[0] = max(peak[0], status_kb("RssAnon") * 1024)
             time.sleep(0.0005)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -91,12 +85,12 @@ def child(args) -> None:
     seconds = time.perf_counter() - start
     done.set()
     watcher.join()
-    anonymous = max(peak[0], status_bytes("RssAnon")) - before
+    anonymous = max(peak[0], status_kb("RssAnon") * 1024) - before
     way = (
         "`vjepa2.load` (mapped, built on meta)" if args.way == "ours" else "read whole, random init, copy in"
     )
     print(
-        f"| {args.preset} | {args.dtype} | {way} | **{anonymous / GB:.2f} GB** | {status_bytes('VmHWM') / GB:.2f} GB "
+        f"| {args.preset} | {args.dtype} | {way} | **{anonymous / GB:.2f} GB** | {status_kb('VmHWM') * 1024 / GB:.2f} GB "
         f"| {weight_bytes(module) / GB:.2f} GB | {seconds:.1f} s |",
         flush=True,
     )

@@ -22,7 +22,6 @@ import copy
 import hashlib
 import os
 import sys
-import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -30,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjepa2.models.held import hold
-from vjepa2.models.precision import cached, fast_bf16, machine_key
+from vjepa2.models.precision import cached, fast_bf16, interleaved, machine_key
 
 # minimum token cosine to fp32 on the benchmark clip for a precision to be chosen by auto
 BOUNDS = {"bf16": 0.99, "int8": 0.999}
@@ -74,18 +73,6 @@ def fingerprint(encoder: nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def block_seconds(block: nn.Module, tokens: torch.Tensor, repeats: int = 3) -> float:
-    """Best of ``repeats`` timed forwards of one transformer block on ``tokens`` (B, N, D)."""
-    with torch.no_grad():
-        block(tokens)  # warm-up (int8 packs, allocator)
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            block(tokens)
-            best = min(best, time.perf_counter() - start)
-    return best
-
-
 def int8_speedup(encoder: nn.Module, base: str) -> float:
     """Seconds of one of ``encoder``'s blocks held in ``base`` over the same block in int8, at the
     token count of a 16-frame clip at the encoder's crop (> 1: int8 faster)."""
@@ -94,11 +81,10 @@ def int8_speedup(encoder: nn.Module, base: str) -> float:
     tokens = torch.randn(1, n, cfg.dim, generator=torch.Generator().manual_seed(0))
     base_block = hold(copy.deepcopy(encoder.blocks[0]), base)
     int8_block = hold(copy.deepcopy(encoder.blocks[0]), "int8")
-    seconds = {}
-    for _ in range(2):  # interleaved: a load that comes and goes hits both
-        for name, block, x in ((base, base_block, tokens.to(torch.bfloat16) if base == "bf16" else tokens),
-                               ("int8", int8_block, tokens)):  # fmt: skip
-            seconds[name] = min(seconds.get(name, float("inf")), block_seconds(block, x))
+    base_tokens = tokens.to(torch.bfloat16) if base == "bf16" else tokens
+    runs = {base: lambda: base_block(base_tokens), "int8": lambda: int8_block(tokens)}
+    with torch.no_grad():
+        seconds = interleaved(runs, 6, tokens.device)
     return seconds[base] / seconds["int8"]
 
 

@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -77,20 +78,34 @@ def machine_summary() -> str:
     )
 
 
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
+    """Minimum seconds of each zero-argument callable over ``repeats`` rounds, run in turn after
+    one warm-up call each (a load that comes and goes on a shared machine hits all alike); on
+    CUDA the device is synchronised around each call. Every timing of this package goes here."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            synchronize(device)
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def timed_bf16_ratio(size: int = 512, repeats: int = 3) -> float:
     """Seconds of a bf16 matmul over seconds of the fp32 one (best of ``repeats``); < 1: bf16 faster."""
     a = torch.randn(size, size)
-    seconds = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        x = a.to(dtype)
-        torch.matmul(x, x)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.matmul(x, x)
-            best = min(best, time.perf_counter() - start)
-        seconds[dtype] = best
-    return seconds[torch.bfloat16] / seconds[torch.float32]
+    x = {"fp32": a, "bf16": a.to(torch.bfloat16)}
+    seconds = interleaved({d: (lambda t=t: torch.matmul(t, t)) for d, t in x.items()}, repeats, a.device)
+    return seconds["bf16"] / seconds["fp32"]
 
 
 def machine_key() -> str:

@@ -77,11 +77,10 @@ class RoPE3D(nn.Module):
         self.register_buffer("freqs", freqs, persistent=False)
         self.register_buffer("axis", axis, persistent=False)
 
-    def rebuild_buffers(self, device: torch.device | str = "cpu") -> None:
-        """Compute the tables again on ``device``: a module built on the meta device (to load
+    def rebuild_buffers(self) -> None:
+        """Compute the tables again (on the CPU): a module built on the meta device (to load
         weights without a random init) has no values in them, and no checkpoint holds them."""
-        freqs, axis = rope_frequencies(self.head_dim, self.interleaved, self.theta)
-        self.freqs, self.axis = freqs.to(device), axis.to(device)
+        self.freqs, self.axis = rope_frequencies(self.head_dim, self.interleaved, self.theta)
 
     def tables(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Tables for tokens at ``coords`` (..., N, 3) -> cos and signed sin, each (..., N,

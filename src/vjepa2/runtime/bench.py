@@ -3,12 +3,12 @@
 The shared measuring code of ``vjepa2 bench`` (``runtime/bench_command.py``) and
 ``benchmarks/encoder_speed.py``. Every timing is the minimum over interleaved repeats (each
 callable runs in turn, so a load that comes and goes on a shared machine hits all alike), after a
-warm-up call; on CUDA the device is synchronised around each call.
+warm-up call; on CUDA the device is synchronised around each call (``precision.interleaved``).
 
 Precisions: fp32 always; bf16 where native (``precision.fast_bf16``), and shrunk to a smaller
 product and left out of the encoder timing where it is emulated (an AVX2 EPYC runs bf16 Linear
-layers at about a tenth of fp32: a ViT-L forward takes minutes); int8 on CPUs with PyTorch's x86 / fbgemm quantized
-engine (VNNI / AMX used where present). The int8 "peak" is that of a dynamically quantized Linear
+layers at about a tenth of fp32: a ViT-L forward takes minutes); int8 on CPUs with PyTorch's
+x86 / fbgemm quantized engine (VNNI / AMX used where present). The int8 "peak" is that of a dynamically quantized Linear
 layer (the int8 GEMM plus quantizing its input per call), which is what the encoder's int8 runs.
 """
 
@@ -24,32 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjepa2.models.held import TORCH_DTYPES, hold
-from vjepa2.models.precision import cpu_flags, fast_bf16
+from vjepa2.models.precision import cpu_flags, fast_bf16, interleaved, synchronize
 
 PEAK_SIZE = 2048  # n of the n x n x n matmul that measures a native precision's peak
 EMULATED_PEAK_SIZE = 1024  # the same where the precision is emulated (a second or two, not minutes)
 VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def interleaved(fns: dict[str, Callable[[], object]], repeats: int, device: torch.device) -> dict[str, float]:
-    """Minimum seconds of each zero-argument callable over ``repeats`` rounds, run in turn after
-    one warm-up call each."""
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def precisions(device: torch.device) -> dict[str, str]:
