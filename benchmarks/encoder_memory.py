@@ -41,7 +41,7 @@ GB = 1e9
 
 
 def status_kb(field: str) -> int:
-    """A field of /proc/self/status in kB (VmRSS, VmHWM)."""
+    """A field of /proc/self/status in kB (VmRSS, VmHWM; 1 kB there is 1,024 bytes)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])
@@ -70,15 +70,15 @@ def child(args) -> None:
     cfg = encoder_config(args.preset, depth=depth, crop=args.size, frames=args.num_frames)
     model = hold(VideoEncoder(cfg).eval(), args.child)
     release_freed_memory()
-    load_peak = status_kb("VmHWM") * 1e3
+    load_peak = status_kb("VmHWM") * 1024
     clip = benchmark_clip(args.num_frames, args.size)
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    before = status_kb("VmRSS") * 1e3
+    before = status_kb("VmRSS") * 1024
     start = time.perf_counter()
     with torch.no_grad():
         tokens = model(clip)
     seconds = time.perf_counter() - start
-    peak = status_kb("VmHWM") * 1e3
+    peak = status_kb("VmHWM") * 1024
     held = weight_bytes(model)
     row = (
         f"| {args.preset} {args.num_frames} x {args.size} ({tokens.shape[1]} tokens) | {args.child} | {depth} | "
